@@ -1,0 +1,3 @@
+from oidc_publisher.cli import main
+
+main()

@@ -1,0 +1,215 @@
+"""What every command shares: option aliases, the key-source options, and the one way out.
+
+Commands are plain functions in their own modules; they parse options into a settings object,
+call one function that does the work, and hand its result to :func:`finish`. Errors become one
+line on stderr (or ``{"error": {...}}`` with ``--output json``) and an exit code, here and only here.
+
+Nothing heavy is imported at module level: ``oidc-publisher --help`` must stay fast.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Protocol, TypeVar
+
+import typer
+
+from oidc_publisher.errors import Error, UsageError
+
+
+class OutputFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+class Report(Protocol):
+    """What a command returns: a text rendering, a JSON rendering, and its exit code."""
+
+    def to_text(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    @property
+    def exit_code(self) -> int: ...
+
+
+OutputOpt = Annotated[
+    OutputFormat,
+    typer.Option("--output", "-o", help="Report as human-readable text or as JSON.", case_sensitive=False),
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Read current state and print the plan; change nothing. Exit 3 if changes."),
+]
+IssuerUrlOpt = Annotated[
+    str,
+    typer.Option(
+        "--issuer-url",
+        help="The issuer: byte for byte the 'iss' claim of the cluster's tokens (https, no port/query).",
+    ),
+]
+OptionalIssuerUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--issuer-url",
+        help="The issuer: byte for byte the 'iss' claim of the cluster's tokens. Derived from the bucket "
+        "when the issuer is the bucket's own S3 URL.",
+    ),
+]
+JwksUriOpt = Annotated[
+    str | None,
+    typer.Option("--jwks-uri", help="Publish this as the discovery document's jwks_uri [default: ISSUER/openid/v1/jwks]."),
+]
+
+# Key-source options. Every command that needs keys takes exactly one kind.
+FromClusterOpt = Annotated[
+    bool,
+    typer.Option(
+        "--from-cluster",
+        help="Read the keys from the API server (/openid/v1/jwks) with the kubeconfig's credentials, "
+        "or the pod's service account when run in-cluster.",
+        rich_help_panel="Key source (exactly one)",
+    ),
+]
+KubeconfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Kubeconfig file for --from-cluster [default: $KUBECONFIG or ~/.kube/config].",
+        rich_help_panel="Key source (exactly one)",
+    ),
+]
+ContextOpt = Annotated[
+    str | None,
+    typer.Option("--context", help="Kubeconfig context for --from-cluster.", rich_help_panel="Key source (exactly one)"),
+]
+JwksFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--jwks",
+        help="A JWKS file, e.g. the output of 'kubectl get --raw /openid/v1/jwks'.",
+        rich_help_panel="Key source (exactly one)",
+    ),
+]
+PublicKeyOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--public-key",
+        help="A PEM public key (SubjectPublicKeyInfo, PKCS#1 RSA, or an X.509 certificate); repeatable. "
+        "E.g. /etc/kubernetes/pki/sa.pub.",
+        rich_help_panel="Key source (exactly one)",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """The key-source options exactly as given on the command line."""
+
+    from_cluster: bool = False
+    kubeconfig: Path | None = None
+    context: str | None = None
+    jwks: Path | None = None
+    public_keys: tuple[Path, ...] = ()
+
+    @property
+    def given(self) -> bool:
+        return self.from_cluster or self.jwks is not None or bool(self.public_keys)
+
+
+def source_options(
+    from_cluster: bool,
+    kubeconfig: Path | None,
+    context: str | None,
+    jwks: Path | None,
+    public_keys: list[Path] | None,
+    *,
+    required: bool = True,
+) -> SourceOptions:
+    """Check that exactly one kind of key source was given (at most one when not ``required``)."""
+    kinds = [
+        name
+        for name, given in (
+            ("--from-cluster", from_cluster),
+            ("--jwks", jwks is not None),
+            ("--public-key", bool(public_keys)),
+        )
+        if given
+    ]
+    if len(kinds) > 1:
+        raise UsageError(
+            f"{' and '.join(kinds)} were both given",
+            "give exactly one key source: --from-cluster, --jwks FILE, or --public-key FILE (repeatable)",
+        )
+    if required and not kinds:
+        raise UsageError(
+            "no key source given",
+            "give exactly one of --from-cluster, --jwks FILE, or --public-key FILE (repeatable)",
+        )
+    if not from_cluster and (kubeconfig is not None or context is not None):
+        raise UsageError("--kubeconfig and --context only apply with --from-cluster", "add --from-cluster or drop them")
+    return SourceOptions(
+        from_cluster=from_cluster,
+        kubeconfig=kubeconfig,
+        context=context,
+        jwks=jwks,
+        public_keys=tuple(public_keys or ()),
+    )
+
+
+R = TypeVar("R", bound=Report)
+
+
+def run(work: Callable[[], R], output: OutputFormat) -> NoReturn:
+    """Run a command's work, render its report, and exit with its code; errors exit the one way."""
+    try:
+        report = work()
+    except Error as exc:
+        fail(exc, output)
+    except KeyboardInterrupt:
+        _stderr("interrupted")
+        raise typer.Exit(130) from None
+    emit(report, output)
+    raise typer.Exit(report.exit_code)
+
+
+def emit(report: Report, output: OutputFormat) -> None:
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
+    else:
+        text = report.to_text()
+        if text:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def fail(exc: Error, output: OutputFormat = OutputFormat.text) -> NoReturn:
+    """Print an expected error (one line) and exit with its code."""
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps({"error": exc.to_json()}, indent=2, sort_keys=True) + "\n")
+        sys.stdout.flush()
+    _stderr(f"error: {exc}")
+    raise typer.Exit(exc.exit_code) from None
+
+
+def warn(message: str) -> None:
+    """A warning for the user; always on stderr so that stdout stays parseable."""
+    _stderr(f"warning: {message}")
+
+
+def _stderr(line: str) -> None:
+    sys.stderr.write(line.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+def guard(work: Callable[[], Any], output: OutputFormat = OutputFormat.text) -> Any:
+    """Run a step that may raise :class:`Error` outside :func:`run` (e.g. option parsing)."""
+    try:
+        return work()
+    except Error as exc:
+        fail(exc, output)

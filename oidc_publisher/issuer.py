@@ -1,0 +1,172 @@
+"""Issuer URLs: what IAM and STS accept, where the documents live, and how a URL maps to S3.
+
+Pure: no network, no boto3.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from oidc_publisher.errors import InputError
+
+DISCOVERY_PATH = ".well-known/openid-configuration"
+JWKS_PATH = "openid/v1/jwks"
+STATE_PATH = ".oidc-publisher/state.json"
+
+# https://BUCKET.s3.REGION.amazonaws.com (and the .com.cn partition); the virtual-hosted style
+# that S3's wildcard certificate covers.
+_S3_HOST = re.compile(
+    r"^(?P<bucket>[a-z0-9][a-z0-9-]{1,61}[a-z0-9])\.s3[.-](?P<region>[a-z]{2}(?:-[a-z]+)+-\d)"
+    r"\.amazonaws\.com(?:\.cn)?$"
+)
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """A validated issuer URL. ``url`` is kept byte for byte: it must equal the tokens' ``iss``."""
+
+    url: str
+    host: str
+    path: str  # without leading or trailing slash; "" for a bare host
+
+    @property
+    def base(self) -> str:
+        """The URL documents are appended to: per OIDC Discovery, a terminating '/' is removed first."""
+        return self.url.rstrip("/")
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.base}/{DISCOVERY_PATH}"
+
+    @property
+    def default_jwks_uri(self) -> str:
+        return f"{self.base}/{JWKS_PATH}"
+
+    @property
+    def provider_path(self) -> str:
+        """HOST/PATH: how IAM names the provider (in its ARN) and the trust-policy condition keys."""
+        return f"{self.host}/{self.path}" if self.path else self.host
+
+    def s3_origin(self) -> tuple[str, str] | None:
+        """(bucket, region) when this is an S3-direct issuer, else None."""
+        match = _S3_HOST.match(self.host)
+        return (match["bucket"], match["region"]) if match else None
+
+
+def parse_issuer(url: str) -> Issuer:
+    """Validate an issuer URL the way IAM and STS will, with a message that says how to fix it."""
+    if url != url.strip() or any(ch.isspace() for ch in url):
+        raise InputError(f"issuer URL {url!r} contains whitespace", "remove it: the issuer must match 'iss' exactly")
+    if not url:
+        raise InputError("issuer URL is empty", "give --issuer-url https://HOST[/PATH]")
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        raise InputError(
+            f"issuer URL {url!r} is not https",
+            "IAM and STS only accept https:// issuers; serve the documents over HTTPS (S3, CloudFront)",
+        )
+    if parts.query or url.endswith("?"):
+        raise InputError(f"issuer URL {url!r} has a query string", "remove everything from '?' on")
+    if parts.fragment or "#" in url:
+        raise InputError(f"issuer URL {url!r} has a fragment", "remove everything from '#' on")
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise InputError(f"issuer URL {url!r} contains credentials", "remove the 'user@' part")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None or parts.netloc.endswith(":"):
+        raise InputError(
+            f"issuer URL {url!r} has a port",
+            "IAM refuses issuer URLs with a port; serve it on 443 and drop ':PORT'",
+        )
+    host = parts.hostname or ""
+    if not host or parts.netloc != parts.netloc.lower() or not all(_HOST_LABEL.match(x) for x in host.split(".")):
+        raise InputError(
+            f"issuer URL {url!r} has no valid lower-case host name", "use https://HOST[/PATH] with a DNS name"
+        )
+    path = parts.path
+    if "//" in path or "/./" in path or "/../" in path or path.endswith(("/.", "/..")):
+        raise InputError(f"issuer URL {url!r} has an empty or relative path segment", "normalise the path")
+    return Issuer(url=url, host=host, path=path.strip("/"))
+
+
+def validate_bucket_name(bucket: str, *, s3_direct: bool) -> None:
+    if not _BUCKET.match(bucket) or ".." in bucket or re.match(r"^\d+\.\d+\.\d+\.\d+$", bucket):
+        raise InputError(
+            f"bucket name {bucket!r} is not a valid S3 bucket name",
+            "use 3-63 lower-case letters, digits, '-' (and '.' only behind CloudFront)",
+        )
+    if s3_direct and "." in bucket:
+        raise InputError(
+            f"bucket name {bucket!r} contains dots, which S3's wildcard certificate does not cover",
+            "choose a name without dots, or serve the issuer through CloudFront (--cloudfront)",
+        )
+
+
+def s3_direct_issuer_url(bucket: str, region: str, prefix: str = "") -> str:
+    """The issuer S3 itself serves: https://BUCKET.s3.REGION.amazonaws.com[/PREFIX]."""
+    validate_bucket_name(bucket, s3_direct=True)
+    suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
+    url = f"https://{bucket}.s3.{region}{suffix}"
+    prefix = prefix.strip("/")
+    return f"{url}/{prefix}" if prefix else url
+
+
+def normalise_prefix(prefix: str) -> str:
+    """A key prefix without leading or trailing slashes; refuses what S3 keys or URLs cannot hold."""
+    stripped = prefix.strip("/")
+    if "//" in stripped or any(seg in (".", "..") for seg in stripped.split("/") if stripped):
+        raise InputError(f"prefix {prefix!r} has an empty or relative segment", "use a plain path such as 'clusters/prod'")
+    if any(ch.isspace() or ch in "?#\\" for ch in stripped):
+        raise InputError(f"prefix {prefix!r} contains characters that do not belong in a URL path", "use [A-Za-z0-9._-/]")
+    return stripped
+
+
+@dataclass(frozen=True)
+class ObjectKeys:
+    """Where the documents (and the tool's private state) live in the bucket."""
+
+    prefix: str
+
+    def _key(self, path: str) -> str:
+        return f"{self.prefix}/{path}" if self.prefix else path
+
+    @property
+    def discovery(self) -> str:
+        return self._key(DISCOVERY_PATH)
+
+    @property
+    def jwks(self) -> str:
+        return self._key(JWKS_PATH)
+
+    @property
+    def state(self) -> str:
+        return self._key(STATE_PATH)
+
+    @property
+    def published(self) -> tuple[str, str]:
+        """The public objects, in write order: the JWKS before the discovery document."""
+        return (self.jwks, self.discovery)
+
+
+def object_keys_for(issuer: Issuer, bucket: str, prefix: str | None) -> ObjectKeys:
+    """Where the documents go: an S3-direct issuer's path *is* the prefix; otherwise --prefix or the path."""
+    origin = issuer.s3_origin()
+    if origin is not None:
+        if origin[0] != bucket:
+            raise InputError(
+                f"issuer {issuer.url} is served by bucket {origin[0]!r}, not {bucket!r}",
+                "use the bucket named in the issuer URL, or an issuer URL for this bucket",
+            )
+        if prefix is not None and normalise_prefix(prefix) != issuer.path:
+            raise InputError(
+                f"--prefix {prefix!r} disagrees with the issuer's path {issuer.path!r}",
+                "for an S3-direct issuer the path is the prefix; drop --prefix",
+            )
+        return ObjectKeys(issuer.path)
+    return ObjectKeys(normalise_prefix(prefix) if prefix is not None else issuer.path)
