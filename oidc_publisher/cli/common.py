@@ -13,13 +13,13 @@ import enum
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 
 import typer
 
 from oidc_publisher.errors import Error, UsageError
+from oidc_publisher.sources import KeySource
 
 
 class OutputFormat(str, enum.Enum):
@@ -63,7 +63,7 @@ OptionalIssuerUrlOpt = Annotated[
 ]
 JwksUriOpt = Annotated[
     str | None,
-    typer.Option("--jwks-uri", help="Publish this as the discovery document's jwks_uri [default: ISSUER/openid/v1/jwks]."),
+    typer.Option("--jwks-uri", help="Publish this as the discovery document's jwks_uri (default: ISSUER/openid/v1/jwks)."),
 ]
 
 # Key-source options. Every command that needs keys takes exactly one kind.
@@ -80,7 +80,7 @@ KubeconfigOpt = Annotated[
     Path | None,
     typer.Option(
         "--kubeconfig",
-        help="Kubeconfig file for --from-cluster [default: $KUBECONFIG or ~/.kube/config].",
+        help="Kubeconfig file for --from-cluster (default: $KUBECONFIG or ~/.kube/config).",
         rich_help_panel="Key source (exactly one)",
     ),
 ]
@@ -107,21 +107,6 @@ PublicKeyOpt = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class SourceOptions:
-    """The key-source options exactly as given on the command line."""
-
-    from_cluster: bool = False
-    kubeconfig: Path | None = None
-    context: str | None = None
-    jwks: Path | None = None
-    public_keys: tuple[Path, ...] = ()
-
-    @property
-    def given(self) -> bool:
-        return self.from_cluster or self.jwks is not None or bool(self.public_keys)
-
-
 def source_options(
     from_cluster: bool,
     kubeconfig: Path | None,
@@ -130,7 +115,7 @@ def source_options(
     public_keys: list[Path] | None,
     *,
     required: bool = True,
-) -> SourceOptions:
+) -> KeySource:
     """Check that exactly one kind of key source was given (at most one when not ``required``)."""
     kinds = [
         name
@@ -153,7 +138,7 @@ def source_options(
         )
     if not from_cluster and (kubeconfig is not None or context is not None):
         raise UsageError("--kubeconfig and --context only apply with --from-cluster", "add --from-cluster or drop them")
-    return SourceOptions(
+    return KeySource(
         from_cluster=from_cluster,
         kubeconfig=kubeconfig,
         context=context,

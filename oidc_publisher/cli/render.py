@@ -1,0 +1,43 @@
+"""``oidc-publisher render``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from oidc_publisher.cli.common import (
+    ContextOpt,
+    FromClusterOpt,
+    IssuerUrlOpt,
+    JwksFileOpt,
+    JwksUriOpt,
+    KubeconfigOpt,
+    OutputFormat,
+    OutputOpt,
+    PublicKeyOpt,
+    guard,
+    run,
+    source_options,
+)
+
+
+def render(
+    issuer_url: IssuerUrlOpt,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Write DIR/.well-known/openid-configuration and DIR/openid/v1/jwks.")],
+    from_cluster: FromClusterOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    jwks: JwksFileOpt = None,
+    public_key: PublicKeyOpt = None,
+    jwks_uri: JwksUriOpt = None,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Write the discovery document and JWKS to a directory: the same bytes 'publish' uploads."""
+    from oidc_publisher.rendering import RenderSettings
+    from oidc_publisher.rendering import render as do_render
+
+    source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key), output)
+    settings = RenderSettings(issuer_url=issuer_url, source=source, out_dir=out_dir, jwks_uri=jwks_uri)
+    run(lambda: do_render(settings), output)
