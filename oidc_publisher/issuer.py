@@ -121,9 +121,13 @@ def normalise_prefix(prefix: str) -> str:
     """A key prefix without leading or trailing slashes; refuses what S3 keys or URLs cannot hold."""
     stripped = prefix.strip("/")
     if "//" in stripped or any(seg in (".", "..") for seg in stripped.split("/") if stripped):
-        raise InputError(f"prefix {prefix!r} has an empty or relative segment", "use a plain path such as 'clusters/prod'")
+        raise InputError(
+            f"prefix {prefix!r} has an empty or relative segment", "use a plain path such as 'clusters/prod'"
+        )
     if any(ch.isspace() or ch in "?#\\" for ch in stripped):
-        raise InputError(f"prefix {prefix!r} contains characters that do not belong in a URL path", "use [A-Za-z0-9._-/]")
+        raise InputError(
+            f"prefix {prefix!r} contains characters that do not belong in a URL path", "use [A-Za-z0-9._-/]"
+        )
     return stripped
 
 

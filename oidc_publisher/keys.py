@@ -33,9 +33,7 @@ _CURVES: dict[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SEC
 _CURVE_NAME_BY_OPENSSL = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n.*?-----END (?P=label)-----", re.DOTALL
-)
+_PEM_BLOCK = re.compile(rb"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n.*?-----END (?P=label)-----", re.DOTALL)
 _TO_PUBLIC_HINT = {
     "RSA PRIVATE KEY": "openssl rsa -in {src} -pubout",
     "EC PRIVATE KEY": "openssl ec -in {src} -pubout",
@@ -151,7 +149,9 @@ def load_public_keys_pem(data: bytes, source: str) -> list[SigningKey]:
     blocks = list(_PEM_BLOCK.finditer(data))
     if not blocks:
         if b"-----BEGIN" in data:
-            raise InputError(f"{source}: malformed PEM (no complete BEGIN/END block)", "check the file is not truncated")
+            raise InputError(
+                f"{source}: malformed PEM (no complete BEGIN/END block)", "check the file is not truncated"
+            )
         raise InputError(f"{source}: not a PEM file", "give a PEM public key such as /etc/kubernetes/pki/sa.pub")
     keys: list[SigningKey] = []
     for block in blocks:
@@ -182,7 +182,9 @@ def load_public_keys_pem(data: bytes, source: str) -> list[SigningKey]:
                 f"{source}: the key's type or curve is not supported", "use an RSA or EC P-256/P-384/P-521 key"
             ) from None
         except ValueError:
-            raise InputError(f"{source}: malformed PEM ({label} could not be decoded)", "check the file is intact") from None
+            raise InputError(
+                f"{source}: malformed PEM ({label} could not be decoded)", "check the file is intact"
+            ) from None
         keys.append(signing_key(public_key, source))
     if not keys:
         raise InputError(f"{source}: no public key found", "give a PEM public key such as /etc/kubernetes/pki/sa.pub")
@@ -197,7 +199,7 @@ def _jwk_int(jwk: Mapping[str, Any], member: str, where: str) -> int:
 
 def parse_jwk(jwk: object, where: str) -> SigningKey:
     if not isinstance(jwk, Mapping):
-        raise InputError(f"{where} is not a JSON object", "a JWKS is {\"keys\": [{...}, ...]}")
+        raise InputError(f"{where} is not a JSON object", 'a JWKS is {"keys": [{...}, ...]}')
     private = sorted(m for m in PRIVATE_JWK_MEMBERS if m in jwk)
     if private:
         raise InputError(
@@ -245,17 +247,21 @@ def parse_jwks(data: bytes | str | Mapping[str, Any], source: str) -> list[Signi
         try:
             document = json.loads(data)
         except (ValueError, UnicodeDecodeError):
-            raise InputError(f"{source} is not JSON", "give a JWKS such as the output of 'kubectl get --raw /openid/v1/jwks'") from None
+            raise InputError(
+                f"{source} is not JSON", "give a JWKS such as the output of 'kubectl get --raw /openid/v1/jwks'"
+            ) from None
     else:
         document = data
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise InputError(
-            f"{source} is not a JWKS (no \"keys\" list)",
+            f'{source} is not a JWKS (no "keys" list)',
             "give a JWKS such as the output of 'kubectl get --raw /openid/v1/jwks'",
         )
     keys = [parse_jwk(jwk, f"{source}: key {i + 1}") for i, jwk in enumerate(document["keys"])]
     if not keys:
-        raise InputError(f"{source} holds no keys", "an empty JWKS would make STS reject every token; give the cluster's keys")
+        raise InputError(
+            f"{source} holds no keys", "an empty JWKS would make STS reject every token; give the cluster's keys"
+        )
     check_unique(keys, source)
     return keys
 
@@ -295,4 +301,6 @@ def generate_private_key(kind: str = "rsa", bits: int = 2048) -> PrivateKey:
 
 
 def private_key_pem(key: PrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )

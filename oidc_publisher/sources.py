@@ -64,7 +64,9 @@ def read_file(path: Path, what: str) -> bytes:
     except FileNotFoundError:
         raise InputError(f"{what} {path} does not exist", "check the path") from None
     except PermissionError:
-        raise InputError(f"{what} {path} is not readable", "check its permissions (run as a user who can read it)") from None
+        raise InputError(
+            f"{what} {path} is not readable", "check its permissions (run as a user who can read it)"
+        ) from None
     except OSError as exc:
         raise InputError(f"{what} {path} cannot be read ({exc.strerror})", "check the path") from None
 

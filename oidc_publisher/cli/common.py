@@ -63,7 +63,9 @@ OptionalIssuerUrlOpt = Annotated[
 ]
 JwksUriOpt = Annotated[
     str | None,
-    typer.Option("--jwks-uri", help="Publish this as the discovery document's jwks_uri (default: ISSUER/openid/v1/jwks)."),
+    typer.Option(
+        "--jwks-uri", help="Publish this as the discovery document's jwks_uri (default: ISSUER/openid/v1/jwks)."
+    ),
 ]
 
 # Key-source options. Every command that needs keys takes exactly one kind.
@@ -86,7 +88,9 @@ KubeconfigOpt = Annotated[
 ]
 ContextOpt = Annotated[
     str | None,
-    typer.Option("--context", help="Kubeconfig context for --from-cluster.", rich_help_panel="Key source (exactly one)"),
+    typer.Option(
+        "--context", help="Kubeconfig context for --from-cluster.", rich_help_panel="Key source (exactly one)"
+    ),
 ]
 JwksFileOpt = Annotated[
     Path | None,

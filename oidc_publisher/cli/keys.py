@@ -21,7 +21,9 @@ class KeyType(str, enum.Enum):
 @app.command("generate")
 def generate(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Directory for sa-signer.key and sa-signer.pub.")],
-    key_type: Annotated[KeyType, typer.Option("--type", help="RSA (RS256) or EC (ES256/384/512 by --bits).")] = KeyType.rsa,
+    key_type: Annotated[
+        KeyType, typer.Option("--type", help="RSA (RS256) or EC (ES256/384/512 by --bits).")
+    ] = KeyType.rsa,
     bits: Annotated[
         int | None, typer.Option("--bits", help="RSA modulus size (>= 2048) or EC curve size (256, 384, 521).")
     ] = None,

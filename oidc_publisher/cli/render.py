@@ -25,7 +25,9 @@ from oidc_publisher.cli.common import (
 
 def render(
     issuer_url: IssuerUrlOpt,
-    out_dir: Annotated[Path, typer.Option("--out-dir", help="Write DIR/.well-known/openid-configuration and DIR/openid/v1/jwks.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", help="Write DIR/.well-known/openid-configuration and DIR/openid/v1/jwks.")
+    ],
     from_cluster: FromClusterOpt = False,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
