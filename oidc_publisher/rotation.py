@@ -1,0 +1,214 @@
+"""Which keys to publish: the rotation policy. Pure.
+
+The published JWKS must hold, at every moment, every key that signed a token still alive. The source
+(the API server) is the authority for the keys it serves now; a key that leaves the source stays
+published for ``retain`` after it left, so that tokens it signed (IRSA tokens live up to 24 h) keep
+verifying while STS and CloudFront caches catch up. ``revoke`` drops a key at once (a compromised key).
+
+The decisions are recorded in a small state object beside the documents (never publicly readable),
+so a fresh machine running the job decides exactly as the last one did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from oidc_publisher.errors import ConflictError, InputError
+from oidc_publisher.keys import SigningKey, parse_jwk
+
+STATE_FORMAT = 1
+# 24 h: the longest-lived token that can reach STS (the pod identity webhook requests 86400 s tokens;
+# kubelet refreshes them at 80 % of their life, but a pod may hold one for its whole life).
+# + 1 h: the longest any cache in front of the JWKS may keep it (CloudFront MaxTTL; our objects say
+# max-age=300; STS's own JWKS cache is shorter than that in practice).
+# x 2: margin for clock skew, a job that did not run for a while, and a kubelet that refreshed late.
+DEFAULT_RETAIN = dt.timedelta(hours=48)
+_DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``48h``, ``2d``, ``90m``, ``1d12h``, ``3600s``."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or not match or not any(match.groupdict().values()):
+        raise InputError(f"duration {text!r} is not understood", "write it like 48h, 2d, 90m or 1d12h")
+    parts = {k: int(v) for k, v in match.groupdict().items() if v}
+    return dt.timedelta(days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0))
+
+
+def format_duration(delta: dt.timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_iso(text: object, where: str) -> dt.datetime:
+    if not isinstance(text, str):
+        raise ValueError(f"{where}: not a timestamp")
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    kid: str
+    jwk: dict[str, str]
+    first_published: dt.datetime
+    left_source: dt.datetime | None = None
+
+
+@dataclass
+class State:
+    """What the tool remembers between runs; public keys and timestamps only."""
+
+    issuer: str
+    keys: dict[str, KeyRecord] = field(default_factory=dict)
+    revoked: dict[str, dt.datetime] = field(default_factory=dict)
+    distribution_id: str | None = None
+
+    def to_bytes(self) -> bytes:
+        body: dict[str, Any] = {
+            "format": STATE_FORMAT,
+            "issuer": self.issuer,
+            "distribution_id": self.distribution_id,
+            "keys": {
+                kid: {
+                    "jwk": record.jwk,
+                    "first_published": _iso(record.first_published),
+                    "left_source": _iso(record.left_source) if record.left_source else None,
+                }
+                for kid, record in sorted(self.keys.items())
+            },
+            "revoked": {kid: _iso(when) for kid, when in sorted(self.revoked.items())},
+        }
+        return json.dumps(body, sort_keys=True, indent=1).encode() + b"\n"
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str) -> State:
+        try:
+            body = json.loads(data)
+            if not isinstance(body, dict) or body.get("format") != STATE_FORMAT:
+                raise ValueError("unknown format")
+            keys = {
+                kid: KeyRecord(
+                    kid=kid,
+                    jwk=dict(entry["jwk"]),
+                    first_published=_parse_iso(entry["first_published"], kid),
+                    left_source=_parse_iso(entry["left_source"], kid) if entry.get("left_source") else None,
+                )
+                for kid, entry in body.get("keys", {}).items()
+            }
+            revoked = {kid: _parse_iso(when, kid) for kid, when in body.get("revoked", {}).items()}
+            return cls(
+                issuer=str(body.get("issuer", "")),
+                keys=keys,
+                revoked=revoked,
+                distribution_id=body.get("distribution_id"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConflictError(
+                f"the state object {where} is not one this tool wrote ({exc})",
+                "inspect it; if it is damaged, delete it and re-run (removed keys then get a fresh retention period)",
+            ) from None
+
+
+@dataclass(frozen=True)
+class Retained:
+    kid: str
+    until: dt.datetime
+
+
+@dataclass(frozen=True)
+class Decision:
+    keys: tuple[SigningKey, ...]  # what to publish, sorted by kid
+    state: State
+    added: tuple[str, ...]  # kids newly published
+    removed: tuple[str, ...]  # kids dropped from the published JWKS (retention over)
+    revoked: tuple[str, ...]  # kids dropped at once by --revoke
+    retained: tuple[Retained, ...]  # kids no longer in the source, kept until ...
+
+
+def decide(
+    source: Sequence[SigningKey],
+    published: Sequence[SigningKey],
+    state: State,
+    *,
+    now: dt.datetime,
+    retain: dt.timedelta,
+    revoke: Iterable[str] = (),
+) -> Decision:
+    """The keys to publish now, and the state to remember, from the source, what is live and what we knew."""
+    if not source:
+        raise ConflictError(
+            "the source has no keys", "refusing to publish an empty JWKS: every token would be rejected"
+        )
+    source_by_kid = {key.kid: key for key in source}
+    published_by_kid = {key.kid: key for key in published}
+    revoke_set = set(revoke)
+    for kid in sorted(revoke_set):
+        if kid in source_by_kid:
+            raise ConflictError(
+                f"refusing to revoke {kid}: the cluster still serves it",
+                "remove it from the API server's --service-account-key-file first, then revoke",
+            )
+        if kid not in published_by_kid and kid not in state.keys:
+            raise InputError(f"--revoke {kid}: no published key has that kid", "check the kid (oidc-publisher verify lists them)")
+
+    records: dict[str, KeyRecord] = {}
+    for kid, key in source_by_kid.items():
+        known = state.keys.get(kid)
+        records[kid] = KeyRecord(kid, key.to_jwk(), known.first_published if known else now, None)
+
+    keys: dict[str, SigningKey] = dict(source_by_kid)
+    retained: list[Retained] = []
+    removed: list[str] = []
+    revoked_now: list[str] = []
+    revoked_all = {kid: when for kid, when in state.revoked.items() if kid not in source_by_kid}
+    candidates = sorted((set(published_by_kid) | set(state.keys)) - set(source_by_kid))
+    for kid in candidates:
+        known = state.keys.get(kid)
+        key = published_by_kid.get(kid)
+        if key is None and known is not None:
+            key = parse_jwk(known.jwk, f"state record {kid}")
+        assert key is not None
+        if kid in revoke_set:
+            revoked_now.append(kid)
+            revoked_all[kid] = now
+            continue
+        if kid in revoked_all:
+            # Revoked earlier and somehow back in the published JWKS (an old copy restored): drop it again.
+            if kid in published_by_kid:
+                revoked_now.append(kid)
+            continue
+        left = known.left_source if known and known.left_source else now
+        until = left + retain
+        if now >= until:
+            if kid in published_by_kid:
+                removed.append(kid)
+            continue
+        keys[kid] = key
+        retained.append(Retained(kid, until))
+        records[kid] = KeyRecord(kid, key.to_jwk(), known.first_published if known else now, left)
+
+    added = tuple(sorted(kid for kid in keys if kid not in published_by_kid))
+    # The guarantee the rest of the tool relies on: nothing the source serves is ever left out.
+    assert set(source_by_kid) <= set(keys)
+    new_state = State(
+        issuer=state.issuer, keys=records, revoked=revoked_all, distribution_id=state.distribution_id
+    )
+    return Decision(
+        keys=tuple(keys[kid] for kid in sorted(keys)),
+        state=new_state,
+        added=added,
+        removed=tuple(removed),
+        revoked=tuple(revoked_now),
+        retained=tuple(sorted(retained, key=lambda r: r.kid)),
+    )
