@@ -73,9 +73,9 @@ class HTTPSServer:
                 if self.command != "HEAD":
                     self.wfile.write(response.body)
 
-            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _serve  # noqa: N815
+            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
