@@ -159,7 +159,7 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
         issuer_url=settings.issuer_url,
         prefix=settings.prefix,
         region=settings.region,
-        default_region=clients.region_or_none() if settings.issuer_url is None and settings.region is None else None,
+        default_region=None if settings.region else clients.region_or_none(),
     )
     source = load_keys(settings.source, target.issuer)
     return publish_documents(target, source, settings, clients)

@@ -1,0 +1,170 @@
+"""The one place boto3 sessions and clients are made, and where botocore errors become ours.
+
+Plain boto3: the standard credential chain, profiles, ``AWS_REGION``, ``AWS_ENDPOINT_URL`` and
+``AWS_ENDPOINT_URL_<SERVICE>`` all work with no flag of ours. Retries follow botocore's standard mode.
+boto3 is imported only when a client is first needed (``--help`` must stay fast).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from oidc_publisher import __version__
+from oidc_publisher.errors import AWSError
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudfront import CloudFrontClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sts import STSClient
+
+# Total attempts per call (the first one included), with standard mode's backoff and retry quota.
+MAX_ATTEMPTS = 5
+
+
+class AwsClients:
+    """Lazily made boto3 clients sharing one session; tests point ``AWS_ENDPOINT_URL`` at moto instead."""
+
+    def __init__(self, region: str | None = None, profile: str | None = None) -> None:
+        self._region = region
+        self._profile = profile
+        self._clients: dict[tuple[str, str | None], Any] = {}
+
+    @cached_property
+    def session(self) -> Any:
+        import boto3
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            return boto3.session.Session(profile_name=self._profile, region_name=self._region)
+        except BotoCoreError as exc:
+            raise aws_error(exc, "configure the AWS session") from None
+
+    @cached_property
+    def config(self) -> Any:
+        from botocore.config import Config
+
+        return Config(
+            retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+            connect_timeout=5,
+            read_timeout=15,
+            user_agent_extra=f"oidc-publisher/{__version__}",
+        )
+
+    def region_or_none(self) -> str | None:
+        return self._region or self.session.region_name or None
+
+    @property
+    def region(self) -> str:
+        region = self.region_or_none()
+        if not region:
+            raise AWSError("no AWS region is configured", "give --region, or set AWS_REGION")
+        return region
+
+    def _client(self, service: str, region: str | None = None) -> Any:
+        key = (service, region)
+        if key not in self._clients:
+            from botocore.exceptions import BotoCoreError
+
+            try:
+                self._clients[key] = self.session.client(
+                    service, region_name=region or self.region_or_none() or "us-east-1", config=self.config
+                )
+            except BotoCoreError as exc:
+                raise aws_error(exc, f"create the {service} client") from None
+        return self._clients[key]
+
+    def s3(self, region: str | None = None) -> S3Client:
+        return self._client("s3", region)  # type: ignore[no-any-return]
+
+    def iam(self) -> IAMClient:
+        return self._client("iam")  # type: ignore[no-any-return]
+
+    def cloudfront(self) -> CloudFrontClient:
+        # CloudFront is global; its API lives in us-east-1.
+        return self._client("cloudfront", "us-east-1")  # type: ignore[no-any-return]
+
+    def sts(self) -> STSClient:
+        return self._client("sts")  # type: ignore[no-any-return]
+
+    @cached_property
+    def partition(self) -> str:
+        """aws, aws-cn or aws-us-gov, from the region (botocore's partition data; no API call)."""
+        region = self.region_or_none() or "us-east-1"
+        try:
+            return str(self.session.get_partition_for_region(region))
+        except Exception:  # noqa: BLE001 - unknown region: fall back on the prefixes AWS uses
+            if region.startswith("cn-"):
+                return "aws-cn"
+            if region.startswith("us-gov-"):
+                return "aws-us-gov"
+            return "aws"
+
+    @cached_property
+    def account_id(self) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return str(self.sts().get_caller_identity()["Account"])
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_error(exc, "sts:GetCallerIdentity") from None
+
+
+_HINTS = {
+    "AccessDenied": "grant {action} to the caller (see docs/iam-permissions.md)",
+    "AccessDeniedException": "grant {action} to the caller (see docs/iam-permissions.md)",
+    "UnauthorizedOperation": "grant {action} to the caller",
+    "InvalidClientTokenId": "the AWS access key is not valid: check your credentials or profile",
+    "SignatureDoesNotMatch": "the AWS secret key does not match: check your credentials or profile",
+    "ExpiredToken": "the AWS session has expired: refresh your credentials (aws sso login, or a new session)",
+    "ExpiredTokenException": "the AWS session has expired: refresh your credentials",
+    "NoSuchBucket": "check --bucket and the region, or create it with 'oidc-publisher bootstrap'",
+    "BucketAlreadyExists": "bucket names are global and this one belongs to another account: choose another --bucket",
+    "LimitExceeded": "an IAM quota is reached (100 OIDC providers per account): delete unused providers or ask AWS for more",
+    "Throttling": "AWS kept throttling after retries: re-run in a minute (the next run converges)",
+    "SlowDown": "S3 kept asking to slow down after retries: re-run in a minute (the next run converges)",
+    "InternalError": "AWS kept failing after retries: re-run later (the next run converges)",
+    "ServiceUnavailable": "AWS kept failing after retries: re-run later (the next run converges)",
+}
+
+
+def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSError:
+    """Translate a botocore failure into one line that names the call, the resource and what to do."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+        ProfileNotFound,
+        ReadTimeoutError,
+    )
+
+    where = f" on {resource}" if resource else ""
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return AWSError(
+            f"{action}{where} failed: no AWS credentials found",
+            "configure credentials (aws configure, AWS_PROFILE, or an IRSA/instance role)",
+        )
+    if isinstance(exc, ProfileNotFound):
+        return AWSError(f"{exc}", "check AWS_PROFILE and ~/.aws/config")
+    if isinstance(exc, NoRegionError):
+        return AWSError(f"{action}{where} failed: no AWS region is configured", "give --region, or set AWS_REGION")
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+        return AWSError(f"{action}{where} timed out after retries", "check the network path to AWS and re-run")
+    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError)):
+        return AWSError(
+            f"{action}{where} failed: could not connect to the AWS endpoint ({getattr(exc, 'kwargs', {}).get('endpoint_url', 'unknown')})",
+            "check the network, proxies and AWS_ENDPOINT_URL, then re-run",
+        )
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        message = str(error.get("Message", "")).strip().rstrip(".")
+        hint = _HINTS.get(code, "see the AWS message; re-run after fixing it (every command is safe to re-run)")
+        detail = f"{code}: {message}" if message else code
+        return AWSError(f"{action}{where} failed ({detail})", hint.format(action=action))
+    return AWSError(f"{action}{where} failed ({type(exc).__name__}: {exc})", "re-run; if it persists, check the network")

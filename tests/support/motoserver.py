@@ -1,0 +1,255 @@
+"""moto's server as the tests' AWS, behind a small recording proxy that counts every AWS call.
+
+The tool reaches it exactly as it reaches AWS: ``AWS_ENDPOINT_URL`` points at the proxy, which forwards
+to moto and records (service, operation) for each request, so tests can assert "no write calls".
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+WRITE_PREFIXES = ("Put", "Create", "Delete", "Update", "Add", "Remove", "Tag", "Untag", "Set", "Attach", "Detach", "Upload", "Copy")
+
+_S3_SUBRESOURCES = {
+    "policy": "BucketPolicy", "tagging": "BucketTagging", "versioning": "BucketVersioning",
+    "encryption": "BucketEncryption", "publicAccessBlock": "PublicAccessBlock", "ownershipControls": "BucketOwnershipControls",
+    "location": "BucketLocation", "acl": "BucketAcl",
+}
+
+
+def _s3_operation(method: str, path: str, query: dict[str, list[str]]) -> str:
+    parts = [p for p in path.split("/") if p]
+    has_key = len(parts) > 1
+    for sub, name in _S3_SUBRESOURCES.items():
+        if sub in query:
+            return {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}.get(method, method) + name
+    if "versions" in query:
+        return "ListObjectVersions"
+    if "delete" in query and method == "POST":
+        return "DeleteObjects"
+    if not parts:
+        return "ListBuckets"
+    if has_key:
+        return {"GET": "GetObject", "PUT": "PutObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(method, method + "Object")
+    return {"GET": "ListObjects", "PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket"}.get(method, method + "Bucket")
+
+
+def _cloudfront_operation(method: str, path: str) -> str:
+    p = re.sub(r"^/\d{4}-\d{2}-\d{2}", "", path)
+    if p.startswith("/tagging"):
+        return "TagResource" if method == "POST" else "ListTagsForResource"
+    if "/invalidation" in p:
+        return "CreateInvalidation" if method == "POST" else "ListInvalidations" if p.endswith("/invalidation") else "GetInvalidation"
+    if p.startswith("/origin-access-control"):
+        name = "OriginAccessControl"
+        if method == "POST":
+            return "Create" + name
+        if method == "DELETE":
+            return "Delete" + name
+        if method == "PUT":
+            return "Update" + name
+        return "List" + name + "s" if p.rstrip("/") == "/origin-access-control" else "Get" + name
+    if p.startswith("/distribution"):
+        if method == "POST":
+            return "CreateDistributionWithTags" if "WithTags" in p else "CreateDistribution"
+        if method == "DELETE":
+            return "DeleteDistribution"
+        if method == "PUT":
+            return "UpdateDistribution"
+        return "ListDistributions" if p.rstrip("/") == "/distribution" else ("GetDistributionConfig" if p.endswith("/config") else "GetDistribution")
+    return f"{method} {p}"
+
+
+@dataclass
+class Recorder:
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)  # the request path of each call, in order
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, service: str, operation: str, path: str = "") -> None:
+        with self.lock:
+            self.calls.append((service, operation))
+            self.paths.append(path)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.paths.clear()
+
+    def puts(self) -> list[str]:
+        """The paths of PutObject calls, in the order they reached AWS."""
+        return [p for (_, op), p in zip(self.calls, self.paths) if op == "PutObject"]
+
+    @property
+    def writes(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if c[1].startswith(WRITE_PREFIXES)]
+
+    def operations(self, service: str | None = None) -> list[str]:
+        return [op for svc, op in self.calls if service is None or svc == service]
+
+
+def _identify(method: str, path: str, headers: Any, body: bytes) -> tuple[str, str]:
+    auth = headers.get("Authorization", "")
+    match = re.search(r"Credential=[^/]+/\d+/[^/]+/([^/]+)/", auth)
+    service = match.group(1) if match else "unknown"
+    url = urllib.parse.urlsplit(path)
+    query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+    if headers.get("X-Amz-Target"):
+        return service, headers["X-Amz-Target"].split(".")[-1]
+    if "Action" in query:
+        return service, query["Action"][0]
+    if body and b"Action=" in body[:200]:
+        form = urllib.parse.parse_qs(body.decode(errors="replace"))
+        if "Action" in form:
+            return service, form["Action"][0]
+    if service == "s3":
+        return service, _s3_operation(method, url.path, query)
+    if service == "cloudfront":
+        return service, _cloudfront_operation(method, url.path)
+    return service, f"{method} {url.path}"
+
+
+class RecordingProxy:
+    """Forwards every request to ``upstream`` (moto) and records which AWS operation it was."""
+
+    def __init__(self, upstream: str, recorder: Recorder) -> None:
+        target = urllib.parse.urlsplit(upstream)
+        host, port = target.hostname or "127.0.0.1", target.port or 80
+        proxy = self
+        self.recorder = recorder
+        # Faults to inject: each answers one matching call, after letting `skip` matching calls through.
+        self.faults: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                service, operation = _identify(self.command, self.path, self.headers, body)
+                recorder.record(service, operation, self.path.split("?", 1)[0])
+                fault = proxy.take_fault(operation)
+                if fault is not None:
+                    if fault["kind"] == "drop":
+                        self.close_connection = True
+                        self.connection.close()
+                        return
+                    self.send_response(fault["status"])
+                    self.send_header("Content-Length", str(len(fault["body"])))
+                    self.send_header("Content-Type", "application/xml")
+                    self.end_headers()
+                    self.wfile.write(fault["body"])
+                    return
+                conn = http.client.HTTPConnection(host, port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _forward
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def fail_next(
+        self, operation: str, status: int = 500, code: str = "InternalError", *, times: int = 1, after: int = 0,
+        kind: str = "error",
+    ) -> None:
+        """Answer the next `times` calls of `operation` (after letting `after` through) with an error or a drop."""
+        body = f"<Error><Code>{code}</Code><Message>injected by the test</Message></Error>".encode()
+        with self.lock:
+            for i in range(times):
+                self.faults.append({"op": operation, "status": status, "body": body, "kind": kind, "skip": after if i == 0 else 0})
+
+    def take_fault(self, operation: str) -> dict[str, Any] | None:
+        with self.lock:
+            for i, fault in enumerate(self.faults):
+                if fault["op"] != operation:
+                    continue
+                if fault["skip"] > 0:
+                    fault["skip"] -= 1
+                    return None
+                return self.faults.pop(i)
+        return None
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@dataclass
+class AwsWorld:
+    endpoint: str  # what the tool is pointed at (the proxy)
+    moto_endpoint: str
+    recorder: Recorder
+    proxy: RecordingProxy
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        """A boto3 client straight to moto (not recorded), for the test's own setup and assertions."""
+        import boto3
+
+        return boto3.client(
+            service, region_name=region, endpoint_url=self.moto_endpoint,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
+    """A fresh moto state and the environment that points the tool at it (through the recording proxy)."""
+    import requests
+
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
+    recorder = Recorder()
+    proxy = RecordingProxy(moto_server, recorder)
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/oidc-publisher-tests")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/oidc-publisher-tests")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    yield AwsWorld(endpoint=proxy.url, moto_endpoint=moto_server, recorder=recorder, proxy=proxy)
+    proxy.stop()

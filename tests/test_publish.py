@@ -1,0 +1,184 @@
+"""``publish`` against moto's server: real bytes in the bucket, counted calls, conditional writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from oidc_publisher.documents import build_documents
+from oidc_publisher.issuer import parse_issuer
+from oidc_publisher.keys import load_public_keys_pem
+from tests.support import keys as k
+from tests.support.cli import invoke
+from tests.support.motoserver import AwsWorld
+
+BUCKET = "demo-issuer"
+ISSUER = f"https://{BUCKET}.s3.us-east-1.amazonaws.com"
+
+
+@pytest.fixture
+def bucket(aws: AwsWorld) -> AwsWorld:
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    return aws
+
+
+def read(aws: AwsWorld, key: str) -> dict:
+    obj = aws.client("s3").get_object(Bucket=BUCKET, Key=key)
+    return {"body": obj["Body"].read(), "type": obj["ContentType"], "cache": obj.get("CacheControl")}
+
+
+def keyfile(tmp_path: Path, name: str, pem: bytes) -> Path:
+    return k.write(tmp_path / name, pem)
+
+
+def test_publish_writes_documents_then_is_a_no_op(bucket: AwsWorld, tmp_path: Path) -> None:
+    pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    first = invoke("publish", "--bucket", BUCKET, "--public-key", str(pub), "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    expected = build_documents(parse_issuer(ISSUER), load_public_keys_pem(k.K8S_RSA_PUBLIC_KEY, "x"))
+    jwks = read(bucket, "openid/v1/jwks")
+    discovery = read(bucket, ".well-known/openid-configuration")
+    assert jwks == {"body": expected.jwks, "type": "application/json", "cache": "public, max-age=300"}
+    assert discovery == {"body": expected.discovery, "type": "application/json", "cache": "public, max-age=300"}
+    assert json.loads(discovery["body"])["issuer"] == ISSUER
+    state = json.loads(read(bucket, ".oidc-publisher/state.json")["body"])
+    assert list(state["keys"]) == [k.K8S_RSA_KID]
+    # JWKS before discovery, then the private state.
+    puts = [op for op in bucket.recorder.operations("s3") if op == "PutObject"]
+    assert len(puts) == 3
+    assert first.json()["changed"] is True
+
+    bucket.recorder.reset()
+    again = invoke("publish", "--bucket", BUCKET, "--public-key", str(pub), "-o", "json")
+    assert again.exit_code == 0
+    assert again.json()["changed"] is False
+    assert bucket.recorder.writes == []
+    assert bucket.recorder.calls == [("s3", "GetObject"), ("s3", "GetObject")]  # the budget: two reads
+
+
+def test_write_order_is_jwks_discovery_state(bucket: AwsWorld, tmp_path: Path) -> None:
+    pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    invoke("publish", "--bucket", BUCKET, "--public-key", str(pub))
+    assert bucket.recorder.puts() == [
+        f"/{BUCKET}/openid/v1/jwks",
+        f"/{BUCKET}/.well-known/openid-configuration",
+        f"/{BUCKET}/.oidc-publisher/state.json",
+    ]
+
+
+def test_adding_a_key_rewrites_only_the_jwks_and_state(bucket: AwsWorld, tmp_path: Path) -> None:
+    one = keyfile(tmp_path, "one.pub", k.K8S_RSA_PUBLIC_KEY)
+    two = keyfile(tmp_path, "two.pub", k.public_pem(k.rsa_key()))
+    assert invoke("publish", "--bucket", BUCKET, "--public-key", str(one)).exit_code == 0
+    bucket.recorder.reset()
+    result = invoke("publish", "--bucket", BUCKET, "--public-key", str(one), "--public-key", str(two), "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    writes = [c["resource"] for c in result.json()["changes"]]
+    assert writes == [f"s3://{BUCKET}/openid/v1/jwks", f"s3://{BUCKET}/.oidc-publisher/state.json"]
+    assert bucket.recorder.writes == [("s3", "PutObject"), ("s3", "PutObject")]
+    assert len(json.loads(read(bucket, "openid/v1/jwks")["body"])["keys"]) == 2
+
+
+def test_dry_run_writes_nothing_and_exits_3(bucket: AwsWorld, tmp_path: Path) -> None:
+    pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    result = invoke("publish", "--bucket", BUCKET, "--public-key", str(pub), "--dry-run")
+    assert result.exit_code == 3
+    assert "Would change:" in result.stdout
+    assert bucket.recorder.writes == []
+    assert "Contents" not in bucket.client("s3").list_objects_v2(Bucket=BUCKET)
+    invoke("publish", "--bucket", BUCKET, "--public-key", str(pub))
+    bucket.recorder.reset()
+    clean = invoke("publish", "--bucket", BUCKET, "--public-key", str(pub), "--dry-run")
+    assert clean.exit_code == 0
+    assert bucket.recorder.writes == []
+
+
+def test_prefix_and_custom_issuer(bucket: AwsWorld, tmp_path: Path) -> None:
+    pub = keyfile(tmp_path, "sa.pub", k.K8S_EC_PUBLIC_KEY)
+    result = invoke("publish", "--bucket", BUCKET, "--issuer-url", "https://oidc.example.com/prod", "--public-key", str(pub))
+    assert result.exit_code == 0, result.stderr
+    body = json.loads(read(bucket, "prod/.well-known/openid-configuration")["body"])
+    assert body["issuer"] == "https://oidc.example.com/prod"
+    assert body["jwks_uri"] == "https://oidc.example.com/prod/openid/v1/jwks"
+    assert body["id_token_signing_alg_values_supported"] == ["ES256"]
+
+
+def test_missing_bucket_is_a_clear_error(aws: AwsWorld, tmp_path: Path) -> None:
+    pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    result = invoke("publish", "--bucket", "nope-bucket", "--public-key", str(pub))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: bucket nope-bucket does not exist; create it with 'oidc-publisher bootstrap' or "
+        "'publish --create-bucket', or check --bucket and the region"
+    )
+
+
+def test_a_failure_between_writes_never_leaves_discovery_ahead(bucket: AwsWorld, tmp_path: Path) -> None:
+    one = keyfile(tmp_path, "one.pub", k.K8S_RSA_PUBLIC_KEY)
+    two = keyfile(tmp_path, "two.pub", k.K8S_EC_PUBLIC_KEY)  # adds ES256: the discovery document changes too
+    invoke("publish", "--bucket", BUCKET, "--public-key", str(one))
+    # The JWKS write goes through; the discovery write (the second) fails on every attempt botocore makes.
+    bucket.proxy.fail_next("PutObject", 500, times=5, after=1)
+    result = invoke("publish", "--bucket", BUCKET, "--public-key", str(one), "--public-key", str(two))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: s3:PutObject on s3://{BUCKET}/.well-known/openid-configuration failed (InternalError: injected by the test); "
+        "AWS kept failing after retries: re-run later (the next run converges)"
+    )
+    # The JWKS already holds both keys; the discovery document is the old one, whose JWKS still has k1.
+    jwks = json.loads(read(bucket, "openid/v1/jwks")["body"])
+    assert {key["kid"] for key in jwks["keys"]} == {k.K8S_RSA_KID, k.K8S_EC_KID}
+    assert json.loads(read(bucket, ".well-known/openid-configuration")["body"])["id_token_signing_alg_values_supported"] == ["RS256"]
+    retry = invoke("publish", "--bucket", BUCKET, "--public-key", str(one), "--public-key", str(two), "-o", "json")
+    assert retry.exit_code == 0, retry.stderr
+    assert json.loads(read(bucket, ".well-known/openid-configuration")["body"])["id_token_signing_alg_values_supported"] == ["ES256", "RS256"]
+    bucket.recorder.reset()
+    assert invoke("publish", "--bucket", BUCKET, "--public-key", str(one), "--public-key", str(two)).exit_code == 0
+    assert bucket.recorder.writes == []
+
+
+def test_transient_faults_are_retried(bucket: AwsWorld, tmp_path: Path) -> None:
+    pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    bucket.proxy.fail_next("GetObject", 503, "SlowDown", times=2)
+    bucket.proxy.fail_next("PutObject", 500, times=2)
+    result = invoke("publish", "--bucket", BUCKET, "--public-key", str(pub))
+    assert result.exit_code == 0, result.stderr
+    assert read(bucket, "openid/v1/jwks")["body"] == build_documents(
+        parse_issuer(ISSUER), load_public_keys_pem(k.K8S_RSA_PUBLIC_KEY, "x")
+    ).jwks
+
+
+def test_concurrent_writer_is_detected_and_merged(bucket: AwsWorld, tmp_path: Path) -> None:
+    """Two job pods: the other one writes the JWKS between our read and our write. Our conditional
+    write fails, we re-read, and the other writer's key is kept (retained), never lost."""
+    from oidc_publisher.aws import AwsClients
+    from oidc_publisher.publishing import PublishSettings, publish
+    from oidc_publisher.sources import KeySource
+
+    one = keyfile(tmp_path, "one.pub", k.K8S_RSA_PUBLIC_KEY)
+    two = keyfile(tmp_path, "two.pub", k.K8S_EC_PUBLIC_KEY)
+    three = keyfile(tmp_path, "three.pub", k.public_pem(k.rsa_key()))
+    invoke("publish", "--bucket", BUCKET, "--public-key", str(one))
+    clients = AwsClients(region="us-east-1")
+    s3 = clients.s3("us-east-1")
+    original_put = s3.put_object
+    raced = []
+
+    def racing_put(**kwargs):  # type: ignore[no-untyped-def]
+        if not raced:
+            raced.append(True)
+            # The other pod, which already sees key two, publishes first.
+            other = invoke("publish", "--bucket", BUCKET, "--public-key", str(one), "--public-key", str(two))
+            assert other.exit_code == 0
+        return original_put(**kwargs)
+
+    s3.put_object = racing_put  # type: ignore[method-assign]
+    # This pod sees keys one and three (the API servers it and the other pod asked disagree for a moment).
+    report = publish(PublishSettings(bucket=BUCKET, source=KeySource(public_keys=(one, three))), clients)
+    assert raced
+    kids = {key["kid"] for key in json.loads(read(bucket, "openid/v1/jwks")["body"])["keys"]}
+    assert k.K8S_EC_KID in kids, "the other writer's key was lost"
+    assert len(kids) == 3
+    assert [r.kid for r in report.retained] == [k.K8S_EC_KID]
