@@ -79,6 +79,7 @@ class PublishSettings:
     retain: dt.timedelta = DEFAULT_RETAIN
     revoke: tuple[str, ...] = ()
     distribution_id: str | None = None
+    create_bucket: bool = False
     dry_run: bool = False
 
 
@@ -162,7 +163,62 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
         default_region=None if settings.region else clients.region_or_none(),
     )
     source = load_keys(settings.source, target.issuer)
-    return publish_documents(target, source, settings, clients)
+    if not settings.create_bucket:
+        return publish_documents(target, source, settings, clients)
+    if target.issuer.s3_origin() is None:
+        raise InputError(
+            "--create-bucket sets up an S3-direct issuer, but the issuer is not the bucket's S3 URL",
+            "use 'oidc-publisher bootstrap --cloudfront' for an issuer behind CloudFront",
+        )
+    changes, missing = converge_bucket(target, clients, distribution_arn=None, dry_run=settings.dry_run)
+    if settings.dry_run and missing:
+        plan = Plan(list(changes))
+        for key in (*target.keys.published, target.keys.state):
+            plan.add(f"s3://{target.bucket}/{key}", "write", "does not exist yet (new bucket)")
+        return PublishReport(
+            issuer=target.issuer.url,
+            bucket=target.bucket,
+            objects={
+                "jwks": f"s3://{target.bucket}/{target.keys.jwks}",
+                "discovery": f"s3://{target.bucket}/{target.keys.discovery}",
+            },
+            kids=[key.kid for key in source.keys],
+            retained=[],
+            added=[key.kid for key in source.keys],
+            removed=[],
+            revoked=[],
+            plan=plan,
+            dry_run=True,
+            now=dt.datetime.now(dt.timezone.utc),
+        )
+    result = publish_documents(target, source, settings, clients)
+    result.plan.changes[:0] = changes
+    return result
+
+
+def converge_bucket(
+    target: Target, clients: AwsClients, *, distribution_arn: str | None, dry_run: bool
+) -> tuple[list[Change], bool]:
+    """Create or harden the bucket for ``target``: (changes, whether the bucket is missing)."""
+    from oidc_publisher import s3
+    from oidc_publisher.policies import bucket_policy
+
+    spec = s3.BucketSpec(
+        name=target.bucket,
+        region=target.region,
+        partition=clients.partition,
+        public_policy=bucket_policy(
+            clients.partition, target.bucket, target.keys.published, distribution_arn=distribution_arn
+        ),
+        private=distribution_arn is not None,
+        issuer_url=target.issuer.url,
+    )
+    s3_client = clients.s3(target.region)
+    changes, calls = s3.plan_bucket(s3_client, spec)
+    missing = any(c.action == "create" and c.resource == f"s3://{target.bucket}" for c in changes)
+    if not dry_run:
+        s3.apply_bucket(s3_client, calls)
+    return changes, missing
 
 
 def publish_documents(

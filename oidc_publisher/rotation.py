@@ -175,7 +175,7 @@ def decide(
     candidates = sorted((set(published_by_kid) | set(state.keys)) - set(source_by_kid))
     for kid in candidates:
         known = state.keys.get(kid)
-        key = published_by_kid.get(kid)
+        key: SigningKey | None = published_by_kid.get(kid)
         if key is None and known is not None:
             key = parse_jwk(known.jwk, f"state record {kid}")
         assert key is not None

@@ -44,7 +44,9 @@ RevokeOpt = Annotated[
 ]
 DistributionOpt = Annotated[
     str | None,
-    typer.Option("--distribution-id", help="CloudFront distribution to invalidate on change (remembered in the state object)."),
+    typer.Option(
+        "--distribution-id", help="CloudFront distribution to invalidate on change (remembered in the state object)."
+    ),
 ]
 
 
@@ -62,6 +64,13 @@ def publish(
     retain_removed_keys: RetainOpt = "48h",
     revoke: RevokeOpt = None,
     distribution_id: DistributionOpt = None,
+    create_bucket: Annotated[
+        bool,
+        typer.Option(
+            "--create-bucket",
+            help="Create or harden the bucket first (S3-direct: public read on the two documents only).",
+        ),
+    ] = False,
     dry_run: DryRunOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -86,6 +95,7 @@ def publish(
         retain=retain,
         revoke=tuple(revoke or ()),
         distribution_id=distribution_id,
+        create_bucket=create_bucket,
         dry_run=dry_run,
     )
     run(lambda: do_publish(settings, AwsClients(region=region)), output)
