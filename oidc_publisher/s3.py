@@ -150,7 +150,7 @@ def _do(call: Any, action: str, resource: str, **kwargs: Any) -> None:
         raise aws_error(exc, action, resource) from None
 
 
-def _normalise_policy(policy: dict[str, Any]) -> dict[str, Any]:
+def normalise_policy(policy: dict[str, Any]) -> dict[str, Any]:
     def norm(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: norm(v) for k, v in sorted(value.items())}
@@ -179,7 +179,7 @@ def _normalise_policy(policy: dict[str, Any]) -> dict[str, Any]:
 def merged_policy(existing: dict[str, Any] | None, ours: dict[str, Any]) -> dict[str, Any]:
     """The bucket's policy with our statements in it: other statements kept; read statements
     keep the resources of other issuers (prefixes) in the same bucket."""
-    existing_statements = list(_normalise_policy(existing)["Statement"]) if existing else []
+    existing_statements = list(normalise_policy(existing)["Statement"]) if existing else []
     by_sid = {s.get("Sid"): s for s in existing_statements}
     result = [s for s in existing_statements if s.get("Sid") not in {x["Sid"] for x in ours["Statement"]}]
     for statement in ours["Statement"]:
@@ -193,7 +193,7 @@ def merged_policy(existing: dict[str, Any] | None, ours: dict[str, Any]) -> dict
             resources = set(old.get("Resource", [])) | set(mine["Resource"])
             mine["Resource"] = sorted(resources)
         result.append(mine)
-    return _normalise_policy({"Version": ours["Version"], "Statement": result})
+    return normalise_policy({"Version": ours["Version"], "Statement": result})
 
 
 def plan_bucket(s3: S3Client, spec: BucketSpec) -> tuple[list[Change], list[tuple[str, dict[str, Any]]]]:
@@ -319,7 +319,7 @@ def plan_bucket(s3: S3Client, spec: BucketSpec) -> tuple[list[Change], list[tupl
     )
     existing_policy = json.loads(current["Policy"]) if current and current.get("Policy") else None
     wanted = merged_policy(existing_policy, spec.public_policy)
-    if existing_policy is None or _normalise_policy(existing_policy) != wanted:
+    if existing_policy is None or normalise_policy(existing_policy) != wanted:
         what = "CloudFront (OAC) read" if spec.private else "public read"
         changes.append(
             Change(resource, "update", f"bucket policy: {what} on exactly the published documents, TLS only")

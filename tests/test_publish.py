@@ -182,3 +182,68 @@ def test_concurrent_writer_is_detected_and_merged(bucket: AwsWorld, tmp_path: Pa
     assert k.K8S_EC_KID in kids, "the other writer's key was lost"
     assert len(kids) == 3
     assert [r.kid for r in report.retained] == [k.K8S_EC_KID]
+
+
+def test_create_bucket_sets_up_a_hardened_bucket(aws: AwsWorld, tmp_path: Path) -> None:
+    from oidc_publisher.policies import bucket_policy
+    from oidc_publisher.s3 import normalise_policy
+
+    bucket_name = "fresh-issuer"
+    pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    dry = invoke("publish", "--bucket", bucket_name, "--region", "eu-west-1", "--public-key", str(pub), "--create-bucket", "--dry-run", "-o", "json")
+    assert dry.exit_code == 3, dry.stderr
+    assert aws.recorder.writes == []
+    assert [c["action"] for c in dry.json()["changes"]][0] == "create"
+
+    result = invoke("publish", "--bucket", bucket_name, "--region", "eu-west-1", "--public-key", str(pub), "--create-bucket")
+    assert result.exit_code == 0, result.stderr
+    s3 = aws.client("s3", "eu-west-1")
+    assert s3.get_bucket_location(Bucket=bucket_name)["LocationConstraint"] == "eu-west-1"
+    assert s3.get_bucket_ownership_controls(Bucket=bucket_name)["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert s3.get_public_access_block(Bucket=bucket_name)["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": False,
+    }
+    assert s3.get_bucket_versioning(Bucket=bucket_name)["Status"] == "Enabled"
+    rules = s3.get_bucket_encryption(Bucket=bucket_name)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket_name)["TagSet"]}
+    assert tags == {"managed-by": "oidc-publisher", "oidc-publisher:issuer": f"https://{bucket_name}.s3.eu-west-1.amazonaws.com"}
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket_name)["Policy"])
+    assert normalise_policy(policy) == normalise_policy(bucket_policy("aws", bucket_name, ["openid/v1/jwks", ".well-known/openid-configuration"]))
+    read_statement = normalise_policy(policy)["Statement"][0]
+    # Public read names exactly the two documents: never the state object, never a wildcard.
+    assert read_statement["Resource"] == [
+        f"arn:aws:s3:::{bucket_name}/.well-known/openid-configuration",
+        f"arn:aws:s3:::{bucket_name}/openid/v1/jwks",
+    ]
+    acl = s3.get_object_acl(Bucket=bucket_name, Key="openid/v1/jwks")
+    assert [g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"]  # owner only: no ACL was written
+
+    aws.recorder.reset()
+    again = invoke("publish", "--bucket", bucket_name, "--region", "eu-west-1", "--public-key", str(pub), "--create-bucket", "-o", "json")
+    assert again.exit_code == 0
+    assert again.json()["changed"] is False
+    assert aws.recorder.writes == []
+
+
+def test_two_issuers_share_one_bucket_policy(aws: AwsWorld, tmp_path: Path) -> None:
+    bucket_name = "fleet-issuers"
+    pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    for prefix in ("prod", "staging"):
+        result = invoke("publish", "--bucket", bucket_name, "--prefix", prefix, "--public-key", str(pub), "--create-bucket")
+        assert result.exit_code == 0, result.stderr
+    policy = json.loads(aws.client("s3").get_bucket_policy(Bucket=bucket_name)["Policy"])
+    assert [s for s in policy["Statement"] if s["Effect"] == "Allow"][0]["Resource"] == sorted(
+        f"arn:aws:s3:::{bucket_name}/{p}/{doc}" for p in ("prod", "staging") for doc in (".well-known/openid-configuration", "openid/v1/jwks")
+    )
+
+
+def test_s3_direct_bucket_with_dots_is_refused(aws: AwsWorld, tmp_path: Path) -> None:
+    pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    result = invoke("publish", "--bucket", "my.issuer", "--public-key", str(pub), "--create-bucket")
+    assert (result.exit_code, result.stderr.strip()) == (
+        1,
+        "error: bucket name 'my.issuer' contains dots, which S3's wildcard certificate does not cover; "
+        "choose a name without dots, or serve the issuer through CloudFront (--cloudfront)",
+    )
+    assert aws.recorder.calls == []

@@ -226,6 +226,9 @@ class AwsWorld:
 def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    from oidc_publisher.emulator import fix_moto_policy_conditions
+
+    fix_moto_policy_conditions()  # see its docstring: a moto bug, fixed to AWS's semantics
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -1,0 +1,171 @@
+"""Local stand-ins for the demo: moto's server as AWS, and an HTTPS front that serves a bucket the way
+CloudFront with Origin Access Control does, with a certificate chain of its own.
+
+Nothing here is used against real AWS. The tool reaches the stand-ins exactly as it reaches AWS and
+CloudFront: through ``AWS_ENDPOINT_URL``, ``SSL_CERT_FILE`` and a connect-to override.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from oidc_publisher.errors import Error
+from oidc_publisher.localca import Chain, make_chain
+
+
+@dataclass
+class LocalAWS:
+    endpoint: str
+    _server: Any
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+def fix_moto_policy_conditions() -> None:
+    """Make moto's bucket-policy evaluation see what AWS sees when this tool calls it.
+
+    The tool always talks to AWS over TLS. moto (5.x) skips condition operators it does not implement,
+    ``Bool`` among them, so it treats the standard "Deny s3:* when aws:SecureTransport is false" statement
+    as unconditional and denies every request. Here that one condition is evaluated as AWS would for a
+    TLS request: it is not met, so the Deny does not apply. Everything else is left to moto. Idempotent.
+    """
+    from moto.iam import access_control
+
+    statement = access_control.IAMPolicyStatement
+    if getattr(statement, "_oidc_publisher_fixed", False):
+        return
+    original = statement.is_action_permitted
+
+    def is_action_permitted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        condition = self._statement.get("Condition") or {}
+        secure = condition.get("Bool", {}).get("aws:SecureTransport")
+        if secure is not None and str(secure).lower() == "false":
+            return access_control.PermissionResult.NEUTRAL
+        return original(self, *args, **kwargs)
+
+    statement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
+    statement._oidc_publisher_fixed = True  # type: ignore[attr-defined]
+
+
+def start_moto() -> LocalAWS:
+    """moto's server on a free port of 127.0.0.1 (the demo extra installs moto)."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        raise Error(
+            "the demo needs moto's server (the local AWS)", "install it: pip install 'oidc-publisher[demo]'"
+        ) from None
+    fix_moto_policy_conditions()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return LocalAWS(endpoint=f"http://{host}:{port}", _server=server)
+
+
+Fetch = Callable[[str], tuple[int, bytes, dict[str, str]]]
+
+
+class HTTPSFront:
+    """A threaded HTTPS server on 127.0.0.1 that answers GET/HEAD with ``fetch(path)``."""
+
+    def __init__(self, chain: Chain, fetch: Fetch) -> None:
+        if not chain.files:
+            raise ValueError("write the chain first (Chain.write)")
+        self.requests: list[str] = []
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                path = self.path.split("?", 1)[0]
+                front.requests.append(path)
+                status, body, headers = fetch(path)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command == "GET":
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = _answer
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(str(chain.files["chain"]), str(chain.files["key"]))
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def s3_fetcher(s3: Any, bucket: str) -> Fetch:
+    """Serve the bucket's objects by path, as CloudFront does through OAC (403 for a missing key, like S3)."""
+
+    def fetch(path: str) -> tuple[int, bytes, dict[str, str]]:
+        key = path.lstrip("/")
+        try:
+            response = s3.get_object(Bucket=bucket, Key=key)
+        except Exception as exc:  # noqa: BLE001 - any S3 failure is an error response, like CloudFront's
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            status = 403 if code in ("NoSuchKey", "AccessDenied", "404") else 502
+            return status, b"<Error><Code>AccessDenied</Code></Error>", {"Content-Type": "application/xml"}
+        headers = {"Content-Type": response.get("ContentType", "application/octet-stream"), "Via": "1.1 oidc-publisher-demo (CloudFront stand-in)"}
+        if response.get("CacheControl"):
+            headers["Cache-Control"] = response["CacheControl"]
+        return 200, response["Body"].read(), headers
+
+    return fetch
+
+
+def cloudfront_chain(directory: Path) -> Chain:
+    """root -> intermediate -> *.cloudfront.net, like the certificate CloudFront presents."""
+    return make_chain(("*.cloudfront.net",), intermediates=1, root_name="oidc-publisher demo root CA").write(directory)
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, remove) environment variables for the duration, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
