@@ -1,0 +1,91 @@
+"""Rotation through ``publish`` against moto: retention of removed keys, revocation, refusal of an empty source."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.support import keys as k
+from tests.support.cli import invoke
+from tests.support.motoserver import AwsWorld
+
+BUCKET = "rotating-issuer"
+
+
+def live_kids(aws: AwsWorld) -> set[str]:
+    body = aws.client("s3").get_object(Bucket=BUCKET, Key="openid/v1/jwks")["Body"].read()
+    return {key["kid"] for key in json.loads(body)["keys"]}
+
+
+def test_removed_key_is_retained_then_dropped(aws: AwsWorld, tmp_path: Path) -> None:
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    one = k.write(tmp_path / "one.pub", k.K8S_RSA_PUBLIC_KEY)
+    two = k.write(tmp_path / "two.pub", k.K8S_EC_PUBLIC_KEY)
+    base = ["publish", "--bucket", BUCKET, "--retain-removed-keys", "3s", "-o", "json"]
+    assert invoke(*base, "--public-key", str(one)).exit_code == 0
+    assert invoke(*base, "--public-key", str(one), "--public-key", str(two)).exit_code == 0
+    left = invoke(*base, "--public-key", str(two))
+    assert left.exit_code == 0
+    body = left.json()
+    assert live_kids(aws) == {k.K8S_RSA_KID, k.K8S_EC_KID}
+    assert [r["kid"] for r in body["retained"]] == [k.K8S_RSA_KID]
+    assert 0 < body["retained"][0]["seconds_left"] <= 3
+    # While retained, a run with nothing new writes nothing.
+    aws.recorder.reset()
+    assert invoke(*base, "--public-key", str(two)).json()["changed"] is False
+    assert aws.recorder.writes == []
+    time.sleep(3.2)
+    dropped = invoke(*base, "--public-key", str(two))
+    assert dropped.json()["removed"] == [k.K8S_RSA_KID]
+    assert live_kids(aws) == {k.K8S_EC_KID}
+    summary = dropped.json()["summary"]
+    assert summary.startswith(f"https://{BUCKET}.s3.us-east-1.amazonaws.com: published 1 key; removed {k.K8S_RSA_KID}; wrote")
+
+
+def test_revoke_drops_at_once_with_a_warning(aws: AwsWorld, tmp_path: Path) -> None:
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    one = k.write(tmp_path / "one.pub", k.K8S_RSA_PUBLIC_KEY)
+    two = k.write(tmp_path / "two.pub", k.K8S_EC_PUBLIC_KEY)
+    invoke("publish", "--bucket", BUCKET, "--public-key", str(one), "--public-key", str(two))
+    invoke("publish", "--bucket", BUCKET, "--public-key", str(two))
+    assert live_kids(aws) == {k.K8S_RSA_KID, k.K8S_EC_KID}
+    result = invoke("publish", "--bucket", BUCKET, "--public-key", str(two), "--revoke", k.K8S_RSA_KID)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.strip() == (
+        f"warning: revoking {k.K8S_RSA_KID}: every token signed by it stops working as soon as caches expire (minutes)"
+    )
+    assert live_kids(aws) == {k.K8S_EC_KID}
+    assert f"revoked {k.K8S_RSA_KID}" in result.stdout
+    # It stays revoked: a later run does not bring it back.
+    invoke("publish", "--bucket", BUCKET, "--public-key", str(two))
+    assert live_kids(aws) == {k.K8S_EC_KID}
+
+
+def test_revoking_a_served_key_is_refused_and_nothing_changes(aws: AwsWorld, tmp_path: Path) -> None:
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    one = k.write(tmp_path / "one.pub", k.K8S_RSA_PUBLIC_KEY)
+    invoke("publish", "--bucket", BUCKET, "--public-key", str(one))
+    aws.recorder.reset()
+    result = invoke("publish", "--bucket", BUCKET, "--public-key", str(one), "--revoke", k.K8S_RSA_KID)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"error: refusing to revoke {k.K8S_RSA_KID}: the cluster still serves it; "
+        "remove it from the API server's --service-account-key-file first, then revoke"
+    )
+    assert aws.recorder.writes == []
+    assert live_kids(aws) == {k.K8S_RSA_KID}
+
+
+def test_empty_source_is_refused_and_live_jwks_untouched(aws: AwsWorld, tmp_path: Path) -> None:
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    one = k.write(tmp_path / "one.pub", k.K8S_RSA_PUBLIC_KEY)
+    invoke("publish", "--bucket", BUCKET, "--public-key", str(one))
+    before = aws.client("s3").get_object(Bucket=BUCKET, Key="openid/v1/jwks")["Body"].read()
+    empty = k.write(tmp_path / "empty.json", b'{"keys": []}')
+    aws.recorder.reset()
+    result = invoke("publish", "--bucket", BUCKET, "--jwks", str(empty))
+    assert result.exit_code == 1
+    assert "holds no keys" in result.stderr
+    assert aws.recorder.calls == []
+    assert aws.client("s3").get_object(Bucket=BUCKET, Key="openid/v1/jwks")["Body"].read() == before
