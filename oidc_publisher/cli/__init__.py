@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from oidc_publisher import __version__
-from oidc_publisher.cli import keys, publish, render
+from oidc_publisher.cli import keys, publish, render, thumbprint
 
 app = typer.Typer(
     name="oidc-publisher",
@@ -43,6 +43,7 @@ def _root(
 app.add_typer(keys.app, name="keys")
 app.command("render")(render.render)
 app.command("publish")(publish.publish)
+app.command("thumbprint")(thumbprint.thumbprint)
 
 
 def main() -> None:
