@@ -66,6 +66,9 @@ def start_moto() -> LocalAWS:
             "the demo needs moto's server (the local AWS)", "install it: pip install 'oidc-publisher[demo]'"
         ) from None
     fix_moto_policy_conditions()
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log is noise here
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

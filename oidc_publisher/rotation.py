@@ -163,11 +163,11 @@ def decide(
             raise InputError(f"--revoke {kid}: no published key has that kid", "check the kid (oidc-publisher verify lists them)")
 
     records: dict[str, KeyRecord] = {}
-    for kid, key in source_by_kid.items():
+    for kid, source_key in source_by_kid.items():
         known = state.keys.get(kid)
-        records[kid] = KeyRecord(kid, key.to_jwk(), known.first_published if known else now, None)
+        records[kid] = KeyRecord(kid, source_key.to_jwk(), known.first_published if known else now, None)
 
-    keys: dict[str, SigningKey] = dict(source_by_kid)
+    chosen: dict[str, SigningKey] = dict(source_by_kid)
     retained: list[Retained] = []
     removed: list[str] = []
     revoked_now: list[str] = []
@@ -194,18 +194,18 @@ def decide(
             if kid in published_by_kid:
                 removed.append(kid)
             continue
-        keys[kid] = key
+        chosen[kid] = key
         retained.append(Retained(kid, until))
         records[kid] = KeyRecord(kid, key.to_jwk(), known.first_published if known else now, left)
 
-    added = tuple(sorted(kid for kid in keys if kid not in published_by_kid))
+    added = tuple(sorted(kid for kid in chosen if kid not in published_by_kid))
     # The guarantee the rest of the tool relies on: nothing the source serves is ever left out.
-    assert set(source_by_kid) <= set(keys)
+    assert set(source_by_kid) <= set(chosen)
     new_state = State(
         issuer=state.issuer, keys=records, revoked=revoked_all, distribution_id=state.distribution_id
     )
     return Decision(
-        keys=tuple(keys[kid] for kid in sorted(keys)),
+        keys=tuple(chosen[kid] for kid in sorted(chosen)),
         state=new_state,
         added=added,
         removed=tuple(removed),

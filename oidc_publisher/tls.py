@@ -93,7 +93,7 @@ def _presented(sock: ssl.SSLSocket) -> tuple[bytes, ...]:
         raise TLSError("this Python cannot read the presented certificate chain", "use Python 3.10 or newer")
     chain = getter() or []
     return tuple(
-        cert if isinstance(cert, bytes) else cert.public_bytes(_ssl.ENCODING_DER)  # type: ignore[attr-defined]
+        cert if isinstance(cert, bytes) else cert.public_bytes(_ssl.ENCODING_DER)
         for cert in chain
     )
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from oidc_publisher import __version__
-from oidc_publisher.cli import keys, publish, render, thumbprint
+from oidc_publisher.cli import bootstrap, demo, keys, publish, register, render, thumbprint
 
 app = typer.Typer(
     name="oidc-publisher",
@@ -44,6 +44,9 @@ app.add_typer(keys.app, name="keys")
 app.command("render")(render.render)
 app.command("publish")(publish.publish)
 app.command("thumbprint")(thumbprint.thumbprint)
+app.command("register")(register.register)
+app.command("bootstrap")(bootstrap.bootstrap)
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

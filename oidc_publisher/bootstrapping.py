@@ -1,0 +1,235 @@
+"""``bootstrap``: bucket, (distribution,) documents and IAM provider in one idempotent step.
+
+The same pieces the single commands use, in the order that keeps every moment consistent: the bucket
+and its read policy, then the documents (JWKS first), then the IAM provider, which is what makes AWS
+trust the issuer. With ``dry_run`` every piece reads current state and reports what it would change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from oidc_publisher.errors import InputError
+from oidc_publisher.issuer import object_keys_for, parse_issuer
+from oidc_publisher.plan import EXIT_CHANGES_PENDING, Change, Plan
+from oidc_publisher.publishing import (
+    PublishReport,
+    PublishSettings,
+    Target,
+    converge_bucket,
+    publish_documents,
+    resolve_target,
+)
+from oidc_publisher.rotation import DEFAULT_RETAIN
+from oidc_publisher.sources import KeySource, check_cluster_issuer, load_keys
+
+if TYPE_CHECKING:
+    from oidc_publisher.aws import AwsClients
+
+MANAGED_TAGS = {"managed-by": "oidc-publisher"}
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    bucket: str
+    source: KeySource
+    issuer_url: str | None = None
+    prefix: str | None = None
+    region: str | None = None
+    jwks_uri: str | None = None
+    cloudfront: bool = False
+    acm_certificate_arn: str | None = None
+    client_ids: tuple[str, ...] = ()
+    thumbprints: tuple[str, ...] = ()
+    no_thumbprint: bool = False
+    tags: tuple[tuple[str, str], ...] = ()
+    retain: dt.timedelta = DEFAULT_RETAIN
+    dry_run: bool = False
+
+
+@dataclass
+class BootstrapReport:
+    issuer: str | None
+    bucket: str
+    plan: Plan
+    dry_run: bool
+    publish: PublishReport | None = None
+    provider_arn: str | None = None
+    distribution_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CHANGES_PENDING if self.dry_run and self.plan.has_changes else 0
+
+    def next_steps(self) -> list[str]:
+        issuer = self.issuer or "<ISSUER_URL>"
+        return [
+            "Next:",
+            "  1. Point kube-apiserver at the issuer (the new issuer first; keep an old one as a second",
+            "     --service-account-issuer while pods still hold its tokens):",
+            f"       --service-account-issuer={issuer}",
+            f"       --service-account-jwks-uri={issuer.rstrip('/')}/openid/v1/jwks",
+            f"     per distribution: oidc-publisher templates render --distribution kubeadm --issuer-url {issuer}",
+            "  2. Install the pod identity webhook (it injects AWS_ROLE_ARN and the projected token):",
+            f"       oidc-publisher templates render --distribution pod-identity-webhook --issuer-url {issuer} | kubectl apply -f -",
+            "  3. Create a role for a service account:",
+            f"       oidc-publisher role create --issuer-url {issuer} --namespace default --service-account my-app \\",
+            "         --policy-arn arn:aws:iam::aws:policy/ReadOnlyAccess",
+            "  4. Check the whole chain the way STS will:",
+            f"       oidc-publisher verify --issuer-url {issuer} --from-cluster",
+            "  5. Keep the keys in step: run 'oidc-publisher publish --from-cluster' every few minutes",
+            f"       (oidc-publisher templates render --distribution rotation-job --issuer-url {issuer} --bucket {self.bucket})",
+        ]
+
+    def to_text(self) -> str:
+        lines = [self.plan.to_text(dry_run=self.dry_run)]
+        lines += self.notes
+        if self.issuer:
+            lines.append(f"Issuer: {self.issuer}")
+        if self.provider_arn:
+            lines.append(f"IAM OIDC provider: {self.provider_arn}")
+        if self.publish:
+            lines.append(self.publish.summary())
+        if not self.dry_run:
+            lines += ["", *self.next_steps()]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "bucket": self.bucket,
+            "dry_run": self.dry_run,
+            "changed": self.plan.has_changes,
+            "changes": self.plan.to_json(),
+            "provider_arn": self.provider_arn,
+            "distribution_id": self.distribution_id,
+            "keys": self.publish.kids if self.publish else [],
+            "notes": self.notes,
+        }
+
+
+def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapReport:
+    from oidc_publisher.registration import RegisterSettings, register_provider
+
+    plan = Plan()
+    tags = {**dict(settings.tags), **MANAGED_TAGS}
+    # Everything the user gave is checked, and the keys are loaded, before the first call that writes.
+    if settings.cloudfront:
+        target, distribution = _cloudfront_target(settings, clients, plan, tags)
+    else:
+        if settings.acm_certificate_arn:
+            raise InputError("--acm-certificate-arn only applies with --cloudfront", "add --cloudfront or drop it")
+        target = resolve_target(
+            bucket=settings.bucket,
+            issuer_url=settings.issuer_url,
+            prefix=settings.prefix,
+            region=settings.region,
+            default_region=clients.region_or_none(),
+        )
+        if target.issuer.s3_origin() is None:
+            raise InputError(
+                f"issuer {target.issuer.url} is not the bucket's S3 URL, and --cloudfront was not given",
+                "serve a custom domain through CloudFront (--cloudfront --acm-certificate-arn ARN), "
+                "or drop --issuer-url to use the bucket's own URL",
+            )
+        distribution = None
+
+    source = load_keys(settings.source, None)
+    report = BootstrapReport(issuer=None, bucket=settings.bucket, plan=plan, dry_run=settings.dry_run)
+    report.distribution_id = distribution.id if distribution else None
+    if target is None:
+        # Dry run of a CloudFront issuer whose distribution does not exist yet: its URL is not known.
+        plan.add(f"s3://{settings.bucket}", "update", "bucket set-up, then the documents, once the distribution exists")
+        plan.add("iam:oidc-provider", "create", "for https://<new distribution>.cloudfront.net")
+        return report
+    report.issuer = target.issuer.url
+    if source.cluster_issuer is not None:
+        check_cluster_issuer(source.cluster_issuer, target.issuer)
+
+    distribution_arn = None
+    if distribution is not None:
+        from oidc_publisher.cloudfront import distribution_arn as make_arn
+
+        distribution_arn = make_arn(clients.partition, clients.account_id, distribution.id)
+    bucket_changes, bucket_missing = converge_bucket(
+        target, clients, distribution_arn=distribution_arn, dry_run=settings.dry_run
+    )
+    plan.extend(bucket_changes)
+
+    publish_settings = PublishSettings(
+        bucket=target.bucket,
+        source=settings.source,
+        issuer_url=target.issuer.url,
+        prefix=target.keys.prefix,
+        region=target.region,
+        jwks_uri=settings.jwks_uri,
+        retain=settings.retain,
+        distribution_id=distribution.id if distribution else None,
+        dry_run=settings.dry_run,
+    )
+    if settings.dry_run and bucket_missing:
+        for key in (*target.keys.published, target.keys.state):
+            plan.add(f"s3://{target.bucket}/{key}", "write", "does not exist yet (new bucket)")
+    else:
+        report.publish = publish_documents(target, source, publish_settings, clients)
+        plan.extend(report.publish.plan.changes)
+
+    registration = register_provider(
+        RegisterSettings(
+            issuer_url=target.issuer.url,
+            client_ids=settings.client_ids,
+            thumbprints=settings.thumbprints,
+            no_thumbprint=settings.no_thumbprint,
+            tags=tuple(tags.items()),
+            jwks_uri=settings.jwks_uri,
+            dry_run=settings.dry_run,
+        ),
+        clients,
+    )
+    plan.extend(list(registration.plan.changes))
+    report.provider_arn = registration.provider_arn
+    return report
+
+
+def _cloudfront_target(
+    settings: BootstrapSettings, clients: AwsClients, plan: Plan, tags: dict[str, str]
+) -> tuple[Target | None, Any]:
+    from oidc_publisher.cloudfront import ensure_distribution
+    from oidc_publisher.issuer import validate_bucket_name
+
+    validate_bucket_name(settings.bucket, s3_direct=False)
+    region = settings.region or clients.region_or_none()
+    if not region:
+        raise InputError("no region for the bucket", "give --region, or set AWS_REGION")
+    aliases: tuple[str, ...] = ()
+    issuer = None
+    if settings.issuer_url is not None:
+        issuer = parse_issuer(settings.issuer_url)
+        if issuer.s3_origin() is not None:
+            raise InputError(
+                "--cloudfront with an S3 issuer URL", "give the custom domain as --issuer-url, or drop --issuer-url"
+            )
+        aliases = (issuer.host,)
+    distribution, changes = ensure_distribution(
+        clients,
+        bucket=settings.bucket,
+        region=region,
+        aliases=aliases,
+        acm_certificate_arn=settings.acm_certificate_arn,
+        tags=tags,
+        dry_run=settings.dry_run,
+    )
+    plan.extend(changes)
+    if distribution is None:
+        return None, None
+    if issuer is None:
+        issuer = parse_issuer(f"https://{distribution.domain_name}")
+    keys = object_keys_for(issuer, settings.bucket, settings.prefix)
+    return Target(issuer, settings.bucket, region, keys), distribution
+
+
+def changes_of(plan: Plan) -> list[Change]:
+    return list(plan.changes)

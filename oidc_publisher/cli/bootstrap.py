@@ -1,0 +1,104 @@
+"""``oidc-publisher bootstrap``: bucket + publish + register in one step."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from oidc_publisher.cli.common import (
+    ContextOpt,
+    DryRunOpt,
+    FromClusterOpt,
+    JwksFileOpt,
+    JwksUriOpt,
+    KubeconfigOpt,
+    OptionalIssuerUrlOpt,
+    OutputFormat,
+    OutputOpt,
+    PublicKeyOpt,
+    guard,
+    run,
+    source_options,
+)
+from oidc_publisher.cli.publish import BucketOpt, PrefixOpt, RegionOpt, RetainOpt
+
+ClientIdOpt = Annotated[
+    list[str] | None,
+    typer.Option("--client-id", help="Audience the provider accepts; repeatable (default: sts.amazonaws.com)."),
+]
+ThumbprintOpt = Annotated[
+    list[str] | None,
+    typer.Option("--thumbprint", help="Register this thumbprint instead of computing it; repeatable (at most 5)."),
+]
+NoThumbprintOpt = Annotated[
+    bool, typer.Option("--no-thumbprint", help="Register without a thumbprint (IAM then trusts the host's CA itself).")
+]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="K=V tag for what the tool creates; repeatable.")]
+
+
+def parse_tags(values: list[str] | None) -> tuple[tuple[str, str], ...]:
+    from oidc_publisher.errors import UsageError
+
+    tags = []
+    for value in values or ():
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--tag {value!r} is not KEY=VALUE", "write tags like --tag team=platform")
+        tags.append((key, val))
+    return tuple(tags)
+
+
+def bootstrap(
+    bucket: BucketOpt,
+    issuer_url: OptionalIssuerUrlOpt = None,
+    prefix: PrefixOpt = None,
+    region: RegionOpt = None,
+    from_cluster: FromClusterOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    jwks: JwksFileOpt = None,
+    public_key: PublicKeyOpt = None,
+    jwks_uri: JwksUriOpt = None,
+    cloudfront: Annotated[
+        bool,
+        typer.Option("--cloudfront", help="Keep the bucket private and serve the issuer through CloudFront (OAC)."),
+    ] = False,
+    acm_certificate_arn: Annotated[
+        str | None,
+        typer.Option("--acm-certificate-arn", help="ACM certificate (us-east-1) for a custom --issuer-url domain."),
+    ] = None,
+    client_id: ClientIdOpt = None,
+    thumbprint: ThumbprintOpt = None,
+    no_thumbprint: NoThumbprintOpt = False,
+    tag: TagOpt = None,
+    retain_removed_keys: RetainOpt = "48h",
+    dry_run: DryRunOpt = False,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Create or converge the bucket, publish the documents, register the IAM OIDC provider; then say what's next."""
+    from oidc_publisher.aws import AwsClients
+    from oidc_publisher.bootstrapping import BootstrapSettings
+    from oidc_publisher.bootstrapping import bootstrap as do_bootstrap
+    from oidc_publisher.rotation import parse_duration
+
+    source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key), output)
+    retain = guard(lambda: parse_duration(retain_removed_keys), output)
+    tags = guard(lambda: parse_tags(tag), output)
+    settings = BootstrapSettings(
+        bucket=bucket,
+        source=source,
+        issuer_url=issuer_url,
+        prefix=prefix,
+        region=region,
+        jwks_uri=jwks_uri,
+        cloudfront=cloudfront,
+        acm_certificate_arn=acm_certificate_arn,
+        client_ids=tuple(client_id or ()),
+        thumbprints=tuple(thumbprint or ()),
+        no_thumbprint=no_thumbprint,
+        tags=tags,
+        retain=retain,
+        dry_run=dry_run,
+    )
+    run(lambda: do_bootstrap(settings, AwsClients(region=region)), output)

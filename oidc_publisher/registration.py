@@ -1,0 +1,185 @@
+"""``register``: converge the IAM OIDC provider for an issuer.
+
+The plan is a pure function of what exists and what is wanted: create when missing; otherwise add the
+client IDs that are missing (never remove one: a role may rely on it), replace the thumbprints when the
+hosts present other certificates, add missing tags. The provider is never deleted and recreated.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from oidc_publisher.errors import InputError
+from oidc_publisher.iam import Provider
+from oidc_publisher.issuer import Issuer, parse_issuer
+from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
+
+if TYPE_CHECKING:
+    from oidc_publisher.aws import AwsClients
+
+STS_CLIENT_ID = "sts.amazonaws.com"
+MAX_CLIENT_IDS = 100
+_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
+
+
+@dataclass(frozen=True)
+class RegisterSettings:
+    issuer_url: str
+    client_ids: tuple[str, ...] = ()
+    thumbprints: tuple[str, ...] = ()
+    no_thumbprint: bool = False
+    tags: tuple[tuple[str, str], ...] = ()
+    jwks_uri: str | None = None
+    connect_to: tuple[str, ...] = ()
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Desired:
+    client_ids: tuple[str, ...]
+    thumbprints: tuple[str, ...]
+    tags: dict[str, str]
+
+
+@dataclass
+class RegistrationReport:
+    issuer: str
+    provider_arn: str | None
+    plan: Plan
+    dry_run: bool
+    client_ids: list[str] = field(default_factory=list)
+    thumbprints: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CHANGES_PENDING if self.dry_run and self.plan.has_changes else 0
+
+    def to_text(self) -> str:
+        lines = [self.plan.to_text(dry_run=self.dry_run)]
+        if self.provider_arn:
+            lines.append(f"IAM OIDC provider: {self.provider_arn}")
+        lines.append(f"  client IDs: {', '.join(self.client_ids) or '-'}")
+        lines.append(f"  thumbprints: {', '.join(self.thumbprints) or '- (IAM trusts the host CA itself)'}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "provider_arn": self.provider_arn,
+            "dry_run": self.dry_run,
+            "changed": self.plan.has_changes,
+            "changes": self.plan.to_json(),
+            "client_ids": self.client_ids,
+            "thumbprints": self.thumbprints,
+        }
+
+
+def validate_tags(tags: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for key, value in tags:
+        if not _TAG_KEY.match(key) or key.lower().startswith("aws:"):
+            raise InputError(f"tag key {key!r} is not valid for IAM", "use 1-128 letters, digits, spaces and _.:/=+-@, not starting with aws:")
+        if not _TAG_VALUE.match(value):
+            raise InputError(f"tag value {value!r} (for {key}) is not valid for IAM", "use up to 256 letters, digits, spaces and _.:/=+-@")
+        result[key] = value
+    if len(result) > 50:
+        raise InputError(f"{len(result)} tags given", "IAM allows at most 50 tags on a provider")
+    return result
+
+
+def validate_client_ids(client_ids: tuple[str, ...]) -> tuple[str, ...]:
+    ids = tuple(dict.fromkeys(client_ids or (STS_CLIENT_ID,)))
+    for client_id in ids:
+        if not client_id or len(client_id) > 255 or any(ch.isspace() for ch in client_id):
+            raise InputError(f"client ID {client_id!r} is not valid", "a client ID is 1-255 characters without spaces, e.g. sts.amazonaws.com")
+    if len(ids) > MAX_CLIENT_IDS:
+        raise InputError(f"{len(ids)} client IDs given", f"IAM allows at most {MAX_CLIENT_IDS}")
+    return ids
+
+
+def plan_provider(issuer: Issuer, current: Provider | None, desired: Desired) -> Plan:
+    """What to change so that IAM trusts the issuer as desired. Pure."""
+    plan = Plan()
+    resource = f"iam:oidc-provider/{issuer.provider_path}"
+    if current is None:
+        plan.add(resource, "create", f"no provider for {issuer.provider_path} (client IDs {', '.join(desired.client_ids)})")
+        return plan
+    missing = [c for c in desired.client_ids if c not in current.client_ids]
+    if missing:
+        plan.add(resource, "update", f"add client ID{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    if desired.thumbprints and set(desired.thumbprints) != set(current.thumbprints):
+        plan.add(resource, "update", f"thumbprints {', '.join(current.thumbprints) or 'none'} -> {', '.join(desired.thumbprints)}")
+    missing_tags = {k: v for k, v in desired.tags.items() if current.tags.get(k) != v}
+    if missing_tags:
+        plan.add(resource, "update", f"tags {', '.join(f'{k}={v}' for k, v in sorted(missing_tags.items()))}")
+    return plan
+
+
+def desired_thumbprints(settings: RegisterSettings, issuer: Issuer) -> tuple[str, ...]:
+    """Given ones, or computed for the issuer's host and, when jwks_uri is elsewhere, that host too."""
+    from urllib.parse import urlsplit
+
+    from oidc_publisher.thumbprint import merge_thumbprints
+
+    if settings.no_thumbprint:
+        if settings.thumbprints:
+            raise InputError("--thumbprint and --no-thumbprint were both given", "give one of them")
+        return ()
+    if settings.thumbprints:
+        return tuple(merge_thumbprints(settings.thumbprints))
+    from oidc_publisher.errors import Error
+    from oidc_publisher.tls import fetch_chain, https_get
+
+    hosts = [issuer.host]
+    jwks_uri = settings.jwks_uri
+    if jwks_uri is None:
+        try:
+            import json
+
+            response = https_get(issuer.discovery_url, connect_to=settings.connect_to)
+            if response.status == 200:
+                jwks_uri = json.loads(response.body).get("jwks_uri")
+        except (Error, ValueError):
+            jwks_uri = None  # not published yet: the issuer's own host is what there is to pin
+    jwks_host = urlsplit(jwks_uri).hostname if isinstance(jwks_uri, str) else None
+    if jwks_host and jwks_host not in hosts:
+        hosts.append(jwks_host)
+    return tuple(merge_thumbprints([fetch_chain(host, connect_to=settings.connect_to).thumbprint for host in hosts]))
+
+
+def register_provider(settings: RegisterSettings, clients: AwsClients) -> RegistrationReport:
+    from oidc_publisher import iam
+
+    issuer = parse_issuer(settings.issuer_url)
+    desired = Desired(
+        client_ids=validate_client_ids(settings.client_ids),
+        thumbprints=desired_thumbprints(settings, issuer),
+        tags=validate_tags(settings.tags),
+    )
+    current = iam.find_provider(clients, issuer)
+    plan = plan_provider(issuer, current, desired)
+    report = RegistrationReport(
+        issuer=issuer.url,
+        provider_arn=current.arn if current else None,
+        plan=plan,
+        dry_run=settings.dry_run,
+        client_ids=list(dict.fromkeys([*(current.client_ids if current else ()), *desired.client_ids])),
+        thumbprints=list(desired.thumbprints or (current.thumbprints if current else ())),
+    )
+    if settings.dry_run or not plan.has_changes:
+        return report
+    if current is None:
+        report.provider_arn = iam.create_provider(clients, issuer, desired.client_ids, desired.thumbprints, desired.tags)
+        return report
+    for client_id in desired.client_ids:
+        if client_id not in current.client_ids:
+            iam.add_client_id(clients, current.arn, client_id)
+    if desired.thumbprints and set(desired.thumbprints) != set(current.thumbprints):
+        iam.set_thumbprints(clients, current.arn, desired.thumbprints)
+    missing_tags = {k: v for k, v in desired.tags.items() if current.tags.get(k) != v}
+    if missing_tags:
+        iam.tag_provider(clients, current.arn, missing_tags)
+    return report
