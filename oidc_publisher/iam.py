@@ -74,13 +74,28 @@ def get_provider(clients: AwsClients, arn: str) -> Provider | None:
     )
 
 
-def find_provider(clients: AwsClients, issuer: Issuer) -> Provider | None:
-    """The provider registered for this issuer (found by listing: no account lookup needed), or None."""
+def find_provider(clients: AwsClients, issuer: Issuer, *, for_create: bool = False) -> Provider | None:
+    """The provider registered for this issuer (found by listing: no account lookup needed), or None.
+
+    With ``for_create``, a missing provider in an account that already has the most IAM allows is an
+    error now, before anything else is changed.
+    """
     suffix = f":oidc-provider/{issuer.provider_path}"
-    for arn in list_provider_arns(clients):
+    arns = list_provider_arns(clients)
+    for arn in arns:
         if arn.endswith(suffix):
             return get_provider(clients, arn)
+    if for_create and len(arns) >= MAX_PROVIDERS:
+        raise _quota_error(issuer)
     return None
+
+
+def _quota_error(issuer: Issuer) -> AWSError:
+    return AWSError(
+        f"cannot create the IAM OIDC provider for {issuer.url}: the account has reached IAM's quota of "
+        f"{MAX_PROVIDERS} OIDC providers",
+        "delete providers of clusters that are gone (oidc-publisher teardown), or ask AWS to raise the quota",
+    )
 
 
 def create_provider(
@@ -97,11 +112,7 @@ def create_provider(
         return str(clients.iam().create_open_id_connect_provider(**kwargs)["OpenIDConnectProviderArn"])
     except ClientError as exc:
         if _code(exc) == "LimitExceeded":
-            raise AWSError(
-                f"cannot create the IAM OIDC provider for {issuer.url}: the account has reached IAM's quota of "
-                f"{MAX_PROVIDERS} OIDC providers",
-                "delete providers of clusters that are gone (oidc-publisher teardown), or ask AWS to raise the quota",
-            ) from None
+            raise _quota_error(issuer) from None
         raise aws_error(exc, "iam:CreateOpenIDConnectProvider", issuer.provider_path) from None
     except Exception as exc:  # noqa: BLE001
         raise aws_error(exc, "iam:CreateOpenIDConnectProvider", issuer.provider_path) from None

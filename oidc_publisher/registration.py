@@ -159,7 +159,7 @@ def register_provider(settings: RegisterSettings, clients: AwsClients) -> Regist
         thumbprints=desired_thumbprints(settings, issuer),
         tags=validate_tags(settings.tags),
     )
-    current = iam.find_provider(clients, issuer)
+    current = iam.find_provider(clients, issuer, for_create=True)
     plan = plan_provider(issuer, current, desired)
     report = RegistrationReport(
         issuer=issuer.url,

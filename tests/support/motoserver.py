@@ -229,6 +229,9 @@ def moto_server() -> Iterator[str]:
     from oidc_publisher.emulator import fix_moto_policy_conditions
 
     fix_moto_policy_conditions()  # see its docstring: a moto bug, fixed to AWS's semantics
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
