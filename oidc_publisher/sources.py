@@ -108,9 +108,9 @@ def check_cluster_issuer(cluster_issuer: str, issuer: Issuer) -> None:
 
 def _load_from_cluster(source: KeySource, issuer: Issuer | None) -> SourceKeys:
     from oidc_publisher import keys as keymod
-    from oidc_publisher import kube
+    from oidc_publisher.kube import read_issuer_documents
 
-    documents = kube.read_issuer_documents(source.kubeconfig, source.context)
+    documents = read_issuer_documents(source.kubeconfig, source.context)
     where = f"the cluster's JWKS ({documents.server}/openid/v1/jwks)"
     parsed = keymod.parse_jwks(documents.jwks, where)
     found = keymod.merge_keys([parsed], where)

@@ -224,10 +224,10 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
     # 6. A token.
     token = settings.token
     if token is None and settings.mint_service_account and settings.source is not None and settings.source.from_cluster:
-        from oidc_publisher import kube
+        from oidc_publisher.kube import request_token
 
         try:
-            token = kube.request_token(
+            token = request_token(
                 settings.source.kubeconfig,
                 settings.source.context,
                 namespace=settings.mint_namespace or "default",

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import jwt as pyjwt
 import pytest
-import requests
-from cryptography.hazmat.primitives import serialization
 
 from oidc_publisher.tokens import mint_token
 from tests.support import keys as k

@@ -29,6 +29,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_cert: dict[str, Any] | None = None  # the verified client certificate, when one was presented
 
 
 Handler = Callable[[Request], Response | None]
@@ -59,7 +60,8 @@ class HTTPSServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = Request(self.command, self.path, dict(self.headers.items()), body)
+                peer = self.connection.getpeercert() if hasattr(self.connection, "getpeercert") else None
+                request = Request(self.command, self.path, dict(self.headers.items()), body, peer or None)
                 server.requests.append(request)
                 response = server.handler(request) if server.handler else None
                 if response is None:

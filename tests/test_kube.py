@@ -1,0 +1,152 @@
+"""``--from-cluster`` against a local stand-in for the API server, through real kubeconfig files."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from oidc_publisher.errors import SourceError
+from oidc_publisher.keys import signing_key
+from oidc_publisher.kube import read_issuer_documents, request_token, service_account_role_annotations
+from tests.support import keys as k
+from tests.support.cli import invoke
+from tests.support.kube_api import KubeAPI
+
+ISSUER = "https://oidc.example.com"
+
+
+def render(kubeconfig: Path, out: Path, *extra: str, issuer: str = ISSUER) -> object:
+    return invoke("render", "--issuer-url", issuer, "--from-cluster", "--kubeconfig", str(kubeconfig), "--out-dir", str(out), *extra)
+
+
+@pytest.mark.parametrize("kind", ["token", "client-cert", "exec"])
+def test_render_from_cluster_with_each_credential_kind(kube_api: KubeAPI, tmp_path: Path, kind: str) -> None:
+    kube_api.keys.append(k.ec_key())
+    config = kube_api.kubeconfig(tmp_path / "kubeconfig", kind=kind)
+    result = render(config, tmp_path / "out")
+    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    published = json.loads((tmp_path / "out/openid/v1/jwks").read_bytes())
+    # The cluster's kids are republished unchanged.
+    assert [key["kid"] for key in published["keys"]] == sorted(key["kid"] for key in kube_api.jwks()["keys"])
+    discovery = json.loads((tmp_path / "out/.well-known/openid-configuration").read_bytes())
+    # Never the API server's own jwks_uri: always the published JWKS's URL.
+    assert discovery["jwks_uri"] == f"{ISSUER}/openid/v1/jwks"
+    assert discovery["id_token_signing_alg_values_supported"] == ["ES256", "RS256"]
+    if kind == "client-cert":
+        assert all(r.client_cert is not None for r in kube_api.requests)
+    else:
+        assert all({n.lower(): v for n, v in r.headers.items()}["authorization"] == "Bearer stand-in-bearer-token" for r in kube_api.requests)
+
+
+def test_context_is_honoured(kube_api: KubeAPI, tmp_path: Path) -> None:
+    config = kube_api.kubeconfig(tmp_path / "kubeconfig", context="prod", extra_contexts=("other",))
+    assert render(config, tmp_path / "a", "--context", "prod").exit_code == 0  # type: ignore[attr-defined]
+    missing = render(config, tmp_path / "b", "--context", "nope")
+    assert missing.exit_code == 1  # type: ignore[attr-defined]
+    assert missing.stderr.strip() == f"error: kubeconfig {config} has no context 'nope'; list them with 'kubectl config get-contexts'"  # type: ignore[attr-defined]
+    assert not (tmp_path / "b").exists()
+
+
+def test_in_cluster_service_account(kube_api: KubeAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(kube_api.server.port))  # type: ignore[union-attr]
+    sa_dir = kube_api.service_account_dir(tmp_path / "sa")
+    documents = read_issuer_documents(None, None, service_account_dir=sa_dir)
+    assert documents.issuer == ISSUER
+    assert json.loads(documents.jwks) == kube_api.jwks()
+
+
+def test_issuer_mismatch_is_refused_with_both_values(kube_api: KubeAPI, tmp_path: Path) -> None:
+    config = kube_api.kubeconfig(tmp_path / "kubeconfig")
+    other = render(config, tmp_path / "out", issuer="https://elsewhere.example.com")
+    assert other.exit_code == 1  # type: ignore[attr-defined]
+    assert other.stderr.strip().startswith(  # type: ignore[attr-defined]
+        "error: the cluster's issuer is 'https://oidc.example.com' but --issuer-url is 'https://elsewhere.example.com'; "
+    )
+    slash = render(config, tmp_path / "out", issuer=ISSUER + "/")
+    assert slash.stderr.strip() == (  # type: ignore[attr-defined]
+        "error: trailing slash mismatch: the cluster's issuer is 'https://oidc.example.com' but --issuer-url is "
+        "'https://oidc.example.com/'; STS compares 'iss' byte for byte: use exactly the cluster's --service-account-issuer value"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_api_errors_are_one_line(kube_api: KubeAPI, tmp_path: Path) -> None:
+    url = kube_api.url
+    bad = kube_api.kubeconfig(tmp_path / "bad", kind="bad-token")
+    assert render(bad, tmp_path / "o").stderr.strip() == (  # type: ignore[attr-defined]
+        f"error: the API server {url} refused the credentials (401); refresh the kubeconfig's token or certificate"
+    )
+    good = kube_api.kubeconfig(tmp_path / "good")
+    kube_api.forbidden = True
+    assert render(good, tmp_path / "o").stderr.strip() == (  # type: ignore[attr-defined]
+        f"error: the API server {url} forbids reading /.well-known/openid-configuration (403); "
+        "bind the ClusterRole system:service-account-issuer-discovery to this identity (the rotation-job template does)"
+    )
+    kube_api.forbidden = False
+    kube_api.status_override = 404
+    assert render(good, tmp_path / "o").stderr.strip() == (  # type: ignore[attr-defined]
+        f"error: the API server {url} does not serve /.well-known/openid-configuration (404); "
+        "service account issuer discovery needs Kubernetes 1.21+ with --service-account-issuer set"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_unreachable_and_untrusted_and_missing(kube_api: KubeAPI, tmp_path: Path) -> None:
+    import yaml
+
+    config = kube_api.kubeconfig(tmp_path / "kubeconfig")
+    document = yaml.safe_load(config.read_text())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    refused = tmp_path / "refused"
+    refused.write_text(yaml.safe_dump(document))
+    assert render(refused, tmp_path / "o").stderr.strip() == (  # type: ignore[attr-defined]
+        f"error: connection to the API server https://127.0.0.1:{port} refused; check the server address and that the API server is up"
+    )
+    document = yaml.safe_load(config.read_text())
+    other_ca = make_other_ca(tmp_path)
+    document["clusters"][0]["cluster"]["certificate-authority-data"] = other_ca
+    untrusted = tmp_path / "untrusted"
+    untrusted.write_text(yaml.safe_dump(document))
+    assert render(untrusted, tmp_path / "o").stderr.strip() == (  # type: ignore[attr-defined]
+        f"error: the API server {kube_api.url} presented a certificate that does not verify; check certificate-authority(-data) in the kubeconfig"
+    )
+    missing = render(tmp_path / "nope", tmp_path / "o")
+    assert missing.stderr.strip() == f"error: kubeconfig {tmp_path / 'nope'} does not exist; check --kubeconfig / KUBECONFIG"  # type: ignore[attr-defined]
+    garbage = tmp_path / "garbage"
+    garbage.write_text("::: not yaml [")
+    assert render(garbage, tmp_path / "o").exit_code == 1  # type: ignore[attr-defined]
+    assert "Traceback" not in render(garbage, tmp_path / "o").stderr  # type: ignore[attr-defined]
+    assert not (tmp_path / "o").exists()
+
+
+def make_other_ca(tmp_path: Path) -> str:
+    import base64
+
+    from tests.support.pki import make_chain
+
+    return base64.b64encode(make_chain(intermediates=0).root.pem).decode()
+
+
+def test_token_request_and_annotations(kube_api: KubeAPI, tmp_path: Path) -> None:
+    import jwt as pyjwt
+
+    config = kube_api.kubeconfig(tmp_path / "kubeconfig")
+    kube_api.service_accounts[("default", "app")] = {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/app"}
+    kube_api.service_accounts[("default", "plain")] = {}
+    token = request_token(config, None, namespace="default", service_account="app")
+    key = signing_key(kube_api.keys[0].public_key(), "x")
+    claims = pyjwt.decode(token, key.public_pem(), algorithms=["RS256"], audience="sts.amazonaws.com", issuer=ISSUER)
+    assert claims["sub"] == "system:serviceaccount:default:app"
+    with pytest.raises(SourceError, match="service account default/ghost does not exist"):
+        request_token(config, None, namespace="default", service_account="ghost")
+    refs = service_account_role_annotations(config, None)
+    assert [(r.namespace, r.name, r.role_arn) for r in refs] == [("default", "app", "arn:aws:iam::123456789012:role/app")]
