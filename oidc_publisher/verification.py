@@ -47,6 +47,7 @@ class VerifySettings:
     mint_service_account: str | None = None
     timeout: float = 5.0
     check_iam: bool = True
+    connect_to: tuple[str, ...] = ()
 
 
 @dataclass
@@ -94,11 +95,11 @@ class VerifyReport:
         }
 
 
-def _fetch_json(url: str, timeout: float) -> tuple[Any, Any]:
+def _fetch_json(url: str, timeout: float, connect_to: tuple[str, ...]) -> tuple[Any, Any]:
     """(response, parsed JSON or None); raises TLSError for transport failures."""
     from oidc_publisher.tls import https_get
 
-    response = https_get(url, timeout=timeout)
+    response = https_get(url, timeout=timeout, connect_to=connect_to)
     try:
         return response, json.loads(response.body)
     except (ValueError, UnicodeDecodeError):
@@ -119,7 +120,7 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
 
     # 1. The issuer's host serves HTTPS with a chain that verifies.
     try:
-        chain = fetch_chain(issuer.host, timeout=settings.timeout)
+        chain = fetch_chain(issuer.host, timeout=settings.timeout, connect_to=settings.connect_to)
         report.thumbprints[issuer.host] = chain.thumbprint
         report.add("HTTPS", PASS, f"{issuer.host} presents a chain that verifies (thumbprint {chain.thumbprint})")
     except Error as exc:
@@ -129,7 +130,7 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
     # 2. The discovery document.
     published: list[SigningKey] = []
     try:
-        response, discovery = _fetch_json(issuer.discovery_url, settings.timeout)
+        response, discovery = _fetch_json(issuer.discovery_url, settings.timeout, settings.connect_to)
     except Error as exc:
         report.add("discovery document", FAIL, exc.message, exc.hint or "")
         return report
@@ -171,7 +172,7 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
         report.add("JWKS", SKIP, "no usable discovery document")
     else:
         try:
-            response, _ = _fetch_json(jwks_uri, settings.timeout)
+            response, _ = _fetch_json(jwks_uri, settings.timeout, settings.connect_to)
             if response.status != 200:
                 report.add(
                     "JWKS", FAIL, f"{jwks_uri} answered HTTP {response.status}", "publish it (oidc-publisher publish)"
@@ -191,7 +192,7 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
         jwks_host = urlsplit(jwks_uri).hostname or ""
         if jwks_host and jwks_host != issuer.host:
             try:
-                report.thumbprints[jwks_host] = fetch_chain(jwks_host, timeout=settings.timeout).thumbprint
+                report.thumbprints[jwks_host] = fetch_chain(jwks_host, timeout=settings.timeout, connect_to=settings.connect_to).thumbprint
             except Error as exc:
                 report.add("JWKS host HTTPS", FAIL, exc.message, exc.hint or "")
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from oidc_publisher import __version__
-from oidc_publisher.cli import bootstrap, demo, keys, publish, register, render, thumbprint
+from oidc_publisher.cli import bootstrap, demo, keys, publish, register, render, thumbprint, verify
 
 app = typer.Typer(
     name="oidc-publisher",
@@ -46,6 +46,7 @@ app.command("publish")(publish.publish)
 app.command("thumbprint")(thumbprint.thumbprint)
 app.command("register")(register.register)
 app.command("bootstrap")(bootstrap.bootstrap)
+app.command("verify")(verify.verify)
 app.command("demo")(demo.demo)
 
 
