@@ -217,3 +217,21 @@ def test_register_bad_input(aws: AwsWorld) -> None:
     bad_tag = invoke("register", "--issuer-url", ISSUER, "--no-thumbprint", "--tag", "novalue")
     assert (bad_tag.exit_code, bad_tag.stderr.strip()) == (2, "error: --tag 'novalue' is not KEY=VALUE; write tags like --tag team=platform")
     assert aws.recorder.calls == []
+
+
+def test_register_adds_a_missing_client_id_in_place(aws: AwsWorld, front: Front) -> None:
+    front(BUCKET, S3_HOSTS)
+    first = invoke("register", "--issuer-url", ISSUER, "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    aws.recorder.reset()
+    added = invoke("register", "--issuer-url", ISSUER, "--client-id", "sts.amazonaws.com", "--client-id", "vault", "-o", "json")
+    assert added.exit_code == 0, added.stderr
+    assert added.json()["provider_arn"] == first.json()["provider_arn"]
+    assert [c["reason"] for c in added.json()["changes"]] == ["add client ID vault"]
+    assert provider(aws, BUCKET + ".s3.us-east-1.amazonaws.com")["ClientIDList"] == ["sts.amazonaws.com", "vault"]
+    assert aws.recorder.writes == [("iam", "AddClientIDToOpenIDConnectProvider")]
+    # A client ID is never removed by leaving it out: a role may rely on it.
+    aws.recorder.reset()
+    kept = invoke("register", "--issuer-url", ISSUER, "-o", "json")
+    assert kept.json()["changed"] is False
+    assert aws.recorder.writes == []

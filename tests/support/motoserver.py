@@ -138,6 +138,9 @@ class RecordingProxy:
                 body = self.rfile.read(length) if length else b""
                 service, operation = _identify(self.command, self.path, self.headers, body)
                 recorder.record(service, operation, self.path.split("?", 1)[0])
+                if operation in ("AddClientIDToOpenIDConnectProvider", "RemoveClientIDFromOpenIDConnectProvider"):
+                    self._client_id_gap(operation, body)
+                    return
                 fault = proxy.take_fault(operation)
                 if fault is not None:
                     if fault["kind"] == "drop":
@@ -164,6 +167,30 @@ class RecordingProxy:
                 if self.command != "HEAD":
                     self.wfile.write(data)
                 conn.close()
+
+            def _client_id_gap(self, operation: str, body: bytes) -> None:
+                """moto's server does not implement these two IAM actions (it answers 500). The proxy
+                carries them out on moto's own provider object, as IAM would, so the tool's real call is
+                exercised against real state."""
+                from moto.core import DEFAULT_ACCOUNT_ID
+                from moto.iam.models import iam_backends
+
+                form = urllib.parse.parse_qs(body.decode())
+                arn, client_id = form["OpenIDConnectProviderArn"][0], form["ClientID"][0]
+                provider = iam_backends[DEFAULT_ACCOUNT_ID]["global"].get_open_id_connect_provider(arn)
+                if operation.startswith("Add") and client_id not in provider.client_id_list:
+                    provider.client_id_list.append(client_id)
+                elif operation.startswith("Remove") and client_id in provider.client_id_list:
+                    provider.client_id_list.remove(client_id)
+                reply = (
+                    f'<{operation}Response xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+                    f"<ResponseMetadata><RequestId>emulated</RequestId></ResponseMetadata></{operation}Response>"
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _forward
 
