@@ -43,12 +43,19 @@ class AwsClients:
 
     @cached_property
     def config(self) -> Any:
+        import os
+
         from botocore.config import Config
 
+        # OIDC_PUBLISHER_AWS_TIMEOUT (seconds) shortens both timeouts, e.g. for a job with a tight deadline.
+        try:
+            timeout = float(os.environ.get("OIDC_PUBLISHER_AWS_TIMEOUT", "") or 0) or None
+        except ValueError:
+            raise AWSError("OIDC_PUBLISHER_AWS_TIMEOUT is not a number of seconds", "set it like 10, or unset it") from None
         return Config(
             retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-            connect_timeout=5,
-            read_timeout=15,
+            connect_timeout=timeout or 5,
+            read_timeout=timeout or 15,
             user_agent_extra=f"oidc-publisher/{__version__}",
         )
 

@@ -6,9 +6,12 @@ to moto and records (service, operation) for each request, so tests can assert "
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import re
+import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -118,6 +121,14 @@ def _identify(method: str, path: str, headers: Any, body: bytes) -> tuple[str, s
     return service, f"{method} {url.path}"
 
 
+class QuietServer(ThreadingHTTPServer):
+    """Connections the faults cut make the handler fail; that is expected, and must not print into the
+    stderr that the CLI runner is capturing for another assertion."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 class RecordingProxy:
     """Forwards every request to ``upstream`` (moto) and records which AWS operation it was."""
 
@@ -143,15 +154,22 @@ class RecordingProxy:
                     return
                 fault = proxy.take_fault(operation)
                 if fault is not None:
-                    if fault["kind"] == "drop":
+                    if fault["kind"] == "timeout":
+                        time.sleep(fault["hold"])  # longer than the client's read timeout
+                    if fault["kind"] in ("drop", "timeout"):
                         self.close_connection = True
+                        with contextlib.suppress(OSError):
+                            self.connection.shutdown(socket.SHUT_RDWR)
                         self.connection.close()
                         return
+                    error = fault["body"]
+                    if service in ("iam", "sts"):  # the query protocol wraps errors
+                        error = b"<ErrorResponse>" + error.replace(b"<Error>", b"<Error><Type>Sender</Type>") + b"<RequestId>fault</RequestId></ErrorResponse>"
                     self.send_response(fault["status"])
-                    self.send_header("Content-Length", str(len(fault["body"])))
-                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(error)))
+                    self.send_header("Content-Type", "text/xml")
                     self.end_headers()
-                    self.wfile.write(fault["body"])
+                    self.wfile.write(error)
                     return
                 conn = http.client.HTTPConnection(host, port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
@@ -197,7 +215,7 @@ class RecordingProxy:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
@@ -208,16 +226,34 @@ class RecordingProxy:
 
     def fail_next(
         self, operation: str, status: int = 500, code: str = "InternalError", *, times: int = 1, after: int = 0,
-        kind: str = "error",
+        kind: str = "error", hold: float = 2.0,
     ) -> None:
-        """Answer the next `times` calls of `operation` (after letting `after` through) with an error or a drop."""
+        """Answer the next `times` calls of `operation` (after letting `after` through) with an error,
+        a dropped connection (kind="drop"), or silence past the read timeout (kind="timeout")."""
         body = f"<Error><Code>{code}</Code><Message>injected by the test</Message></Error>".encode()
         with self.lock:
             for i in range(times):
-                self.faults.append({"op": operation, "status": status, "body": body, "kind": kind, "skip": after if i == 0 else 0})
+                self.faults.append({"op": operation, "status": status, "body": body, "kind": kind, "hold": hold,
+                                    "skip": after if i == 0 else 0})
+
+    def fail_call(self, index: int, fault: dict[str, Any], times: int) -> None:
+        """Inject `fault` on the index-th call (0-based, counting every call) and the next times-1 retries of it."""
+        with self.lock:
+            self.positional = {"index": index, "fault": fault, "left": times, "seen": 0, "op": None}
 
     def take_fault(self, operation: str) -> dict[str, Any] | None:
         with self.lock:
+            positional = getattr(self, "positional", None)
+            if positional is not None:
+                seen = positional["seen"]
+                positional["seen"] += 1
+                hit = seen == positional["index"] or (positional["op"] == operation and positional["left"] > 0 and seen > positional["index"])
+                if hit and positional["left"] > 0:
+                    if positional["op"] is None:
+                        positional["op"] = operation
+                    if positional["op"] == operation:
+                        positional["left"] -= 1
+                        return dict(positional["fault"])
             for i, fault in enumerate(self.faults):
                 if fault["op"] != operation:
                     continue
