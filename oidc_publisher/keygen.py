@@ -12,7 +12,6 @@ from oidc_publisher.keys import generate_private_key, private_key_pem, signing_k
 
 PRIVATE_KEY_NAME = "sa-signer.key"
 PUBLIC_KEY_NAME = "sa-signer.pub"
-STS_AUDIENCE = "sts.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,8 @@ class KeygenReport:
 def apiserver_flags(issuer_url: str | None, public_key: Path, private_key: Path) -> list[str]:
     """The flags that make kube-apiserver sign with this key for this issuer.
 
-    ``--api-audiences`` keeps the issuer itself (the audience in-cluster clients get by default) and
-    adds STS's, so tokens for the API server keep working while pods can request STS tokens.
+    ``--api-audiences`` is the issuer itself, the audience in-cluster clients get by default. It never
+    includes sts.amazonaws.com: a token minted for STS must not also authenticate to the API server.
     """
     issuer = parse_issuer(issuer_url).url if issuer_url else "<ISSUER_URL>"
     base = issuer.rstrip("/")
@@ -66,7 +65,7 @@ def apiserver_flags(issuer_url: str | None, public_key: Path, private_key: Path)
         f"--service-account-jwks-uri={base}/openid/v1/jwks",
         f"--service-account-key-file={public_key}",
         f"--service-account-signing-key-file={private_key}",
-        f"--api-audiences={issuer},{STS_AUDIENCE}",
+        f"--api-audiences={issuer}",
     ]
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from oidc_publisher import __version__
-from oidc_publisher.cli import bootstrap, demo, keys, publish, register, render, thumbprint, verify
+from oidc_publisher.cli import bootstrap, demo, keys, publish, register, render, templates, thumbprint, verify
 
 app = typer.Typer(
     name="oidc-publisher",
@@ -41,6 +41,7 @@ def _root(
 
 
 app.add_typer(keys.app, name="keys")
+app.add_typer(templates.app, name="templates")
 app.command("render")(render.render)
 app.command("publish")(publish.publish)
 app.command("thumbprint")(thumbprint.thumbprint)
