@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from oidc_publisher.keys import load_public_keys_pem
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front
