@@ -203,10 +203,10 @@ def request_token(
     return str(token)
 
 
-def service_account_role_annotations(
+def service_accounts(
     kubeconfig: Path | None, context: str | None, *, service_account_dir: Path = SERVICE_ACCOUNT_DIR
 ) -> list[ServiceAccountRef]:
-    """Every ServiceAccount annotated with an IAM role (eks.amazonaws.com/role-arn)."""
+    """Every ServiceAccount, with its IAM role annotation (eks.amazonaws.com/role-arn) or ""."""
     api = api_client(kubeconfig, context, service_account_dir=service_account_dir)
     server = str(api.configuration.host)
     with _translated(server, "service accounts"):
@@ -214,7 +214,13 @@ def service_account_role_annotations(
     refs = []
     for item in listing.get("items", []):
         meta = item.get("metadata", {})
-        arn = (meta.get("annotations") or {}).get(ROLE_ARN_ANNOTATION)
-        if arn:
-            refs.append(ServiceAccountRef(meta.get("namespace", ""), meta.get("name", ""), arn))
+        arn = (meta.get("annotations") or {}).get(ROLE_ARN_ANNOTATION, "")
+        refs.append(ServiceAccountRef(meta.get("namespace", ""), meta.get("name", ""), arn))
     return refs
+
+
+def service_account_role_annotations(
+    kubeconfig: Path | None, context: str | None, *, service_account_dir: Path = SERVICE_ACCOUNT_DIR
+) -> list[ServiceAccountRef]:
+    """Every ServiceAccount annotated with an IAM role."""
+    return [ref for ref in service_accounts(kubeconfig, context, service_account_dir=service_account_dir) if ref.role_arn]

@@ -10,7 +10,20 @@ from typing import Annotated
 import typer
 
 from oidc_publisher import __version__
-from oidc_publisher.cli import bootstrap, demo, keys, publish, register, render, templates, thumbprint, verify
+from oidc_publisher.cli import (
+    audit,
+    bootstrap,
+    demo,
+    keys,
+    publish,
+    register,
+    render,
+    role,
+    teardown,
+    templates,
+    thumbprint,
+    verify,
+)
 
 app = typer.Typer(
     name="oidc-publisher",
@@ -42,12 +55,15 @@ def _root(
 
 app.add_typer(keys.app, name="keys")
 app.add_typer(templates.app, name="templates")
+app.add_typer(role.app, name="role")
 app.command("render")(render.render)
 app.command("publish")(publish.publish)
 app.command("thumbprint")(thumbprint.thumbprint)
 app.command("register")(register.register)
 app.command("bootstrap")(bootstrap.bootstrap)
 app.command("verify")(verify.verify)
+app.command("audit")(audit.audit)
+app.command("teardown")(teardown.teardown)
 app.command("demo")(demo.demo)
 
 

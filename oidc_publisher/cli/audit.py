@@ -1,0 +1,37 @@
+"""``oidc-publisher audit``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from oidc_publisher.cli.common import (
+    ContextOpt,
+    FromClusterOpt,
+    IssuerUrlOpt,
+    KubeconfigOpt,
+    OutputFormat,
+    OutputOpt,
+    guard,
+    run,
+    source_options,
+)
+
+
+def audit(
+    issuer_url: IssuerUrlOpt,
+    from_cluster: FromClusterOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: high, medium, low, none.")] = "high",
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """List the IAM roles that trust this issuer and what is wrong with each trust policy."""
+    from oidc_publisher.auditing import AuditSettings
+    from oidc_publisher.auditing import audit as do_audit
+    from oidc_publisher.aws import AwsClients
+
+    source = guard(lambda: source_options(from_cluster, kubeconfig, context, None, None, required=False), output)
+    settings = AuditSettings(issuer_url=issuer_url, source=source if source.given else None, fail_on=fail_on)
+    run(lambda: do_audit(settings, AwsClients()), output)

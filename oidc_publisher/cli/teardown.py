@@ -1,0 +1,31 @@
+"""``oidc-publisher teardown``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from oidc_publisher.cli.common import DryRunOpt, IssuerUrlOpt, OutputFormat, OutputOpt, guard, run
+from oidc_publisher.cli.publish import BucketOpt, PrefixOpt, RegionOpt
+
+
+def teardown(
+    issuer_url: IssuerUrlOpt,
+    bucket: BucketOpt,
+    prefix: PrefixOpt = None,
+    region: RegionOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: DryRunOpt = False,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Remove the provider, documents, state, and the bucket and distribution the tool created (after confirmation)."""
+    import sys
+
+    from oidc_publisher.aws import AwsClients
+    from oidc_publisher.teardown import TeardownSettings, require_terminal
+    from oidc_publisher.teardown import teardown as do_teardown
+
+    guard(lambda: require_terminal(yes, dry_run, sys.stdin.isatty()), output)
+    settings = TeardownSettings(issuer_url=issuer_url, bucket=bucket, prefix=prefix, region=region, yes=yes, dry_run=dry_run)
+    run(lambda: do_teardown(settings, AwsClients(region=region), lambda text: typer.confirm(text, err=True)), output)

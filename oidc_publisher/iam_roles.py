@@ -1,0 +1,253 @@
+"""``role create`` and ``role trust-policy``: the IAM edge for roles and the pipeline that converges one."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from oidc_publisher.aws import aws_error
+from oidc_publisher.errors import ConflictError, InputError, UsageError
+from oidc_publisher.issuer import parse_issuer
+from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
+from oidc_publisher.roles import (
+    check_names,
+    default_role_name,
+    service_account_manifest,
+    trust_policy,
+)
+
+if TYPE_CHECKING:
+    from oidc_publisher.aws import AwsClients
+
+INLINE_POLICY_NAME = "oidc-publisher"
+
+
+@contextmanager
+def _translated(action: str, resource: str | None = None) -> Iterator[None]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_error(exc, action, resource) from None
+
+
+def _code(exc: Exception) -> str:
+    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
+
+
+def policy_document(value: Any) -> dict[str, Any]:
+    """IAM returns policy documents URL-encoded JSON (boto3 usually decodes them already)."""
+    if isinstance(value, str):
+        return dict(json.loads(urllib.parse.unquote(value)))
+    return dict(value)
+
+
+def normalise(document: dict[str, Any]) -> str:
+    from oidc_publisher.s3 import normalise_policy
+
+    return json.dumps(normalise_policy(document), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class RoleSettings:
+    issuer_url: str
+    namespace: str
+    service_account: str
+    policy_arns: tuple[str, ...] = ()
+    policy_file: Path | None = None
+    role_name: str | None = None
+    permissions_boundary: str | None = None
+    max_session_duration: int | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    audience: str = "sts.amazonaws.com"
+    allow_wildcard: bool = False
+    out: Path | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class RoleReport:
+    role_name: str
+    role_arn: str
+    plan: Plan
+    dry_run: bool
+    manifest: str
+    trust_policy: dict[str, Any]
+    written: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CHANGES_PENDING if self.dry_run and self.plan.has_changes else 0
+
+    def to_text(self) -> str:
+        lines = [self.plan.to_text(dry_run=self.dry_run), f"Role: {self.role_arn}", *self.notes]
+        if self.written:
+            lines.append(f"Wrote the ServiceAccount manifest to {self.written}")
+        else:
+            lines += ["", self.manifest.rstrip()]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role_name": self.role_name,
+            "role_arn": self.role_arn,
+            "dry_run": self.dry_run,
+            "changed": self.plan.has_changes,
+            "changes": self.plan.to_json(),
+            "trust_policy": self.trust_policy,
+            "service_account_manifest": self.manifest,
+            "notes": self.notes,
+        }
+
+
+def provider_arn_for(clients: AwsClients, issuer_url: str) -> tuple[Any, str]:
+    from oidc_publisher.iam import find_provider
+
+    issuer = parse_issuer(issuer_url)
+    provider = find_provider(clients, issuer)
+    if provider is None:
+        raise ConflictError(
+            f"no IAM OIDC provider is registered for {issuer.url}",
+            f"register it first: oidc-publisher register --issuer-url {issuer.url} (or bootstrap)",
+        )
+    return issuer, provider.arn
+
+
+def build_trust_policy(settings: RoleSettings, clients: AwsClients) -> dict[str, Any]:
+    check_names(settings.namespace, settings.service_account, allow_wildcard=settings.allow_wildcard)
+    issuer, arn = provider_arn_for(clients, settings.issuer_url)
+    return trust_policy(arn, issuer, settings.namespace, settings.service_account, settings.audience)
+
+
+def _inline_policy(settings: RoleSettings) -> dict[str, Any] | None:
+    if settings.policy_file is None:
+        return None
+    from oidc_publisher.sources import read_file
+
+    raw = read_file(settings.policy_file, "policy file")
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InputError(f"policy file {settings.policy_file} is not JSON", "give an IAM policy document") from None
+    if not isinstance(document, dict) or "Statement" not in document or "Version" not in document:
+        raise InputError(
+            f"policy file {settings.policy_file} is not an IAM policy document (no Version/Statement)",
+            'write it like {"Version": "2012-10-17", "Statement": [...]}',
+        )
+    return document
+
+
+def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
+    from botocore.exceptions import ClientError
+
+    from oidc_publisher.registration import validate_tags
+
+    check_names(settings.namespace, settings.service_account, allow_wildcard=settings.allow_wildcard)
+    if bool(settings.policy_arns) == bool(settings.policy_file):
+        raise UsageError("give --policy-arn (repeatable) or --policy-file", "exactly one of them says what the role may do")
+    for arn in settings.policy_arns:
+        if not arn.startswith("arn:") or ":policy/" not in arn:
+            raise InputError(f"{arn!r} is not an IAM policy ARN", "e.g. arn:aws:iam::aws:policy/ReadOnlyAccess")
+    if settings.max_session_duration is not None and not 3600 <= settings.max_session_duration <= 43200:
+        raise InputError("--max-session-duration must be 3600 to 43200 seconds", "IAM's limits")
+    if "*" in settings.namespace + settings.service_account and settings.allow_wildcard:
+        from oidc_publisher.cli.common import warn
+
+        warn(f"the trust policy matches every service account like {settings.namespace}:{settings.service_account}")
+    inline = _inline_policy(settings)
+    issuer = parse_issuer(settings.issuer_url)
+    tags = validate_tags(
+        (
+            *settings.tags,
+            ("managed-by", "oidc-publisher"),
+            ("oidc-publisher:issuer", issuer.url[:256]),
+            # IAM tag values cannot hold '*': a wildcard is recorded as ANY.
+            ("kubernetes.io/namespace", settings.namespace.replace("*", "ANY").replace("?", "ANY")),
+            ("kubernetes.io/service-account", settings.service_account.replace("*", "ANY").replace("?", "ANY")),
+        )
+    )
+    document = build_trust_policy(settings, clients)
+    name = settings.role_name or default_role_name(issuer, settings.namespace, settings.service_account)
+    iam = clients.iam()
+    plan = Plan()
+    resource = f"iam:role/{name}"
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except ClientError as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise aws_error(exc, "iam:GetRole", name) from None
+        role = None
+    calls: list[tuple[str, dict[str, Any]]] = []
+    if role is None:
+        create: dict[str, Any] = {
+            "RoleName": name,
+            "AssumeRolePolicyDocument": json.dumps(document),
+            "Description": f"IRSA role for {settings.namespace}/{settings.service_account} on {issuer.url}"[:1000],
+            "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+        }
+        if settings.permissions_boundary:
+            create["PermissionsBoundary"] = settings.permissions_boundary
+        if settings.max_session_duration:
+            create["MaxSessionDuration"] = settings.max_session_duration
+        plan.add(resource, "create", f"trust pinned to {settings.namespace}/{settings.service_account} and audience {settings.audience}")
+        calls.append(("create_role", create))
+        attached: set[str] = set()
+        current_inline = None
+    else:
+        if normalise(policy_document(role["AssumeRolePolicyDocument"])) != normalise(document):
+            plan.add(resource, "update", "trust policy differs from the pinned one")
+            calls.append(("update_assume_role_policy", {"RoleName": name, "PolicyDocument": json.dumps(document)}))
+        if settings.max_session_duration and role.get("MaxSessionDuration") != settings.max_session_duration:
+            plan.add(resource, "update", f"max session duration {settings.max_session_duration}s")
+            calls.append(("update_role", {"RoleName": name, "MaxSessionDuration": settings.max_session_duration}))
+        boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+        if settings.permissions_boundary and boundary != settings.permissions_boundary:
+            plan.add(resource, "update", "permissions boundary")
+            calls.append(("put_role_permissions_boundary", {"RoleName": name, "PermissionsBoundary": settings.permissions_boundary}))
+        have_tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
+        missing_tags = {k: v for k, v in tags.items() if have_tags.get(k) != v}
+        if missing_tags:
+            plan.add(resource, "update", f"tags {', '.join(sorted(missing_tags))}")
+            calls.append(("tag_role", {"RoleName": name, "Tags": [{"Key": k, "Value": v} for k, v in sorted(missing_tags.items())]}))
+        with _translated("iam:ListAttachedRolePolicies", name):
+            attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]}
+        current_inline = None
+        if inline is not None:
+            try:
+                current_inline = policy_document(iam.get_role_policy(RoleName=name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"])
+            except ClientError as exc:
+                if _code(exc) != "NoSuchEntity":
+                    raise aws_error(exc, "iam:GetRolePolicy", name) from None
+    for arn in settings.policy_arns:
+        if arn not in attached:
+            plan.add(resource, "update", f"attach {arn}")
+            calls.append(("attach_role_policy", {"RoleName": name, "PolicyArn": arn}))
+    if inline is not None and (current_inline is None or normalise(current_inline) != normalise(inline)):
+        plan.add(resource, "update", f"inline policy {INLINE_POLICY_NAME} from {settings.policy_file}")
+        calls.append(("put_role_policy", {"RoleName": name, "PolicyName": INLINE_POLICY_NAME, "PolicyDocument": json.dumps(inline)}))
+    notes = []
+    extra = sorted(attached - set(settings.policy_arns))
+    if extra:
+        notes.append(f"kept attached policies this command was not given: {', '.join(extra)} (detach them by hand if unwanted)")
+    arn = role["Arn"] if role else f"arn:{clients.partition}:iam::{clients.account_id}:role/{name}"
+    if not settings.dry_run:
+        for call, kwargs in calls:
+            with _translated(f"iam:{''.join(p.title() for p in call.split('_'))}", name):
+                result = getattr(iam, call)(**kwargs)
+            if call == "create_role":
+                arn = result["Role"]["Arn"]
+    manifest = service_account_manifest(settings.namespace, settings.service_account, arn, settings.audience)
+    report = RoleReport(name, arn, plan, settings.dry_run, manifest, document, notes=notes)
+    if settings.out is not None and not settings.dry_run:
+        from oidc_publisher.files import write_atomic
+
+        write_atomic(settings.out, manifest.encode())
+        report.written = settings.out
+    return report
