@@ -70,7 +70,7 @@ app.command("demo")(demo.demo)
 def main() -> None:
     """Console-script entry point: anything that is not an expected error is a bug, and says so."""
     try:
-        app()
+        app(prog_name="oidc-publisher")
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence, see docstring
