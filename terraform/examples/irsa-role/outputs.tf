@@ -1,0 +1,9 @@
+output "role_arn" {
+  description = "The role."
+  value       = module.irsa_role.role_arn
+}
+
+output "service_account_annotation" {
+  description = "Put this on the ServiceAccount."
+  value       = module.irsa_role.service_account_annotation
+}

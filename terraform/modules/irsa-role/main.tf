@@ -1,0 +1,43 @@
+# A role that exactly one service account can assume: trust pinned with StringEquals on both :sub and :aud.
+locals {
+  provider_path = trim(trimprefix(var.issuer_url, "https://"), "/")
+  role_name     = var.role_name != null ? var.role_name : substr("irsa-${var.namespace}-${var.service_account}", 0, 64)
+}
+
+data "aws_iam_policy_document" "trust" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [var.oidc_provider_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.provider_path}:sub"
+      values   = ["system:serviceaccount:${var.namespace}:${var.service_account}"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.provider_path}:aud"
+      values   = [var.audience]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name                 = local.role_name
+  assume_role_policy   = data.aws_iam_policy_document.trust.json
+  permissions_boundary = var.permissions_boundary
+  max_session_duration = var.max_session_duration
+  tags = merge(var.tags, {
+    "kubernetes.io/namespace"       = var.namespace
+    "kubernetes.io/service-account" = var.service_account
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "this" {
+  for_each   = toset(var.policy_arns)
+  role       = aws_iam_role.this.name
+  policy_arn = each.value
+}
