@@ -41,6 +41,7 @@ resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV_AWS_145:SSE-S3 on purpose: anonymous or CloudFront reads of public keys cannot use a customer KMS key simply.
   #checkov:skip=CKV2_AWS_62:No event notifications are needed for two documents.
   #checkov:skip=CKV2_AWS_61:No lifecycle rule: old versions are the rollback history, a few KiB each.
+  #checkov:skip=CKV2_AWS_6:The public access block below is there; in S3-direct mode it must allow the read policy on the two documents.
   bucket        = var.bucket_name
   force_destroy = var.force_destroy
   tags          = local.tags
