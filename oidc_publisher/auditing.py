@@ -57,7 +57,8 @@ class AuditReport:
 
 def trusting_roles(clients: AwsClients, provider_path: str) -> dict[str, tuple[str, list[dict[str, Any]]]]:
     """role name -> (ARN, the statements that federate to this provider)."""
-    from oidc_publisher.iam_roles import _translated, policy_document
+    from oidc_publisher.aws import translated as _translated
+    from oidc_publisher.iam_roles import policy_document
 
     result: dict[str, tuple[str, list[dict[str, Any]]]] = {}
     paginator = clients.iam().get_paginator("list_roles")
@@ -114,7 +115,7 @@ def audit(settings: AuditSettings, clients: AwsClients) -> AuditReport:
 
 
 def _all_role_arns(clients: AwsClients) -> set[str]:
-    from oidc_publisher.iam_roles import _translated
+    from oidc_publisher.aws import translated as _translated
 
     arns: set[str] = set()
     with _translated("iam:ListRoles"):

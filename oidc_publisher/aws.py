@@ -7,6 +7,8 @@ boto3 is imported only when a client is first needed (``--help`` must stay fast)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -175,3 +177,14 @@ def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSEr
         detail = f"{code}: {message}" if message else code
         return AWSError(f"{action}{where} failed ({detail})", hint.format(action=action))
     return AWSError(f"{action}{where} failed ({type(exc).__name__}: {exc})", "re-run; if it persists, check the network")
+
+
+@contextmanager
+def translated(action: str, resource: str | None = None) -> Iterator[None]:
+    """Turn any botocore failure inside the block into the one-line :class:`AWSError` for ``action``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_error(exc, action, resource) from None

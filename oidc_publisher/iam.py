@@ -6,12 +6,12 @@ botocore errors are translated here, where IAM is touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.aws import aws_error
+from oidc_publisher.aws import translated as _translated
 from oidc_publisher.errors import AWSError
 from oidc_publisher.issuer import Issuer
 
@@ -32,16 +32,6 @@ class Provider:
 
 def provider_arn(partition: str, account_id: str, issuer: Issuer) -> str:
     return f"arn:{partition}:iam::{account_id}:oidc-provider/{issuer.provider_path}"
-
-
-@contextmanager
-def _translated(action: str, resource: str | None = None) -> Iterator[None]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except (ClientError, BotoCoreError) as exc:
-        raise aws_error(exc, action, resource) from None
 
 
 def _code(exc: Exception) -> str:

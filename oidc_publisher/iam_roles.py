@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.aws import aws_error
+from oidc_publisher.aws import translated as _translated
 from oidc_publisher.errors import ConflictError, InputError, UsageError
 from oidc_publisher.issuer import parse_issuer
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
@@ -25,16 +24,6 @@ if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
 
 INLINE_POLICY_NAME = "oidc-publisher"
-
-
-@contextmanager
-def _translated(action: str, resource: str | None = None) -> Iterator[None]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except (ClientError, BotoCoreError) as exc:
-        raise aws_error(exc, action, resource) from None
 
 
 def _code(exc: Exception) -> str:

@@ -61,9 +61,9 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
 
     from oidc_publisher import s3 as s3edge
     from oidc_publisher.auditing import trusting_roles
+    from oidc_publisher.aws import translated as _translated
     from oidc_publisher.cloudfront import find_distribution, find_origin_access_control
     from oidc_publisher.iam import delete_provider, find_provider
-    from oidc_publisher.iam_roles import _translated
 
     target = resolve_target(
         bucket=settings.bucket, issuer_url=settings.issuer_url, prefix=settings.prefix, region=settings.region,
@@ -138,7 +138,7 @@ def _versions(s3: Any, bucket: str) -> list[dict[str, Any]]:
 
 
 def _delete_versions(s3: Any, bucket: str, versions: list[dict[str, Any]]) -> None:
-    from oidc_publisher.iam_roles import _translated
+    from oidc_publisher.aws import translated as _translated
 
     with _translated("s3:DeleteObjectVersion", f"s3://{bucket}"):
         for start in range(0, len(versions), 1000):
@@ -146,7 +146,7 @@ def _delete_versions(s3: Any, bucket: str, versions: list[dict[str, Any]]) -> No
 
 
 def _delete_bucket(s3: Any, bucket: str) -> None:
-    from oidc_publisher.iam_roles import _translated
+    from oidc_publisher.aws import translated as _translated
 
     with _translated("s3:DeleteBucket", f"s3://{bucket}"):
         rest = _versions(s3, bucket)
@@ -158,7 +158,7 @@ def _delete_bucket(s3: Any, bucket: str) -> None:
 def _delete_distribution(clients: AwsClients, distribution_id: str) -> list[str]:
     from botocore.exceptions import ClientError
 
-    from oidc_publisher.iam_roles import _translated
+    from oidc_publisher.aws import translated as _translated
 
     cf = clients.cloudfront()
     with _translated("cloudfront:GetDistributionConfig", distribution_id):
