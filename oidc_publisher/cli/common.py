@@ -151,6 +151,30 @@ def source_options(
     )
 
 
+ClientIdOpt = Annotated[
+    list[str] | None,
+    typer.Option("--client-id", help="Audience the provider accepts; repeatable (default: sts.amazonaws.com)."),
+]
+ThumbprintOpt = Annotated[
+    list[str] | None,
+    typer.Option("--thumbprint", help="Register this thumbprint instead of computing it; repeatable (at most 5)."),
+]
+NoThumbprintOpt = Annotated[
+    bool, typer.Option("--no-thumbprint", help="Register without a thumbprint (IAM then trusts the host's CA itself).")
+]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="K=V tag for what the tool creates; repeatable.")]
+
+
+def parse_tags(values: list[str] | None) -> tuple[tuple[str, str], ...]:
+    tags = []
+    for value in values or ():
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--tag {value!r} is not KEY=VALUE", "write tags like --tag team=platform")
+        tags.append((key, val))
+    return tuple(tags)
+
+
 R = TypeVar("R", bound=Report)
 
 

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from oidc_publisher.cli.bootstrap import ClientIdOpt, NoThumbprintOpt, TagOpt, ThumbprintOpt, parse_tags
-from oidc_publisher.cli.common import DryRunOpt, IssuerUrlOpt, JwksUriOpt, OutputFormat, OutputOpt, guard, run
+from oidc_publisher.cli.common import (
+    ClientIdOpt,
+    DryRunOpt,
+    IssuerUrlOpt,
+    JwksUriOpt,
+    NoThumbprintOpt,
+    OutputFormat,
+    OutputOpt,
+    TagOpt,
+    ThumbprintOpt,
+    guard,
+    parse_tags,
+    run,
+)
 from oidc_publisher.cli.thumbprint import ConnectToOpt
 
 

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from oidc_publisher.cli.bootstrap import TagOpt, parse_tags
-from oidc_publisher.cli.common import DryRunOpt, IssuerUrlOpt, OutputFormat, OutputOpt, guard, run
+from oidc_publisher.cli.common import DryRunOpt, IssuerUrlOpt, OutputFormat, OutputOpt, TagOpt, guard, parse_tags, run
 
 app = typer.Typer(help="IAM roles that a service account can assume (trust pinned to :sub and :aud).", no_args_is_help=True)
 
