@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.errors import InputError
 from oidc_publisher.issuer import object_keys_for, parse_issuer
-from oidc_publisher.plan import EXIT_CHANGES_PENDING, Change, Plan
+from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
 from oidc_publisher.publishing import (
     PublishReport,
     PublishSettings,
@@ -112,11 +112,21 @@ class BootstrapReport:
 
 
 def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapReport:
-    from oidc_publisher.registration import RegisterSettings, register_provider
+    from oidc_publisher.registration import RegisterSettings, register_provider, validate_client_ids, validate_tags
+    from oidc_publisher.thumbprint import merge_thumbprints
 
     plan = Plan()
     tags = {**dict(settings.tags), **MANAGED_TAGS}
     # Everything the user gave is checked, and the keys are loaded, before the first call that writes.
+    validate_tags(tuple(tags.items()))
+    validate_client_ids(settings.client_ids)
+    if settings.thumbprints:
+        if settings.no_thumbprint:
+            raise InputError("--thumbprint and --no-thumbprint were both given", "give one of them")
+        merge_thumbprints(settings.thumbprints)
+    source = load_keys(settings.source, None)
+    if settings.issuer_url and source.cluster_issuer is not None:
+        check_cluster_issuer(source.cluster_issuer, parse_issuer(settings.issuer_url))
     if settings.cloudfront:
         target, distribution = _cloudfront_target(settings, clients, plan, tags)
     else:
@@ -137,7 +147,6 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapRepo
             )
         distribution = None
 
-    source = load_keys(settings.source, None)
     report = BootstrapReport(issuer=None, bucket=settings.bucket, plan=plan, dry_run=settings.dry_run)
     report.distribution_id = distribution.id if distribution else None
     if target is None:
@@ -230,6 +239,3 @@ def _cloudfront_target(
     keys = object_keys_for(issuer, settings.bucket, settings.prefix)
     return Target(issuer, settings.bucket, region, keys), distribution
 
-
-def changes_of(plan: Plan) -> list[Change]:
-    return list(plan.changes)

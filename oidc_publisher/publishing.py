@@ -368,6 +368,3 @@ def _why_jwks(live: StoredObject | None, decision: Decision) -> str:
         parts.append(f"revoke {', '.join(decision.revoked)}")
     return "; ".join(parts) or "content or headers differ from the desired document"
 
-
-def changes_for(plan: Plan) -> list[Change]:
-    return list(plan.changes)

@@ -235,3 +235,19 @@ def test_register_adds_a_missing_client_id_in_place(aws: AwsWorld, front: Front)
     kept = invoke("register", "--issuer-url", ISSUER, "-o", "json")
     assert kept.json()["changed"] is False
     assert aws.recorder.writes == []
+
+
+def test_bad_input_is_refused_before_anything_is_created(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    front("private-issuer", ("*.cloudfront.net",))
+    private_key = k.write(tmp_path / "sa.key", k.private_pem(k.rsa_key()))
+    _, pub = keypair(tmp_path)
+    for args in (
+        ["--cloudfront", "--public-key", str(private_key)],
+        ["--cloudfront", "--public-key", str(pub), "--tag", "aws:reserved=x"],
+        ["--cloudfront", "--public-key", str(pub), "--thumbprint", "nothex"],
+        ["--cloudfront", "--public-key", str(pub), "--issuer-url", "https://oidc.example.com"],  # no certificate
+    ):
+        result = invoke("bootstrap", "--bucket", "private-issuer", *args)
+        assert result.exit_code in (1, 2), (args, result.stdout)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert aws.recorder.writes == [], (args, aws.recorder.writes)
