@@ -1,8 +1,14 @@
-"""``role create`` and ``role trust-policy``: the IAM edge for roles and the pipeline that converges one."""
+"""``role create`` and ``role trust-policy``: the IAM edge for roles and the pipeline that converges one.
+
+What the tool may change on an existing role is decided by its tags: only a role tagged
+``managed-by=oidc-publisher`` is converged, and only the managed policies it recorded attaching (the
+``oidc-publisher:attached`` tag) are ever detached.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +17,17 @@ from typing import TYPE_CHECKING, Any
 from oidc_publisher.aws import aws_error
 from oidc_publisher.aws import translated as _translated
 from oidc_publisher.errors import ConflictError, InputError, UsageError
-from oidc_publisher.issuer import parse_issuer
+from oidc_publisher.issuer import Issuer, parse_issuer
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
 from oidc_publisher.roles import (
+    ATTACHED_TAG,
+    MANAGED_BY,
+    ROLE_ARN_ANNOTATION,
+    attached_tag_value,
     check_names,
     default_role_name,
+    detachable,
+    is_wildcard,
     service_account_manifest,
     trust_policy,
 )
@@ -24,6 +36,8 @@ if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
 
 INLINE_POLICY_NAME = "oidc-publisher"
+_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[\w+=,.@/-]{1,}$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 
 
 def _code(exc: Exception) -> str:
@@ -96,22 +110,31 @@ class RoleReport:
         }
 
 
-def provider_arn_for(clients: AwsClients, issuer_url: str) -> tuple[Any, str]:
-    from oidc_publisher.iam import find_provider
+def provider_arn_for(clients: AwsClients, issuer: Issuer) -> str:
+    """The provider's ARN, from the session's partition and account (sts:GetCallerIdentity)."""
+    from oidc_publisher.iam import provider_arn
 
-    issuer = parse_issuer(issuer_url)
-    provider = find_provider(clients, issuer)
-    if provider is None:
+    return provider_arn(clients.partition, clients.account_id, issuer)
+
+
+def require_provider(clients: AwsClients, issuer: Issuer) -> str:
+    """The registered provider's ARN; a clear refusal when the issuer is not registered in this account."""
+    from oidc_publisher.iam import get_provider
+
+    arn = provider_arn_for(clients, issuer)
+    if get_provider(clients, arn) is None:
         raise ConflictError(
             f"no IAM OIDC provider is registered for {issuer.url}",
             f"register it first: oidc-publisher register --issuer-url {issuer.url} (or bootstrap)",
         )
-    return issuer, provider.arn
+    return arn
 
 
-def build_trust_policy(settings: RoleSettings, clients: AwsClients) -> dict[str, Any]:
+def build_trust_policy(settings: RoleSettings, clients: AwsClients, *, require_registered: bool = False) -> dict[str, Any]:
+    """The pinned trust policy; with ``require_registered``, only once the provider exists."""
     check_names(settings.namespace, settings.service_account, allow_wildcard=settings.allow_wildcard)
-    issuer, arn = provider_arn_for(clients, settings.issuer_url)
+    issuer = parse_issuer(settings.issuer_url)
+    arn = require_provider(clients, issuer) if require_registered else provider_arn_for(clients, issuer)
     return trust_policy(arn, issuer, settings.namespace, settings.service_account, settings.audience)
 
 
@@ -133,46 +156,76 @@ def _inline_policy(settings: RoleSettings) -> dict[str, Any] | None:
     return document
 
 
-def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
-    from botocore.exceptions import ClientError
-
-    from oidc_publisher.registration import validate_tags
-
+def _check(settings: RoleSettings) -> None:
+    """Every input refusal, before any AWS call."""
     check_names(settings.namespace, settings.service_account, allow_wildcard=settings.allow_wildcard)
     if bool(settings.policy_arns) == bool(settings.policy_file):
         raise UsageError("give --policy-arn (repeatable) or --policy-file", "exactly one of them says what the role may do")
-    for arn in settings.policy_arns:
-        if not arn.startswith("arn:") or ":policy/" not in arn:
+    for arn in (*settings.policy_arns, *([settings.permissions_boundary] if settings.permissions_boundary else [])):
+        if not _POLICY_ARN.match(arn):
             raise InputError(f"{arn!r} is not an IAM policy ARN", "e.g. arn:aws:iam::aws:policy/ReadOnlyAccess")
     if settings.max_session_duration is not None and not 3600 <= settings.max_session_duration <= 43200:
         raise InputError("--max-session-duration must be 3600 to 43200 seconds", "IAM's limits")
-    if "*" in settings.namespace + settings.service_account and settings.allow_wildcard:
-        from oidc_publisher.cli.common import warn
+    if settings.role_name is not None and not _ROLE_NAME.match(settings.role_name):
+        raise InputError(f"role name {settings.role_name!r} is not valid for IAM", "use 1-64 letters, digits and +=,.@_-")
+    if settings.out is not None and (is_wildcard(settings.namespace) or is_wildcard(settings.service_account)):
+        raise UsageError("--out writes one ServiceAccount, and a wildcard matches many", "annotate the matching ServiceAccounts yourself")
 
-        warn(f"the trust policy matches every service account like {settings.namespace}:{settings.service_account}")
-    inline = _inline_policy(settings)
-    issuer = parse_issuer(settings.issuer_url)
-    tags = validate_tags(
+
+def _desired_tags(settings: RoleSettings, issuer: Issuer) -> dict[str, str]:
+    from oidc_publisher.registration import validate_tags
+
+    return validate_tags(
         (
             *settings.tags,
-            ("managed-by", "oidc-publisher"),
+            MANAGED_BY,
             ("oidc-publisher:issuer", issuer.url[:256]),
             # IAM tag values cannot hold '*': a wildcard is recorded as ANY.
             ("kubernetes.io/namespace", settings.namespace.replace("*", "ANY").replace("?", "ANY")),
             ("kubernetes.io/service-account", settings.service_account.replace("*", "ANY").replace("?", "ANY")),
+            (ATTACHED_TAG, attached_tag_value(settings.policy_arns)),
         )
     )
-    document = build_trust_policy(settings, clients)
+
+
+def _get(call: Any, action: str, resource: str, **kwargs: Any) -> Any:
+    """The answer of an IAM read, or None when the entity does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if _code(exc) == "NoSuchEntity":
+            return None
+        raise aws_error(exc, action, resource) from None
+    except Exception as exc:  # noqa: BLE001 - BotoCoreError and friends, translated
+        raise aws_error(exc, action, resource) from None
+
+
+def _attached_policies(iam: Any, name: str) -> set[str]:
+    with _translated("iam:ListAttachedRolePolicies", name):
+        pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+        return {p["PolicyArn"] for page in pages for p in page["AttachedPolicies"]}
+
+
+def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
+    """Create the role, or converge it: trust policy, policies, boundary, session duration, tags.
+
+    Writes happen in an order that keeps a failure half-way safe: the trust policy first; attachments
+    before the tag that records them, detachments before the tag forgets them.
+    """
+    _check(settings)
+    inline = _inline_policy(settings)
+    issuer = parse_issuer(settings.issuer_url)
+    tags = _desired_tags(settings, issuer)
+    document = build_trust_policy(settings, clients, require_registered=True)
     name = settings.role_name or default_role_name(issuer, settings.namespace, settings.service_account)
     iam = clients.iam()
     plan = Plan()
+    notes: list[str] = []
     resource = f"iam:role/{name}"
-    try:
-        role = iam.get_role(RoleName=name)["Role"]
-    except ClientError as exc:
-        if _code(exc) != "NoSuchEntity":
-            raise aws_error(exc, "iam:GetRole", name) from None
-        role = None
+    got = _get(iam.get_role, "iam:GetRole", name, RoleName=name)
+    role: dict[str, Any] | None = got["Role"] if got else None
     calls: list[tuple[str, dict[str, Any]]] = []
     if role is None:
         create: dict[str, Any] = {
@@ -187,9 +240,19 @@ def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
             create["MaxSessionDuration"] = settings.max_session_duration
         plan.add(resource, "create", f"trust pinned to {settings.namespace}/{settings.service_account} and audience {settings.audience}")
         calls.append(("create_role", create))
-        attached: set[str] = set()
-        current_inline = None
+        for arn in settings.policy_arns:
+            plan.add(resource, "update", f"attach {arn}")
+            calls.append(("attach_role_policy", {"RoleName": name, "PolicyArn": arn}))
+        if inline is not None:
+            plan.add(resource, "update", f"inline policy {INLINE_POLICY_NAME} from {settings.policy_file}")
+            calls.append(("put_role_policy", {"RoleName": name, "PolicyName": INLINE_POLICY_NAME, "PolicyDocument": json.dumps(inline)}))
     else:
+        have_tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
+        if have_tags.get(MANAGED_BY[0]) != MANAGED_BY[1]:
+            raise ConflictError(
+                f"role {name} exists and was not created by oidc-publisher (no managed-by=oidc-publisher tag)",
+                "choose another --role-name, or tag the role managed-by=oidc-publisher to let the tool manage it",
+            )
         if normalise(policy_document(role["AssumeRolePolicyDocument"])) != normalise(document):
             plan.add(resource, "update", "trust policy differs from the pinned one")
             calls.append(("update_assume_role_policy", {"RoleName": name, "PolicyDocument": json.dumps(document)}))
@@ -198,33 +261,31 @@ def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
             calls.append(("update_role", {"RoleName": name, "MaxSessionDuration": settings.max_session_duration}))
         boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
         if settings.permissions_boundary and boundary != settings.permissions_boundary:
-            plan.add(resource, "update", "permissions boundary")
+            plan.add(resource, "update", f"permissions boundary {settings.permissions_boundary}")
             calls.append(("put_role_permissions_boundary", {"RoleName": name, "PermissionsBoundary": settings.permissions_boundary}))
-        have_tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
-        missing_tags = {k: v for k, v in tags.items() if have_tags.get(k) != v}
-        if missing_tags:
-            plan.add(resource, "update", f"tags {', '.join(sorted(missing_tags))}")
-            calls.append(("tag_role", {"RoleName": name, "Tags": [{"Key": k, "Value": v} for k, v in sorted(missing_tags.items())]}))
-        with _translated("iam:ListAttachedRolePolicies", name):
-            attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]}
-        current_inline = None
-        if inline is not None:
-            try:
-                current_inline = policy_document(iam.get_role_policy(RoleName=name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"])
-            except ClientError as exc:
-                if _code(exc) != "NoSuchEntity":
-                    raise aws_error(exc, "iam:GetRolePolicy", name) from None
-    for arn in settings.policy_arns:
-        if arn not in attached:
-            plan.add(resource, "update", f"attach {arn}")
-            calls.append(("attach_role_policy", {"RoleName": name, "PolicyArn": arn}))
-    if inline is not None and (current_inline is None or normalise(current_inline) != normalise(inline)):
-        plan.add(resource, "update", f"inline policy {INLINE_POLICY_NAME} from {settings.policy_file}")
-        calls.append(("put_role_policy", {"RoleName": name, "PolicyName": INLINE_POLICY_NAME, "PolicyDocument": json.dumps(inline)}))
-    notes = []
-    extra = sorted(attached - set(settings.policy_arns))
-    if extra:
-        notes.append(f"kept attached policies this command was not given: {', '.join(extra)} (detach them by hand if unwanted)")
+        attached = _attached_policies(iam, name)
+        for arn in settings.policy_arns:
+            if arn not in attached:
+                plan.add(resource, "update", f"attach {arn}")
+                calls.append(("attach_role_policy", {"RoleName": name, "PolicyArn": arn}))
+        detach, keep = detachable(attached, settings.policy_arns, have_tags)
+        for arn in detach:
+            plan.add(resource, "update", f"detach {arn} (attached by an earlier run, no longer asked for)")
+            calls.append(("detach_role_policy", {"RoleName": name, "PolicyArn": arn}))
+        if keep:
+            notes.append(f"kept attached policies this tool did not attach: {', '.join(keep)} (detach them by hand if unwanted)")
+        got_inline = _get(iam.get_role_policy, "iam:GetRolePolicy", name, RoleName=name, PolicyName=INLINE_POLICY_NAME)
+        current_inline = policy_document(got_inline["PolicyDocument"]) if got_inline else None
+        if inline is not None and (current_inline is None or normalise(current_inline) != normalise(inline)):
+            plan.add(resource, "update", f"inline policy {INLINE_POLICY_NAME} from {settings.policy_file}")
+            calls.append(("put_role_policy", {"RoleName": name, "PolicyName": INLINE_POLICY_NAME, "PolicyDocument": json.dumps(inline)}))
+        elif inline is None and current_inline is not None:
+            plan.add(resource, "update", f"delete inline policy {INLINE_POLICY_NAME} (written by an earlier run with --policy-file, no longer asked for)")
+            calls.append(("delete_role_policy", {"RoleName": name, "PolicyName": INLINE_POLICY_NAME}))
+        changed_tags = {k: v for k, v in tags.items() if have_tags.get(k) != v}
+        if changed_tags:
+            plan.add(resource, "update", f"tags {', '.join(sorted(changed_tags))}")
+            calls.append(("tag_role", {"RoleName": name, "Tags": [{"Key": k, "Value": v} for k, v in sorted(changed_tags.items())]}))
     arn = role["Arn"] if role else f"arn:{clients.partition}:iam::{clients.account_id}:role/{name}"
     if not settings.dry_run:
         for call, kwargs in calls:
@@ -233,6 +294,8 @@ def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
             if call == "create_role":
                 arn = result["Role"]["Arn"]
     manifest = service_account_manifest(settings.namespace, settings.service_account, arn, settings.audience)
+    if not manifest:
+        notes.append(f"annotate each ServiceAccount the pattern matches with {ROLE_ARN_ANNOTATION}: {arn}")
     report = RoleReport(name, arn, plan, settings.dry_run, manifest, document, notes=notes)
     if settings.out is not None and not settings.dry_run:
         from oidc_publisher.files import write_atomic

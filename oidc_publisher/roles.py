@@ -4,6 +4,7 @@ unsafe. Pure."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,8 +15,13 @@ from oidc_publisher.issuer import Issuer
 
 STS_AUDIENCE = "sts.amazonaws.com"
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
+AUDIENCE_ANNOTATION = "eks.amazonaws.com/audience"
+MANAGED_BY = ("managed-by", "oidc-publisher")
+# Role tag recording which managed policies this tool attached (digests: the tag value holds 256 characters).
+ATTACHED_TAG = "oidc-publisher:attached"
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_WILDCARD_CHARS = re.compile(r"^[-a-z0-9.*?]+$")
 
 
 def check_names(namespace: str, service_account: str, *, allow_wildcard: bool) -> None:
@@ -29,6 +35,8 @@ def check_names(namespace: str, service_account: str, *, allow_wildcard: bool) -
                     f"{what} {value!r} is a wildcard",
                     "a wildcard lets every matching service account assume the role; add --allow-wildcard if you mean it",
                 )
+            if len(value) > limit or not _WILDCARD_CHARS.match(value):
+                raise InputError(f"{what} {value!r} is not a valid Kubernetes name pattern", "use lower-case letters, digits, '-' and '*'")
             continue
         if len(value) > limit or not pattern.match(value):
             raise InputError(f"{what} {value!r} is not a valid Kubernetes name", "use lower-case letters, digits and '-'")
@@ -38,10 +46,40 @@ def subject(namespace: str, service_account: str) -> str:
     return f"system:serviceaccount:{namespace}:{service_account}"
 
 
+def is_wildcard(value: str) -> bool:
+    return "*" in value or "?" in value
+
+
+def policy_digest(policy_arn: str) -> str:
+    """A short stable name for a policy ARN, for the role tag that records what this tool attached."""
+    return hashlib.sha256(policy_arn.encode()).hexdigest()[:10]
+
+
+def attached_tag_value(policy_arns: Iterable[str]) -> str:
+    return " ".join(sorted({policy_digest(arn) for arn in policy_arns}))
+
+
+def recorded_attachments(tags: dict[str, str]) -> set[str]:
+    return set(tags.get(ATTACHED_TAG, "").split())
+
+
+def detachable(attached: Iterable[str], wanted: Iterable[str], tags: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(policies to detach, policies to keep) among those attached but no longer asked for.
+
+    Only a policy this tool recorded attaching, on a role tagged managed-by=oidc-publisher, is detached:
+    anything attached by hand or by other tooling stays.
+    """
+    extra = sorted(set(attached) - set(wanted))
+    if tags.get(MANAGED_BY[0]) != MANAGED_BY[1]:
+        return [], extra
+    recorded = recorded_attachments(tags)
+    return [a for a in extra if policy_digest(a) in recorded], [a for a in extra if policy_digest(a) not in recorded]
+
+
 def trust_policy(provider_arn: str, issuer: Issuer, namespace: str, service_account: str, audience: str = STS_AUDIENCE) -> dict[str, Any]:
     """Federated to the provider; StringEquals on both :sub and :aud (StringLike on :sub for a wildcard)."""
     sub = subject(namespace, service_account)
-    wildcard = "*" in sub or "?" in sub
+    wildcard = is_wildcard(sub)
     condition: dict[str, dict[str, str]] = {"StringEquals": {f"{issuer.provider_path}:aud": audience}}
     if wildcard:
         condition["StringLike"] = {f"{issuer.provider_path}:sub": sub}
@@ -71,9 +109,13 @@ def default_role_name(issuer: Issuer, namespace: str, service_account: str) -> s
 
 
 def service_account_manifest(namespace: str, service_account: str, role_arn: str, audience: str = STS_AUDIENCE) -> str:
-    annotations = [f'    {ROLE_ARN_ANNOTATION}: "{role_arn}"']
+    """The ServiceAccount, annotated for the pod identity webhook (names are DNS-1123: no YAML quoting needed)."""
+    if is_wildcard(namespace) or is_wildcard(service_account):
+        return ""
+    # JSON strings are YAML double-quoted scalars: the values are quoted safely whatever they hold.
+    annotations = [f"    {ROLE_ARN_ANNOTATION}: {json.dumps(role_arn)}"]
     if audience != STS_AUDIENCE:
-        annotations.append(f'    eks.amazonaws.com/audience: "{audience}"')
+        annotations.append(f"    {AUDIENCE_ANNOTATION}: {json.dumps(audience)}")
     return "\n".join(
         [
             "apiVersion: v1",
@@ -112,49 +154,83 @@ def federated_statements(document: dict[str, Any], provider_suffix: str) -> list
     """The statements of a trust policy that let web identities of this provider assume the role."""
     found = []
     for statement in _as_list(document.get("Statement", [])):
-        if statement.get("Effect") != "Allow":
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             continue
-        principal = statement.get("Principal", {})
-        federated = _as_list(principal.get("Federated", [])) if isinstance(principal, dict) else []
-        actions = _as_list(statement.get("Action", []))
-        if any(str(f).endswith(provider_suffix) for f in federated) and any(
-            a in ("sts:AssumeRoleWithWebIdentity", "sts:*", "*") for a in actions
+        actions = [str(a).lower() for a in _as_list(statement.get("Action", []))]
+        if any(f.endswith(provider_suffix) for f in federated_arns(statement)) and any(
+            subject_matches(a, "sts:assumerolewithwebidentity") for a in actions
         ):
             found.append(statement)
     return found
 
 
+# Condition operators that pin a key to the values listed. Negated ones (StringNotEquals ...) and
+# non-string ones (Null ...) pin nothing: a trust policy that only has those is treated as unpinned.
+_PINNING = ("stringequals", "stringequalsignorecase", "stringlike")
+
+
+def _operator(name: str) -> str:
+    base = name.split(":", 1)[1] if name.lower().startswith(("foranyvalue:", "forallvalues:")) else name
+    base = base.lower()
+    return base[: -len("ifexists")] if base.endswith("ifexists") else base
+
+
+def condition_values(statement: dict[str, Any], key: str) -> list[tuple[str, str]]:
+    """(operator, value) for every pinning condition on ``key`` (condition keys are case-insensitive)."""
+    found: list[tuple[str, str]] = []
+    condition = statement.get("Condition") or {}
+    if not isinstance(condition, dict):
+        return found
+    for operator, entries in condition.items():
+        op = _operator(str(operator))
+        if op not in _PINNING or not isinstance(entries, dict):
+            continue
+        for name, value in entries.items():
+            if str(name).lower() == key.lower():
+                found.extend((op, str(v)) for v in _as_list(value))
+    return found
+
+
 def subjects_of(statement: dict[str, Any], provider_path: str) -> tuple[list[str], bool]:
     """(subjects named, whether any is matched loosely: StringLike or a wildcard)."""
-    key = f"{provider_path}:sub"
-    values: list[str] = []
-    loose = False
-    for operator, entries in (statement.get("Condition") or {}).items():
-        if key in entries:
-            got = [str(v) for v in _as_list(entries[key])]
-            values.extend(got)
-            if "Like" in operator or any("*" in v or "?" in v for v in got):
-                loose = True
+    pairs = condition_values(statement, f"{provider_path}:sub")
+    values = [v for _, v in pairs]
+    loose = any(op == "stringlike" or is_wildcard(v) for op, v in pairs)
     return values, loose
 
 
+def subject_matches(pattern: str, sub: str) -> bool:
+    """IAM's StringLike: '*' any run of characters (':' included), '?' one character."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, sub) is not None
+
+
+def federated_arns(statement: dict[str, Any]) -> list[str]:
+    principal = statement.get("Principal", {})
+    return [str(f) for f in _as_list(principal.get("Federated", []))] if isinstance(principal, dict) else []
+
+
 def audit_role(role: str, statement: dict[str, Any], provider_path: str) -> list[Finding]:
+    """Findings for one statement that federates to the provider (sharing is judged per role, not here)."""
     findings = []
-    condition = statement.get("Condition") or {}
     subs, loose = subjects_of(statement, provider_path)
     if not subs:
         findings.append(Finding(role, "high", "no :sub condition", "every service account of the cluster can assume this role"))
     elif loose:
         findings.append(Finding(role, "high", "wildcard subject", f"{', '.join(subs)} matches more than one service account"))
-    aud_key = f"{provider_path}:aud"
-    auds = [str(v) for entries in condition.values() if aud_key in entries for v in _as_list(entries[aud_key])]
+    auds = [v for _, v in condition_values(statement, f"{provider_path}:aud")]
     if not auds:
         findings.append(Finding(role, "high", "no :aud condition", "a token minted for any audience of this issuer is accepted"))
-    elif STS_AUDIENCE not in auds:
+    elif any(a != STS_AUDIENCE for a in auds):
         findings.append(Finding(role, "medium", "unexpected audience", f"{', '.join(auds)} (IRSA tokens carry {STS_AUDIENCE})"))
-    if len([s for s in subs if "*" not in s]) > 1:
-        findings.append(Finding(role, "medium", "shared by several service accounts", ", ".join(subs)))
     return findings
+
+
+def shared_finding(role: str, subjects: Iterable[str]) -> Finding | None:
+    exact = sorted({s for s in subjects if not is_wildcard(s)})
+    if len(exact) > 1:
+        return Finding(role, "medium", "shared by several service accounts", ", ".join(exact))
+    return None
 
 
 def at_or_above(findings: Iterable[Finding], threshold: str) -> list[Finding]:

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from oidc_publisher.cli.common import DryRunOpt, IssuerUrlOpt, OutputFormat, OutputOpt, TagOpt, guard, parse_tags, run
+from oidc_publisher.cli.common import (
+    DryRunOpt,
+    IssuerUrlOpt,
+    OutputFormat,
+    OutputOpt,
+    TagOpt,
+    guard,
+    parse_tags,
+    run,
+    warn,
+)
 
 app = typer.Typer(help="IAM roles that a service account can assume (trust pinned to :sub and :aud).", no_args_is_help=True)
 
@@ -40,12 +50,25 @@ def trust_policy(
     audience: AudienceOpt = "sts.amazonaws.com",
     allow_wildcard: WildcardOpt = False,
 ) -> None:
-    """Print the trust policy JSON for a service account (the provider must be registered)."""
+    """Print the trust policy JSON for a service account (ARN from the session's account; no IAM call)."""
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.iam_roles import RoleSettings, build_trust_policy
 
     settings = RoleSettings(issuer_url, namespace, service_account, audience=audience, allow_wildcard=allow_wildcard)
+    guard(lambda: _names(settings), OutputFormat.json)
     run(lambda: _Json(build_trust_policy(settings, AwsClients())), OutputFormat.json)
+
+
+def _names(settings: Any) -> None:
+    """Refuse bad names first; a wildcard that is allowed still earns a warning."""
+    from oidc_publisher.roles import check_names, is_wildcard
+
+    check_names(settings.namespace, settings.service_account, allow_wildcard=settings.allow_wildcard)
+    if is_wildcard(settings.namespace) or is_wildcard(settings.service_account):
+        warn(
+            f"the trust policy matches every service account like {settings.namespace}:{settings.service_account} "
+            "(StringLike): each of them can assume the role"
+        )
 
 
 @app.command("create")
@@ -85,4 +108,5 @@ def create(
         out=out,
         dry_run=dry_run,
     )
+    guard(lambda: _names(settings), output)
     run(lambda: create_role(settings, AwsClients()), output)

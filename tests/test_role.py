@@ -1,0 +1,276 @@
+"""``role create`` and ``role trust-policy`` against moto's server: what lands in IAM, field by field."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from oidc_publisher.iam_roles import policy_document
+from oidc_publisher.issuer import parse_issuer
+from oidc_publisher.roles import default_role_name, detachable, policy_digest
+from tests.support import keys as k
+from tests.support.cli import invoke
+from tests.support.fronts import Front
+from tests.support.irsa import ACCOUNT, HANDMADE, HOST, ISSUER, PROVIDER, READONLY, WRITER, seed_issuer
+from tests.support.motoserver import AwsWorld
+
+ROLE = "irsa-roles-issuer-payments-api"
+BASE = ("role", "create", "--issuer-url", ISSUER, "--namespace", "payments", "--service-account", "api")
+
+
+@pytest.fixture
+def issuer(aws: AwsWorld, front: Front, tmp_path: Path) -> AwsWorld:
+    return seed_issuer(aws, front, tmp_path)
+
+
+def tags_of(world: AwsWorld, name: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in world.client("iam").get_role(RoleName=name)["Role"].get("Tags", [])}
+
+
+def attached(world: AwsWorld, name: str) -> list[str]:
+    return sorted(p["PolicyArn"] for p in world.client("iam").list_attached_role_policies(RoleName=name)["AttachedPolicies"])
+
+
+def test_role_create_pins_sub_and_aud(issuer: AwsWorld) -> None:
+    result = invoke(*BASE, "--policy-arn", READONLY, "--max-session-duration", "7200", "--tag", "team=payments", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    body = result.json()
+    assert body["role_name"] == ROLE
+    role = issuer.client("iam").get_role(RoleName=ROLE)["Role"]
+    document = role["AssumeRolePolicyDocument"]
+    assert document["Version"] == "2012-10-17"
+    [statement] = document["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Federated": PROVIDER}
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Condition"] == {
+        "StringEquals": {f"{HOST}:aud": "sts.amazonaws.com", f"{HOST}:sub": "system:serviceaccount:payments:api"}
+    }
+    assert role["MaxSessionDuration"] == 7200
+    assert role["Arn"] == f"arn:aws:iam::{ACCOUNT}:role/{ROLE}" == body["role_arn"]
+    assert tags_of(issuer, ROLE) == {
+        "team": "payments", "managed-by": "oidc-publisher", "oidc-publisher:issuer": ISSUER,
+        "kubernetes.io/namespace": "payments", "kubernetes.io/service-account": "api",
+        "oidc-publisher:attached": policy_digest(READONLY),
+    }
+    assert attached(issuer, ROLE) == [READONLY]
+    assert body["service_account_manifest"] == (
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: api\n  namespace: payments\n  annotations:\n"
+        f'    eks.amazonaws.com/role-arn: "{role["Arn"]}"\n'
+    )
+    # Idempotent: the same command again reads, and writes nothing.
+    issuer.recorder.reset()
+    again = invoke(*BASE, "--policy-arn", READONLY, "--max-session-duration", "7200", "--tag", "team=payments")
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.startswith(f"No changes: everything is up to date.\nRole: {role['Arn']}\n")
+    assert issuer.recorder.writes == []
+    assert ("iam", "GetOpenIDConnectProvider") in issuer.recorder.calls
+
+
+def test_role_converges_a_loosened_trust_policy(issuer: AwsWorld, tmp_path: Path) -> None:
+    policy = k.write(tmp_path / "policy.json", json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/*"}]}).encode())
+    args = [*BASE, "--policy-file", str(policy)]
+    assert invoke(*args).exit_code == 0
+    iam = issuer.client("iam")
+    loose = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Federated": PROVIDER}, "Action": "sts:AssumeRoleWithWebIdentity"}]}
+    iam.update_assume_role_policy(RoleName=ROLE, PolicyDocument=json.dumps(loose))
+    issuer.recorder.reset()
+    dry = invoke(*args, "--dry-run", "-o", "json")
+    assert dry.exit_code == 3
+    assert dry.json()["changes"] == [{"resource": f"iam:role/{ROLE}", "action": "update", "reason": "trust policy differs from the pinned one"}]
+    assert issuer.recorder.writes == []
+    fixed = invoke(*args, "-o", "json")
+    assert fixed.exit_code == 0
+    assert issuer.recorder.writes == [("iam", "UpdateAssumeRolePolicy")]
+    statement = iam.get_role(RoleName=ROLE)["Role"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert statement["Condition"] == {
+        "StringEquals": {f"{HOST}:aud": "sts.amazonaws.com", f"{HOST}:sub": "system:serviceaccount:payments:api"}
+    }
+    inline = iam.get_role_policy(RoleName=ROLE, PolicyName="oidc-publisher")["PolicyDocument"]
+    assert inline["Statement"][0]["Action"] == "s3:GetObject"
+    # The same trust policy written with another key order and a one-element list is not a difference.
+    same = {"Statement": [{"Condition": {"StringEquals": {f"{HOST}:sub": "system:serviceaccount:payments:api",
+                                                          f"{HOST}:aud": "sts.amazonaws.com"}},
+                           "Action": ["sts:AssumeRoleWithWebIdentity"], "Principal": {"Federated": PROVIDER}, "Effect": "Allow"}],
+            "Version": "2012-10-17"}
+    iam.update_assume_role_policy(RoleName=ROLE, PolicyDocument=json.dumps(same))
+    issuer.recorder.reset()
+    assert invoke(*args).exit_code == 0
+    assert issuer.recorder.writes == []
+
+
+def test_role_converges_policies_boundary_and_duration(issuer: AwsWorld, tmp_path: Path) -> None:
+    iam = issuer.client("iam")
+    assert invoke(*BASE, "--policy-arn", READONLY, "--policy-arn", WRITER).exit_code == 0
+    assert attached(issuer, ROLE) == [READONLY, WRITER]
+    iam.attach_role_policy(RoleName=ROLE, PolicyArn=HANDMADE)  # by hand: never ours to detach
+    issuer.recorder.reset()
+    result = invoke(*BASE, "--policy-arn", READONLY, "--max-session-duration", "7200", "--permissions-boundary", HANDMADE, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    body = result.json()
+    assert [c["reason"] for c in body["changes"]] == [
+        "max session duration 7200s",
+        f"permissions boundary {HANDMADE}",
+        f"detach {WRITER} (attached by an earlier run, no longer asked for)",
+        "tags oidc-publisher:attached",
+    ]
+    assert body["notes"] == [f"kept attached policies this tool did not attach: {HANDMADE} (detach them by hand if unwanted)"]
+    assert attached(issuer, ROLE) == [HANDMADE, READONLY]
+    role = iam.get_role(RoleName=ROLE)["Role"]
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == HANDMADE
+    assert role["MaxSessionDuration"] == 7200
+    assert tags_of(issuer, ROLE)["oidc-publisher:attached"] == policy_digest(READONLY)
+    # From managed policies to an inline one: the tool's attachment goes, the hand-made one stays.
+    inline = k.write(tmp_path / "inline.json", b'{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}')
+    assert invoke(*BASE, "--policy-file", str(inline)).exit_code == 0
+    assert attached(issuer, ROLE) == [HANDMADE]
+    assert iam.list_role_policies(RoleName=ROLE)["PolicyNames"] == ["oidc-publisher"]
+    # And back: the inline policy the tool wrote goes.
+    back = invoke(*BASE, "--policy-arn", READONLY, "-o", "json")
+    assert "delete inline policy oidc-publisher (written by an earlier run with --policy-file, no longer asked for)" in [
+        c["reason"] for c in back.json()["changes"]]
+    assert iam.list_role_policies(RoleName=ROLE)["PolicyNames"] == []
+    assert attached(issuer, ROLE) == [HANDMADE, READONLY]
+    issuer.recorder.reset()
+    assert invoke(*BASE, "--policy-arn", READONLY).exit_code == 0
+    assert issuer.recorder.writes == []
+
+
+def test_dry_run_of_a_new_role_writes_nothing(issuer: AwsWorld, tmp_path: Path) -> None:
+    out = tmp_path / "sa.yaml"
+    dry = invoke(*BASE, "--policy-arn", READONLY, "--out", str(out), "--dry-run", "-o", "json")
+    assert dry.exit_code == 3, dry.stderr
+    assert [(c["action"], c["reason"]) for c in dry.json()["changes"]] == [
+        ("create", "trust pinned to payments/api and audience sts.amazonaws.com"),
+        ("update", f"attach {READONLY}"),
+    ]
+    assert issuer.recorder.writes == []
+    assert not out.exists()
+    assert [r["RoleName"] for r in issuer.client("iam").list_roles()["Roles"]] == []
+    real = invoke(*BASE, "--policy-arn", READONLY, "--out", str(out))
+    assert real.exit_code == 0, real.stderr
+    assert f"Wrote the ServiceAccount manifest to {out}" in real.stdout
+    assert out.read_text() == (
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: api\n  namespace: payments\n  annotations:\n"
+        f'    eks.amazonaws.com/role-arn: "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
+    )
+    assert invoke(*BASE, "--policy-arn", READONLY, "--dry-run").exit_code == 0
+
+
+def test_role_refusals(issuer: AwsWorld, tmp_path: Path) -> None:
+    def refused(*args: str) -> tuple[int, str]:
+        result = invoke(*args)
+        return result.exit_code, result.stderr.strip()
+
+    base = ["role", "create", "--issuer-url", ISSUER, "--namespace", "default"]
+    assert refused(*base, "--service-account", "*", "--policy-arn", READONLY) == (
+        2, "error: service account '*' is a wildcard; a wildcard lets every matching service account assume the role; "
+           "add --allow-wildcard if you mean it")
+    assert refused(*base, "--service-account", "app") == (
+        2, "error: give --policy-arn (repeatable) or --policy-file; exactly one of them says what the role may do")
+    not_json = k.write(tmp_path / "nope.json", b"Version: 2012-10-17")
+    assert refused(*base, "--service-account", "app", "--policy-file", str(not_json), "--policy-arn", READONLY) == (
+        2, "error: give --policy-arn (repeatable) or --policy-file; exactly one of them says what the role may do")
+    assert refused(*base, "--service-account", "app", "--policy-file", str(not_json)) == (
+        1, f"error: policy file {not_json} is not JSON; give an IAM policy document")
+    no_version = k.write(tmp_path / "bad.json", b'{"Statement": []}')
+    assert refused(*base, "--service-account", "app", "--policy-file", str(no_version)) == (
+        1, f"error: policy file {no_version} is not an IAM policy document (no Version/Statement); "
+           'write it like {"Version": "2012-10-17", "Statement": [...]}')
+    assert refused(*base, "--service-account", "App_1", "--policy-arn", READONLY) == (
+        1, "error: service account 'App_1' is not a valid Kubernetes name; use lower-case letters, digits and '-'")
+    assert refused("role", "create", "--issuer-url", ISSUER, "--namespace", "a.b", "--service-account", "app", "--policy-arn", READONLY) == (
+        1, "error: namespace 'a.b' is not a valid Kubernetes name; use lower-case letters, digits and '-'")
+    assert refused(*base, "--service-account", "app", "--policy-arn", "ReadOnlyAccess") == (
+        1, "error: 'ReadOnlyAccess' is not an IAM policy ARN; e.g. arn:aws:iam::aws:policy/ReadOnlyAccess")
+    assert refused("role", "create", "--issuer-url", "https://other.example.com", "--namespace", "default",
+                   "--service-account", "app", "--policy-arn", READONLY) == (
+        1, "error: no IAM OIDC provider is registered for https://other.example.com; "
+           "register it first: oidc-publisher register --issuer-url https://other.example.com (or bootstrap)")
+    issuer.client("iam").create_role(RoleName="theirs", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    issuer.recorder.reset()
+    assert refused(*base, "--service-account", "app", "--policy-arn", READONLY, "--role-name", "theirs") == (
+        1, "error: role theirs exists and was not created by oidc-publisher (no managed-by=oidc-publisher tag); "
+           "choose another --role-name, or tag the role managed-by=oidc-publisher to let the tool manage it")
+    assert issuer.recorder.writes == []
+    assert issuer.client("iam").get_role(RoleName="theirs")["Role"]["AssumeRolePolicyDocument"]["Statement"] == []
+
+
+def test_wildcard_only_with_the_flag(issuer: AwsWorld, tmp_path: Path) -> None:
+    base = ["role", "create", "--issuer-url", ISSUER, "--namespace", "batch", "--service-account", "job-*", "--policy-arn", READONLY]
+    out = invoke(*base, "--allow-wildcard", "--out", str(tmp_path / "x.yaml"))
+    assert (out.exit_code, out.stderr.splitlines()[-1]) == (
+        2, "error: --out writes one ServiceAccount, and a wildcard matches many; annotate the matching ServiceAccounts yourself")
+    allowed = invoke(*base, "--allow-wildcard", "--role-name", "batch-jobs", "-o", "json")
+    assert allowed.exit_code == 0, allowed.stderr
+    assert allowed.stderr == ("warning: the trust policy matches every service account like batch:job-* (StringLike): "
+                              "each of them can assume the role\n")
+    condition = issuer.client("iam").get_role(RoleName="batch-jobs")["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    assert condition == {"StringEquals": {f"{HOST}:aud": "sts.amazonaws.com"},
+                         "StringLike": {f"{HOST}:sub": "system:serviceaccount:batch:job-*"}}
+    body = allowed.json()
+    assert body["service_account_manifest"] == ""
+    assert body["notes"] == [f"annotate each ServiceAccount the pattern matches with eks.amazonaws.com/role-arn: arn:aws:iam::{ACCOUNT}:role/batch-jobs"]
+    assert tags_of(issuer, "batch-jobs")["kubernetes.io/service-account"] == "job-ANY"
+
+
+def test_custom_audience(issuer: AwsWorld) -> None:
+    result = invoke(*BASE, "--policy-arn", READONLY, "--audience", "irsa.example.com", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    condition = issuer.client("iam").get_role(RoleName=ROLE)["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    assert condition["StringEquals"][f"{HOST}:aud"] == "irsa.example.com"
+    assert result.json()["service_account_manifest"].endswith(
+        f'    eks.amazonaws.com/role-arn: "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
+        '    eks.amazonaws.com/audience: "irsa.example.com"\n')
+
+
+def test_trust_policy_prints_just_the_json(aws: AwsWorld) -> None:
+    # No provider registered: the ARN comes from the session's partition and account, and IAM is not called.
+    result = invoke("role", "trust-policy", "--issuer-url", "https://issuer.example.com/cluster-1", "--namespace", "ns", "--service-account", "sa")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    path = "issuer.example.com/cluster-1"
+    assert json.loads(result.stdout) == {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{path}"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{path}:aud": "sts.amazonaws.com", f"{path}:sub": "system:serviceaccount:ns:sa"}},
+    }]}
+    assert [service for service, _ in aws.recorder.calls] == ["sts"]
+    wild = invoke("role", "trust-policy", "--issuer-url", "https://issuer.example.com", "--namespace", "*", "--service-account", "sa")
+    assert (wild.exit_code, wild.stderr.splitlines()[-1]) == (
+        2, "error: namespace '*' is a wildcard; a wildcard lets every matching service account assume the role; add --allow-wildcard if you mean it")
+    allowed = invoke("role", "trust-policy", "--issuer-url", "https://issuer.example.com", "--namespace", "*", "--service-account", "sa",
+                     "--allow-wildcard")
+    assert allowed.exit_code == 0
+    assert allowed.stderr.startswith("warning: the trust policy matches every service account like *:sa")
+    assert json.loads(allowed.stdout)["Statement"][0]["Condition"]["StringLike"] == {"issuer.example.com:sub": "system:serviceaccount:*:sa"}
+
+
+def test_default_role_name_fits_iam() -> None:
+    issuer = parse_issuer("https://oidc.example.com/prod")
+    assert default_role_name(issuer, "default", "app") == "irsa-oidc-default-app"
+    long_ns, long_sa = "n" * 63, "s" * 100
+    name = default_role_name(issuer, long_ns, long_sa)
+    assert len(name) == 64
+    assert name == default_role_name(issuer, long_ns, long_sa)  # deterministic
+    assert name.startswith("irsa-oidc-nnnn")
+    assert name != default_role_name(issuer, long_ns, long_sa + "x")  # the hash keeps truncated names apart
+    assert name != default_role_name(parse_issuer("https://oidc.example.com/staging"), long_ns, long_sa)
+
+
+def test_policy_documents_url_encoded_or_decoded() -> None:
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity"}]}
+    assert policy_document(urllib.parse.quote(json.dumps(document))) == document
+    assert policy_document(document) == document
+
+
+def test_only_recorded_attachments_on_managed_roles_are_detached() -> None:
+    managed = {"managed-by": "oidc-publisher", "oidc-publisher:attached": f"{policy_digest(READONLY)} {policy_digest(WRITER)}"}
+    assert detachable([READONLY, WRITER, HANDMADE], [READONLY], managed) == ([WRITER], [HANDMADE])
+    assert detachable([READONLY, WRITER], [READONLY], {"oidc-publisher:attached": policy_digest(WRITER)}) == ([], [WRITER])
