@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated
 
 import typer
@@ -19,12 +20,19 @@ from oidc_publisher.cli.common import (
 )
 
 
+class FailOn(str, enum.Enum):
+    high = "high"
+    medium = "medium"
+    low = "low"
+    none = "none"
+
+
 def audit(
     issuer_url: IssuerUrlOpt,
     from_cluster: FromClusterOpt = False,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
-    fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 on findings at or above: high, medium, low, none.")] = "high",
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding is at or above this severity.")] = FailOn.high,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """List the IAM roles that trust this issuer and what is wrong with each trust policy."""
@@ -33,5 +41,5 @@ def audit(
     from oidc_publisher.aws import AwsClients
 
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, None, None, required=False), output)
-    settings = AuditSettings(issuer_url=issuer_url, source=source if source.given else None, fail_on=fail_on)
+    settings = AuditSettings(issuer_url=issuer_url, source=source if source.given else None, fail_on=fail_on.value)
     run(lambda: do_audit(settings, AwsClients()), output)
