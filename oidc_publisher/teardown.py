@@ -1,7 +1,10 @@
 """``teardown``: remove what the tool created for an issuer, and nothing else.
 
-Recognised by the ``managed-by=oidc-publisher`` tag (bucket, provider) or the comment and name the tool
-gives them (distribution, origin access control). Roles are never deleted here: they are listed, so the
+Recognised by the ``managed-by=oidc-publisher`` tag (provider, bucket, distribution; a distribution is
+first found by the comment and origin the tool gives it) or by the name the tool gives it (origin
+access control, which takes no tags). The documents and the state object are the issuer's own keys, so
+they are removed from any bucket; a bucket the tool did not create keeps everything else, minus this
+issuer's objects in the tool's read statements of its policy. Roles are never deleted here: they are listed, so the
 people who own them can decide.
 """
 
@@ -13,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.errors import UsageError
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
-from oidc_publisher.publishing import resolve_target
+from oidc_publisher.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBLIC_READ_SID, object_arn
+from oidc_publisher.publishing import Target, resolve_target
 
 if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
@@ -57,13 +61,11 @@ class TeardownReport:
 
 
 def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[[str], bool]) -> TeardownReport:
-    from botocore.exceptions import ClientError
-
+    """Plan the removal from current state (reads only); apply it after confirmation unless dry-run."""
     from oidc_publisher import s3 as s3edge
     from oidc_publisher.auditing import trusting_roles
-    from oidc_publisher.aws import translated as _translated
-    from oidc_publisher.cloudfront import find_distribution, find_origin_access_control
-    from oidc_publisher.iam import delete_provider, find_provider
+    from oidc_publisher.iam import delete_provider, get_provider
+    from oidc_publisher.iam_roles import provider_arn_for
 
     target = resolve_target(
         bucket=settings.bucket, issuer_url=settings.issuer_url, prefix=settings.prefix, region=settings.region,
@@ -75,49 +77,45 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
     report = TeardownReport(issuer.url, plan, settings.dry_run)
     actions: list[Callable[[], None]] = []
 
-    provider = find_provider(clients, issuer)
-    if provider is not None:
-        if provider.tags.get(MANAGED[0]) == MANAGED[1]:
-            plan.add(f"iam:oidc-provider/{issuer.provider_path}", "delete", "created by oidc-publisher")
-            actions.append(lambda: delete_provider(clients, provider.arn))
-        else:
-            report.notes.append(f"kept the IAM provider {provider.arn}: it is not tagged managed-by=oidc-publisher")
+    provider = get_provider(clients, provider_arn_for(clients, issuer))
+    if provider is None:
+        report.notes.append(f"no IAM OIDC provider is registered for {issuer.url}")
+    elif provider.tags.get(MANAGED[0]) == MANAGED[1]:
+        plan.add(f"iam:oidc-provider/{issuer.provider_path}", "delete", "created by oidc-publisher")
+        actions.append(lambda: delete_provider(clients, provider.arn))
+    else:
+        report.notes.append(f"kept the IAM provider {provider.arn}: it is not tagged managed-by=oidc-publisher")
     roles = trusting_roles(clients, issuer.provider_path)
     if roles:
         report.notes.append(f"roles that trust this issuer are kept (delete them yourself): {', '.join(sorted(roles))}")
 
-    with _translated("s3:ListObjectVersions", f"s3://{bucket}"):
-        try:
-            versions = _versions(s3, bucket)
-        except ClientError as exc:
-            if "NoSuchBucket" not in str(exc):
-                raise
-            versions = None
     ours = set(target.keys.published) | {target.keys.state}
-    if versions is not None:
+    tags = s3edge.bucket_tags(s3, bucket) if _bucket_exists(s3, bucket) else None
+    if tags is None:
+        report.notes.append(f"s3://{bucket} does not exist")
+    else:
+        managed = tags.get(MANAGED[0]) == MANAGED[1]
+        # A bucket the tool did not create is read only where our keys are: it may be large.
+        versions = _versions(s3, bucket) if managed else [v for key in sorted(ours) for v in _versions(s3, bucket, key)]
         mine = [v for v in versions if v["Key"] in ours]
+        others = {v["Key"] for v in versions if v["Key"] not in ours}
         for key in sorted({v["Key"] for v in mine}):
-            plan.add(f"s3://{bucket}/{key}", "delete", "every version")
+            plan.add(f"s3://{bucket}/{key}", "delete", "every version and delete marker")
         if mine:
             actions.append(lambda: _delete_versions(s3, bucket, mine))
-        others = [v for v in versions if v["Key"] not in ours]
-        tags = s3edge.bucket_tags(s3, bucket)
-        if tags.get(MANAGED[0]) == MANAGED[1] and not others:
+        if managed and not others:
             plan.add(f"s3://{bucket}", "delete", "created by oidc-publisher and empty once the documents are gone")
-            actions.append(lambda: _delete_bucket(s3, bucket))
-        elif tags.get(MANAGED[0]) == MANAGED[1]:
-            report.notes.append(f"kept s3://{bucket}: it holds {len({v['Key'] for v in others})} other object(s)")
+            actions.append(lambda: report.notes.extend(_delete_bucket(s3, bucket, ours)))
         else:
-            report.notes.append(f"kept s3://{bucket}: it is not tagged managed-by=oidc-publisher")
+            why = f"it holds {len(others)} other object(s)" if managed else "it is not tagged managed-by=oidc-publisher"
+            report.notes.append(f"kept s3://{bucket}: {why}")
+            policy = _bucket_policy(s3, bucket)
+            trimmed = _without_keys(policy, {object_arn(clients.partition, bucket, key) for key in ours}) if policy else None
+            if policy is not None and trimmed != policy:
+                plan.add(f"s3://{bucket}", "update", "bucket policy: drop read access to this issuer's documents")
+                actions.append(lambda: _put_bucket_policy(s3, bucket, trimmed))
 
-    distribution = find_distribution(clients, bucket=bucket, region=target.region)
-    if distribution is not None and (issuer.host == distribution.domain_name or issuer.host in distribution.aliases):
-        plan.add(f"cloudfront:distribution/{distribution.id}", "delete", "disable, then delete once disabled")
-        actions.append(lambda: report.notes.extend(_delete_distribution(clients, distribution.id)))
-        oac = find_origin_access_control(clients, bucket)
-        if oac:
-            plan.add(f"cloudfront:origin-access-control/{oac}", "delete", "after the distribution")
-            actions.append(lambda: report.notes.extend(_delete_oac(clients, oac)))
+    _plan_cloudfront(clients, target, plan, report, actions)
 
     if settings.dry_run or not plan.has_changes:
         return report
@@ -129,11 +127,106 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
     return report
 
 
-def _versions(s3: Any, bucket: str) -> list[dict[str, Any]]:
+def _plan_cloudfront(clients: AwsClients, target: Target, plan: Plan, report: TeardownReport, actions: list[Callable[[], None]]) -> None:
+    """The distribution (recognised by its comment and origin, removed only if tagged managed-by) and
+    then its origin access control (recognised by name)."""
+    from oidc_publisher.aws import translated as _translated
+    from oidc_publisher.cloudfront import find_distribution, find_origin_access_control
+
+    bucket = target.bucket
+    distribution = find_distribution(clients, bucket=bucket, region=target.region)
+    if distribution is not None:
+        with _translated("cloudfront:ListTagsForResource", distribution.id):
+            items = clients.cloudfront().list_tags_for_resource(Resource=distribution.arn)["Tags"].get("Items", [])
+        tags = {t["Key"]: t.get("Value", "") for t in items}
+        if tags.get(MANAGED[0]) != MANAGED[1]:
+            report.notes.append(f"kept CloudFront distribution {distribution.id}: it is not tagged managed-by=oidc-publisher")
+            return
+        plan.add(f"cloudfront:distribution/{distribution.id}", "delete", "created by oidc-publisher: disable, then delete once disabled")
+        actions.append(lambda: report.notes.extend(_delete_distribution(clients, distribution.id)))
+    oac = find_origin_access_control(clients, bucket)
+    if oac:
+        plan.add(f"cloudfront:origin-access-control/{oac}", "delete", "created by oidc-publisher for this bucket, after the distribution")
+        actions.append(lambda: report.notes.extend(_delete_oac(clients, oac)))
+
+
+def _bucket_exists(s3: Any, bucket: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    from oidc_publisher.aws import aws_error
+
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        raise aws_error(exc, "s3:HeadBucket", f"s3://{bucket}") from None
+    except Exception as exc:  # noqa: BLE001 - BotoCoreError and friends, translated
+        raise aws_error(exc, "s3:HeadBucket", f"s3://{bucket}") from None
+    return True
+
+
+def _bucket_policy(s3: Any, bucket: str) -> dict[str, Any] | None:
+    import json
+
+    from botocore.exceptions import ClientError
+
+    from oidc_publisher.aws import aws_error
+
+    try:
+        return dict(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]))
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code")) == "NoSuchBucketPolicy":
+            return None
+        raise aws_error(exc, "s3:GetBucketPolicy", f"s3://{bucket}") from None
+
+
+def _without_keys(policy: dict[str, Any], arns: set[str]) -> dict[str, Any] | None:
+    """The bucket policy without these objects in the tool's read statements (a statement left empty
+    goes); None when only the tool's deny-insecure-transport statement would be left."""
+    changed = False
+    kept = []
+    for statement in policy.get("Statement", []):
+        if statement.get("Sid") in (PUBLIC_READ_SID, CLOUDFRONT_READ_SID):
+            resources = statement.get("Resource", [])
+            resources = [resources] if isinstance(resources, str) else list(resources)
+            rest = [r for r in resources if r not in arns]
+            if len(rest) != len(resources):
+                changed = True
+                if not rest:
+                    continue
+                statement = {**statement, "Resource": rest}
+        kept.append(statement)
+    if not changed:
+        return policy
+    if all(s.get("Sid") == DENY_INSECURE_SID for s in kept):
+        return None
+    return {**policy, "Statement": kept}
+
+
+def _put_bucket_policy(s3: Any, bucket: str, policy: dict[str, Any] | None) -> None:
+    import json
+
+    from oidc_publisher.aws import translated as _translated
+
+    if policy is None:
+        with _translated("s3:DeleteBucketPolicy", f"s3://{bucket}"):
+            s3.delete_bucket_policy(Bucket=bucket)
+    else:
+        with _translated("s3:PutBucketPolicy", f"s3://{bucket}"):
+            s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy, sort_keys=True))
+
+
+def _versions(s3: Any, bucket: str, key: str | None = None) -> list[dict[str, Any]]:
+    """Every version and delete marker in the bucket (or of exactly ``key``)."""
+    from oidc_publisher.aws import translated as _translated
+
     out: list[dict[str, Any]] = []
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        out += [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", [])]
-        out += [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("DeleteMarkers", [])]
+    with _translated("s3:ListObjectVersions", f"s3://{bucket}"):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, **({"Prefix": key} if key else {})):
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                if key is None or entry["Key"] == key:
+                    out.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
     return out
 
 
@@ -145,14 +238,18 @@ def _delete_versions(s3: Any, bucket: str, versions: list[dict[str, Any]]) -> No
             s3.delete_objects(Bucket=bucket, Delete={"Objects": versions[start : start + 1000], "Quiet": True})
 
 
-def _delete_bucket(s3: Any, bucket: str) -> None:
+def _delete_bucket(s3: Any, bucket: str, ours: set[str]) -> list[str]:
+    """Delete the (now empty) bucket; keep it if something else was written to it meanwhile."""
     from oidc_publisher.aws import translated as _translated
 
+    rest = _versions(s3, bucket)
+    if any(v["Key"] not in ours for v in rest):
+        return [f"kept s3://{bucket}: other objects were written to it during teardown"]
+    if rest:
+        _delete_versions(s3, bucket, rest)
     with _translated("s3:DeleteBucket", f"s3://{bucket}"):
-        rest = _versions(s3, bucket)
-        if rest:
-            _delete_versions(s3, bucket, rest)
         s3.delete_bucket(Bucket=bucket)
+    return []
 
 
 def _delete_distribution(clients: AwsClients, distribution_id: str) -> list[str]:

@@ -10,6 +10,13 @@ from oidc_publisher.cli.common import DryRunOpt, IssuerUrlOpt, OutputFormat, Out
 from oidc_publisher.cli.publish import BucketOpt, PrefixOpt, RegionOpt
 
 
+def stdin_is_terminal() -> bool:
+    """Whether someone can answer the prompt (tests replace this to answer it)."""
+    import sys
+
+    return sys.stdin.isatty()
+
+
 def teardown(
     issuer_url: IssuerUrlOpt,
     bucket: BucketOpt,
@@ -20,12 +27,10 @@ def teardown(
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Remove the provider, documents, state, and the bucket and distribution the tool created (after confirmation)."""
-    import sys
-
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.teardown import TeardownSettings, require_terminal
     from oidc_publisher.teardown import teardown as do_teardown
 
-    guard(lambda: require_terminal(yes, dry_run, sys.stdin.isatty()), output)
+    guard(lambda: require_terminal(yes, dry_run, stdin_is_terminal()), output)
     settings = TeardownSettings(issuer_url=issuer_url, bucket=bucket, prefix=prefix, region=region, yes=yes, dry_run=dry_run)
     run(lambda: do_teardown(settings, AwsClients(region=region), lambda text: typer.confirm(text, err=True)), output)

@@ -1,0 +1,197 @@
+"""``teardown`` against moto's server: everything the tool created goes, nothing else is touched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from oidc_publisher.cli import teardown as teardown_cli
+from oidc_publisher.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBLIC_READ_SID
+from oidc_publisher.teardown import _without_keys
+from tests.support import keys as k
+from tests.support.cli import invoke
+from tests.support.fronts import Front
+from tests.support.irsa import ACCOUNT, BUCKET, HOST, ISSUER, READONLY, seed_issuer
+from tests.support.motoserver import AwsWorld
+
+JWKS, DISCOVERY, STATE = "openid/v1/jwks", ".well-known/openid-configuration", ".oidc-publisher/state.json"
+
+
+@pytest.fixture
+def issuer(aws: AwsWorld, front: Front, tmp_path: Path) -> AwsWorld:
+    return seed_issuer(aws, front, tmp_path)
+
+
+def versions(world: AwsWorld, bucket: str) -> list[tuple[str, bool]]:
+    """(key, is a delete marker) for every version in the bucket."""
+    listing = world.client("s3").list_object_versions(Bucket=bucket)
+    return sorted([(v["Key"], False) for v in listing.get("Versions", [])] + [(m["Key"], True) for m in listing.get("DeleteMarkers", [])])
+
+
+def test_teardown_removes_what_the_tool_made_and_nothing_else(issuer: AwsWorld, tmp_path: Path) -> None:
+    s3, iam = issuer.client("s3"), issuer.client("iam")
+    # Things that are not the tool's.
+    s3.create_bucket(Bucket="unrelated-bucket")
+    s3.put_object(Bucket="unrelated-bucket", Key="keep", Body=b"x")
+    iam.create_open_id_connect_provider(Url="https://unrelated.example.com", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["a" * 40])
+    iam.create_role(RoleName="unrelated-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    # A role for the issuer (kept: roles are their owners' to delete).
+    assert invoke("role", "create", "--issuer-url", ISSUER, "--namespace", "d", "--service-account", "a", "--policy-arn", READONLY).exit_code == 0
+    # History in the versioned bucket: a second version of the JWKS, and a delete marker under the discovery document.
+    s3.put_object(Bucket=BUCKET, Key=JWKS, Body=s3.get_object(Bucket=BUCKET, Key=JWKS)["Body"].read())
+    body = s3.get_object(Bucket=BUCKET, Key=DISCOVERY)["Body"].read()
+    s3.delete_object(Bucket=BUCKET, Key=DISCOVERY)
+    s3.put_object(Bucket=BUCKET, Key=DISCOVERY, Body=body)
+    assert (DISCOVERY, True) in versions(issuer, BUCKET)
+    issuer.recorder.reset()
+
+    refused = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET)
+    assert (refused.exit_code, refused.stderr) == (2, "error: refusing to tear down without confirmation: no terminal is attached; "
+                                                      "re-run with --yes (or --dry-run to see what would go)\n")
+    assert issuer.recorder.calls == []
+
+    dry = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--dry-run", "-o", "json")
+    assert dry.exit_code == 3, dry.stderr
+    assert [(c["action"], c["resource"]) for c in dry.json()["changes"]] == [
+        ("delete", f"iam:oidc-provider/{HOST}"),
+        ("delete", f"s3://{BUCKET}/{STATE}"),
+        ("delete", f"s3://{BUCKET}/{DISCOVERY}"),
+        ("delete", f"s3://{BUCKET}/{JWKS}"),
+        ("delete", f"s3://{BUCKET}"),
+    ]
+    assert issuer.recorder.writes == []
+    text = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--dry-run")
+    assert text.stdout.startswith(f"Would change:\n  delete     iam:oidc-provider/{HOST}: created by oidc-publisher\n")
+
+    done = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    assert done.json()["notes"] == ["roles that trust this issuer are kept (delete them yourself): irsa-roles-issuer-d-a"]
+    # Nothing of the tool's is left ...
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["unrelated-bucket"]
+    assert [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]] == [
+        f"arn:aws:iam::{ACCOUNT}:oidc-provider/unrelated.example.com"]
+    # ... and everything else is as it was.
+    assert s3.get_object(Bucket="unrelated-bucket", Key="keep")["Body"].read() == b"x"
+    assert sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) == ["irsa-roles-issuer-d-a", "unrelated-role"]
+    assert [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName="irsa-roles-issuer-d-a")["AttachedPolicies"]] == [READONLY]
+    deletes = [op for service, op in issuer.recorder.writes]
+    assert deletes == ["DeleteOpenIDConnectProvider", "DeleteObjects", "DeleteBucket"]
+
+    issuer.recorder.reset()
+    again = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes")
+    assert again.exit_code == 0
+    assert again.stdout == (f"Nothing of this issuer's to remove.\nno IAM OIDC provider is registered for {ISSUER}\n"
+                            "roles that trust this issuer are kept (delete them yourself): irsa-roles-issuer-d-a\n"
+                            f"s3://{BUCKET} does not exist\n")
+    assert issuer.recorder.writes == []
+
+
+def test_a_bucket_holding_other_objects_is_kept(issuer: AwsWorld) -> None:
+    s3 = issuer.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="other-cluster/openid/v1/jwks", Body=b"{}")
+    done = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    assert done.json()["notes"] == [f"kept s3://{BUCKET}: it holds 1 other object(s)"]
+    assert versions(issuer, BUCKET) == [("other-cluster/openid/v1/jwks", False)]
+    assert issuer.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
+
+
+def test_what_the_tool_did_not_create_is_kept(aws: AwsWorld, tmp_path: Path) -> None:
+    """A bucket and a provider made by someone else: only the issuer's own objects (and its lines in the
+    bucket policy) go."""
+    s3, iam = aws.client("s3"), aws.client("iam")
+    s3.create_bucket(Bucket="theirs")
+    s3.put_object(Bucket="theirs", Key="data.csv", Body=b"a,b")
+    issuer = "https://issuer.example.com/prod"
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    published = invoke("publish", "--issuer-url", issuer, "--bucket", "theirs", "--public-key", str(pub))
+    assert published.exit_code == 0, published.stderr
+    theirs_statement = {"Sid": "Theirs", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                        "Action": "s3:GetObject", "Resource": "arn:aws:s3:::theirs/data.csv"}
+    read = {"Sid": PUBLIC_READ_SID, "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": [f"arn:aws:s3:::theirs/prod/{JWKS}", f"arn:aws:s3:::theirs/prod/{DISCOVERY}", "arn:aws:s3:::theirs/other/x"]}
+    s3.put_bucket_policy(Bucket="theirs", Policy=json.dumps({"Version": "2012-10-17", "Statement": [theirs_statement, read]}))
+    arn = iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["sts.amazonaws.com"], ThumbprintList=["b" * 40])["OpenIDConnectProviderArn"]
+    keys = sorted(key for key, _ in versions(aws, "theirs"))
+    assert keys == ["data.csv", f"prod/{STATE}", f"prod/{DISCOVERY}", f"prod/{JWKS}"]
+    aws.recorder.reset()
+    done = invoke("teardown", "--issuer-url", issuer, "--bucket", "theirs", "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    body = done.json()
+    assert body["notes"] == [f"kept the IAM provider {arn}: it is not tagged managed-by=oidc-publisher",
+                             "kept s3://theirs: it is not tagged managed-by=oidc-publisher"]
+    assert [(c["action"], c["resource"]) for c in body["changes"]] == [
+        ("delete", f"s3://theirs/prod/{STATE}"), ("delete", f"s3://theirs/prod/{DISCOVERY}"), ("delete", f"s3://theirs/prod/{JWKS}"),
+        ("update", "s3://theirs"),
+    ]
+    assert versions(aws, "theirs") == [("data.csv", False)]
+    assert json.loads(s3.get_bucket_policy(Bucket="theirs")["Policy"])["Statement"] == [
+        theirs_statement, {**read, "Resource": ["arn:aws:s3:::theirs/other/x"]}]
+    assert [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]] == [arn]
+    # Their bucket is listed key by key (it may be large), not as a whole.
+    assert aws.recorder.operations("s3").count("ListObjectVersions") == 3
+
+
+def test_confirmation(issuer: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(teardown_cli, "stdin_is_terminal", lambda: True)
+    no = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, input="n\n")
+    assert no.exit_code == 1
+    assert no.stdout.endswith("\nCancelled: nothing was removed.\n")  # CliRunner echoes the answer to stdout
+    assert f"delete     s3://{BUCKET}: created by oidc-publisher" in no.stderr
+    assert "Remove all of this? [y/N]" in no.stderr
+    assert issuer.recorder.writes == []
+    yes = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, input="y\n")
+    assert yes.exit_code == 0, yes.stderr
+    assert "\nChanged:\n" in yes.stdout
+    assert issuer.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_teardown_cloudfront(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    front("cf-issuer", ("*.cloudfront.net",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    boot = invoke("bootstrap", "--bucket", "cf-issuer", "--cloudfront", "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    issuer_url = boot.json()["issuer"]
+    cf = aws.client("cloudfront")
+    [distribution] = cf.list_distributions()["DistributionList"]["Items"]
+    aws.recorder.reset()
+    dry = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--dry-run", "-o", "json")
+    assert dry.exit_code == 3
+    resources = [c["resource"] for c in dry.json()["changes"]]
+    assert resources[-2:] == [f"cloudfront:distribution/{distribution['Id']}",
+                              f"cloudfront:origin-access-control/{cf.list_origin_access_controls()['OriginAccessControlList']['Items'][0]['Id']}"]
+    assert aws.recorder.writes == []
+    done = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    assert cf.list_distributions()["DistributionList"].get("Items", []) == []
+    assert cf.list_origin_access_controls()["OriginAccessControlList"].get("Items", []) == []
+    assert aws.client("s3").list_buckets()["Buckets"] == []
+    assert aws.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
+
+
+def test_a_distribution_not_tagged_by_the_tool_is_kept(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    front("cf-issuer", ("*.cloudfront.net",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    boot = invoke("bootstrap", "--bucket", "cf-issuer", "--cloudfront", "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    cf = aws.client("cloudfront")
+    [distribution] = cf.list_distributions()["DistributionList"]["Items"]
+    cf.untag_resource(Resource=distribution["ARN"], TagKeys={"Items": ["managed-by"]})
+    done = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    assert f"kept CloudFront distribution {distribution['Id']}: it is not tagged managed-by=oidc-publisher" in done.json()["notes"]
+    assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [distribution["Id"]]
+    assert len(cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]) == 1
+
+
+def test_bucket_policy_trimming() -> None:
+    ours = {f"arn:aws:s3:::b/{JWKS}", f"arn:aws:s3:::b/{DISCOVERY}"}
+    deny = {"Sid": DENY_INSECURE_SID, "Effect": "Deny"}
+    read = {"Sid": CLOUDFRONT_READ_SID, "Resource": sorted(ours)}
+    assert _without_keys({"Statement": [deny, read]}, ours) is None
+    assert _without_keys({"Statement": [deny]}, ours) == {"Statement": [deny]}  # nothing of this issuer's: unchanged
+    shared = {"Sid": PUBLIC_READ_SID, "Resource": [*sorted(ours), "arn:aws:s3:::b/x/jwks"]}
+    assert _without_keys({"Statement": [deny, shared]}, ours) == {"Statement": [deny, {"Sid": PUBLIC_READ_SID, "Resource": ["arn:aws:s3:::b/x/jwks"]}]}
