@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import socket
 import ssl
 from collections.abc import Sequence
@@ -25,6 +26,30 @@ MAX_BODY = 1 << 20  # a JWKS of a hundred keys is well under 100 KiB
 # STS gives up on an issuer that takes more than about 5 seconds to answer.
 DEFAULT_TIMEOUT = 5.0
 
+# HOST:PORT:ADDR:PORT, where HOST and ADDR may be bracketed IPv6 literals and HOST and the first PORT empty.
+_CONNECT_TO = re.compile(r"^(\[[^\]]*\]|[^:\[\]]*):(\d*):(\[[^\]]+\]|[^:\[\]]+):(\d+)$")
+
+# OpenSSL's X509_V_ERR_* codes the messages distinguish.
+_UNABLE_TO_GET_ISSUER_CERT = 2
+_NOT_YET_VALID = 9
+_EXPIRED = 10
+_SELF_SIGNED = 18
+_SELF_SIGNED_IN_CHAIN = 19
+_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
+_UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
+_HOSTNAME_MISMATCH = 62
+_UNTRUSTED = {
+    _UNABLE_TO_GET_ISSUER_CERT,
+    _SELF_SIGNED,
+    _SELF_SIGNED_IN_CHAIN,
+    _UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+    _UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+}
+
+
+def _unbracket(name: str) -> str:
+    return name[1:-1] if name.startswith("[") and name.endswith("]") else name
+
 
 @dataclass(frozen=True)
 class ConnectTo:
@@ -37,25 +62,31 @@ class ConnectTo:
 
     @classmethod
     def parse(cls, text: str) -> ConnectTo:
-        parts = text.strip().split(":")
-        if len(parts) != 4 or not parts[2] or not parts[3].isdigit() or (parts[1] and not parts[1].isdigit()):
+        match = _CONNECT_TO.match(text.strip())
+        ports = [int(p) for p in (match[2], match[4]) if p] if match else []
+        if match is None or not all(0 < p < 65536 for p in ports):
             raise InputError(
                 f"connect-to {text!r} is not HOST:PORT:ADDR:PORT",
                 "write it like oidc.example.com:443:127.0.0.1:8443 (HOST and the first PORT may be empty: any)",
             )
-        return cls(parts[0].lower(), int(parts[1]) if parts[1] else None, parts[2], int(parts[3]))
+        port = int(match[2]) if match[2] else None
+        return cls(_unbracket(match[1]).lower(), port, _unbracket(match[3]), int(match[4]))
 
     def matches(self, host: str, port: int) -> bool:
         return (not self.host or self.host == host.lower()) and (self.port is None or self.port == port)
 
 
-def connect_overrides(extra: Sequence[str] = ()) -> list[ConnectTo]:
-    """Overrides from ``--connect-to`` values first, then the environment."""
+ConnectToArg = Sequence["str | ConnectTo"] | None
+
+
+def connect_overrides(extra: ConnectToArg = ()) -> list[ConnectTo]:
+    """Overrides from ``--connect-to`` values first, then ``OIDC_PUBLISHER_CONNECT_TO`` (comma-separated)."""
     env = [item for item in os.environ.get(CONNECT_TO_ENV, "").split(",") if item.strip()]
-    return [ConnectTo.parse(item) for item in [*extra, *env]]
+    return [item if isinstance(item, ConnectTo) else ConnectTo.parse(item) for item in [*(extra or ()), *env]]
 
 
-def _route(host: str, port: int, overrides: Sequence[ConnectTo]) -> tuple[str, int]:
+def route(host: str, port: int, overrides: Sequence[ConnectTo]) -> tuple[str, int]:
+    """Where the TCP connection for ``host:port`` goes: the first override that matches, else the host."""
     for override in overrides:
         if override.matches(host, port):
             return override.address, override.address_port
@@ -63,12 +94,31 @@ def _route(host: str, port: int, overrides: Sequence[ConnectTo]) -> tuple[str, i
 
 
 def ssl_context() -> ssl.SSLContext:
-    """System trust, or the bundle in SSL_CERT_FILE (honoured by OpenSSL) / REQUESTS_CA_BUNDLE."""
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") if not os.environ.get("SSL_CERT_FILE") else None
+    """System trust, or the bundle in SSL_CERT_FILE (honoured by OpenSSL) / REQUESTS_CA_BUNDLE.
+
+    SSL_CERT_FILE wins when both are set. REQUESTS_CA_BUNDLE may name a file or a hashed directory.
+    """
+    cert_file = os.environ.get("SSL_CERT_FILE")
+    if cert_file:
+        if not os.path.isfile(cert_file):
+            raise TLSError(
+                f"SSL_CERT_FILE names {cert_file}, which is not a file", "point it at a PEM CA bundle, or unset it"
+            )
+        bundle = None
+    else:
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or None
     try:
-        context = ssl.create_default_context(cafile=bundle) if bundle else ssl.create_default_context()
+        if bundle and os.path.isdir(bundle):
+            context = ssl.create_default_context(capath=bundle)
+        elif bundle:
+            context = ssl.create_default_context(cafile=bundle)
+        else:
+            context = ssl.create_default_context()
     except (OSError, ssl.SSLError) as exc:
-        raise TLSError(f"cannot load the CA bundle {bundle} ({exc})", "check REQUESTS_CA_BUNDLE") from None
+        raise TLSError(
+            f"cannot load the CA bundle {bundle} ({getattr(exc, 'strerror', None) or exc})",
+            "point REQUESTS_CA_BUNDLE at a PEM CA bundle, or unset it",
+        ) from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
@@ -85,69 +135,127 @@ class PresentedChain:
 
 
 def _presented(sock: ssl.SSLSocket) -> tuple[bytes, ...]:
-    import _ssl  # the chain accessors are private before Python 3.13
+    """The certificates the server sent, as sent (not the chain OpenSSL built to a trust anchor).
+
+    Python 3.13 has ``SSLSocket.get_unverified_chain()`` (DER bytes); 3.10-3.12 have the same accessor on
+    the private ``_sslobj`` (``_ssl.Certificate`` objects). ``getpeercert`` would give only the leaf, which
+    would be the wrong thumbprint whenever there is an intermediate, so there is no fallback to it.
+    """
+    import _ssl  # ENCODING_DER is not re-exported by ssl
 
     sslobj = getattr(sock, "_sslobj", None)
     getter = getattr(sock, "get_unverified_chain", None) or getattr(sslobj, "get_unverified_chain", None)
     if getter is None:
-        raise TLSError("this Python cannot read the presented certificate chain", "use Python 3.10 or newer")
+        raise TLSError(
+            "this Python cannot read the certificate chain a server presents",
+            "run oidc-publisher with CPython 3.10 or newer",
+        )
     chain = getter() or []
-    return tuple(
-        cert if isinstance(cert, bytes) else cert.public_bytes(_ssl.ENCODING_DER)
-        for cert in chain
-    )
+    return tuple(cert if isinstance(cert, bytes) else cert.public_bytes(_ssl.ENCODING_DER) for cert in chain)
 
 
-def _tls_error(exc: BaseException, host: str, port: int, timeout: float) -> TLSError:
-    where = f"{host}:{port}" if port != 443 else host
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        code = exc.verify_code
-        if code == 10:
-            return TLSError(f"the certificate of {where} has expired", "renew it; STS refuses expired certificates")
-        if code == 9:
-            return TLSError(f"the certificate of {where} is not valid yet", "check its notBefore and the clocks")
-        if code == 62:
-            return TLSError(
-                f"the certificate of {where} does not cover the host name {host} ({exc.verify_message})",
-                "serve a certificate whose subject alternative names include the issuer's host",
-            )
-        if code in (18, 19, 20, 21, 2):
-            return TLSError(
-                f"the certificate chain of {where} does not verify: {exc.verify_message}",
-                "serve the full chain from a CA AWS trusts; for a private CA in tests, set SSL_CERT_FILE to its bundle",
-            )
-        return TLSError(f"the certificate of {where} does not verify: {exc.verify_message}", "fix the certificate chain")
-    if isinstance(exc, ssl.SSLError):
-        return TLSError(f"the TLS handshake with {where} failed ({exc.reason or exc})", "check the host serves HTTPS with TLS 1.2+")
-    if isinstance(exc, socket.gaierror):
-        return TLSError(f"cannot resolve {host} (DNS)", "check the host name and that its DNS record exists")
-    if isinstance(exc, ConnectionRefusedError):
-        return TLSError(f"connection to {where} refused", "check the host serves HTTPS on port 443")
-    if isinstance(exc, (TimeoutError, socket.timeout)):
+def _describe(der: bytes) -> tuple[str, str, list[str]]:
+    """(subject, issuer, DNS/IP names) of a certificate, for error messages."""
+    from cryptography import x509
+
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [*san.get_values_for_type(x509.DNSName), *(str(ip) for ip in san.get_values_for_type(x509.IPAddress))]
+    except x509.ExtensionNotFound:
+        names = []
+    return cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), names
+
+
+def _verification_error(
+    exc: ssl.SSLCertVerificationError, host: str, where: str, presented: tuple[bytes, ...]
+) -> TLSError:
+    code = exc.verify_code
+    leaf = _describe(presented[0]) if presented else None
+    top = _describe(presented[-1]) if presented else None
+    if code == _EXPIRED:
+        return TLSError(f"the certificate of {where} has expired", "renew it; STS refuses expired certificates")
+    if code == _NOT_YET_VALID:
+        return TLSError(f"the certificate of {where} is not valid yet", "check its notBefore and the clocks")
+    if code == _HOSTNAME_MISMATCH:
+        covers = f" (it covers {', '.join(leaf[2])})" if leaf and leaf[2] else ""
         return TLSError(
-            f"{where} did not answer within {timeout:g}s",
+            f"the certificate of {where} does not cover the host name {host}{covers}",
+            "serve a certificate whose subject alternative names include the issuer's host",
+        )
+    if code in _UNTRUSTED:
+        anchor = f" (the top certificate presented was issued by {top[1]})" if top else ""
+        return TLSError(
+            f"the certificate chain of {where} does not verify: {exc.verify_message}{anchor}",
+            "serve the full chain from a CA AWS trusts; for a private CA, set SSL_CERT_FILE to its bundle",
+        )
+    return TLSError(f"the certificate of {where} does not verify: {exc.verify_message}", "fix the certificate chain")
+
+
+def _tls_error(
+    exc: BaseException,
+    host: str,
+    port: int,
+    timeout: float,
+    address: tuple[str, int] | None = None,
+    presented: tuple[bytes, ...] = (),
+) -> TLSError:
+    where = f"{host}:{port}" if port != 443 else host
+    # The network-level messages name the address actually dialled when a connect-to override sent it elsewhere.
+    routed = where if address is None or address == (host, port) else f"{where} (via {address[0]}:{address[1]})"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return _verification_error(exc, host, where, presented)
+    if isinstance(exc, ssl.SSLError):
+        return TLSError(
+            f"the TLS handshake with {routed} failed ({exc.reason or exc})",
+            "check the host serves HTTPS with TLS 1.2 or newer on that port",
+        )
+    if isinstance(exc, socket.gaierror):
+        name = address[0] if address else host
+        return TLSError(f"cannot resolve {name} (DNS)", "check the host name and that its DNS record exists")
+    if isinstance(exc, ConnectionRefusedError):
+        return TLSError(
+            f"connection to {routed} refused", f"check the host serves HTTPS on port {address[1] if address else port}"
+        )
+    if isinstance(exc, TimeoutError):
+        return TLSError(
+            f"{routed} did not answer within {timeout:g}s",
             "STS gives up after about 5 seconds: check the host, its firewall and its TLS",
         )
+    if isinstance(exc, http.client.HTTPException):
+        return TLSError(
+            f"{routed} did not answer with HTTP ({type(exc).__name__})", "check the URL points at a web server"
+        )
     if isinstance(exc, OSError):
-        return TLSError(f"cannot connect to {where} ({exc.strerror or exc})", "check the network path to the host")
-    return TLSError(f"cannot connect to {where} ({exc})", "check the host")
+        return TLSError(f"cannot connect to {routed} ({exc.strerror or exc})", "check the network path to the host")
+    return TLSError(f"cannot connect to {routed} ({exc})", "check the host")
 
 
-def _open(host: str, port: int, timeout: float, connect_to: Sequence[str]) -> ssl.SSLSocket:
-    address, address_port = _route(host, port, connect_overrides(connect_to))
+def _open(host: str, port: int, timeout: float, connect_to: ConnectToArg) -> ssl.SSLSocket:
+    address = route(host, port, connect_overrides(connect_to))
     context = ssl_context()
     raw: socket.socket | None = None
+    sock: ssl.SSLSocket | None = None
     try:
-        raw = socket.create_connection((address, address_port), timeout=timeout)
-        return context.wrap_socket(raw, server_hostname=host)
+        raw = socket.create_connection(address, timeout=timeout)
+        sock = context.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+        sock.do_handshake()
+        return sock
     except (OSError, ssl.SSLError) as exc:
-        if raw is not None:
-            raw.close()
-        raise _tls_error(exc, host, port, timeout) from None
+        presented: tuple[bytes, ...] = ()
+        if isinstance(exc, ssl.SSLCertVerificationError) and sock is not None:
+            try:  # what the server sent is still readable after a failed verification: name it in the message
+                presented = _presented(sock)
+            except (TLSError, ValueError, ssl.SSLError):
+                presented = ()
+        for opened in (sock, raw):
+            if opened is not None:
+                opened.close()
+        raise _tls_error(exc, host, port, timeout, address, presented) from None
 
 
 def fetch_chain(
-    host: str, port: int = 443, *, timeout: float = DEFAULT_TIMEOUT, connect_to: Sequence[str] = ()
+    host: str, port: int = 443, *, timeout: float = DEFAULT_TIMEOUT, connect_to: ConnectToArg = ()
 ) -> PresentedChain:
     """Connect with SNI, verify chain and host name, and return what the server presented."""
     with _open(host, port, timeout, connect_to) as sock:
@@ -158,15 +266,22 @@ def fetch_chain(
 class HttpResponse:
     url: str
     status: int
-    headers: Message
+    headers: Message  # case-insensitive: headers["content-type"] == headers["Content-Type"]
     body: bytes
     chain: PresentedChain
 
+    @property
+    def redirect_location(self) -> str | None:
+        """Where a 3xx answer points (STS does not follow redirects, and neither does :func:`https_get`)."""
+        if 300 <= self.status < 400:
+            return self.headers.get("Location")
+        return None
+
 
 def https_get(
-    url: str, *, timeout: float = DEFAULT_TIMEOUT, connect_to: Sequence[str] = (), max_bytes: int = MAX_BODY
+    url: str, *, timeout: float = DEFAULT_TIMEOUT, connect_to: ConnectToArg = (), max_bytes: int = MAX_BODY
 ) -> HttpResponse:
-    """GET over verified HTTPS, the way STS fetches discovery and JWKS: no redirects followed."""
+    """GET over verified HTTPS, the way STS fetches discovery and JWKS: redirects are returned, not followed."""
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise InputError(f"{url!r} is not an https URL", "STS only fetches https URLs")
@@ -178,8 +293,13 @@ def https_get(
     chain = PresentedChain(host, port, _presented(sock))
     connection = http.client.HTTPSConnection(host, port, timeout=timeout)
     connection.sock = sock  # already connected and verified
+    host_header = host if port == 443 else f"{host}:{port}"
+    if ":" in host:
+        host_header = f"[{host}]" if port == 443 else f"[{host}]:{port}"
     try:
-        connection.request("GET", path, headers={"Host": parts.netloc, "User-Agent": "oidc-publisher", "Accept": "application/json"})
+        connection.request(
+            "GET", path, headers={"Host": host_header, "User-Agent": "oidc-publisher", "Accept": "application/json"}
+        )
         response = connection.getresponse()
         body = response.read(max_bytes + 1)
     except (OSError, http.client.HTTPException) as exc:
@@ -187,5 +307,7 @@ def https_get(
     finally:
         connection.close()
     if len(body) > max_bytes:
-        raise TLSError(f"{url} answered with more than {max_bytes} bytes", "an issuer document is a few KiB: check the URL")
+        raise TLSError(
+            f"{url} answered with more than {max_bytes} bytes", "an issuer document is a few KiB: check the URL"
+        )
     return HttpResponse(url=url, status=response.status, headers=response.msg, body=body, chain=chain)

@@ -55,10 +55,18 @@ def compute(url: str, connect_to: list[str], timeout: float) -> ThumbprintReport
     from oidc_publisher.errors import InputError
     from oidc_publisher.tls import fetch_chain
 
-    parts = urlsplit(url if "://" in url else f"https://{url}")
-    if parts.scheme != "https" or not parts.hostname:
-        raise InputError(f"{url!r} is not an https URL or a host name", "give the issuer URL, e.g. https://oidc.example.com")
-    chain = fetch_chain(parts.hostname, parts.port or 443, timeout=timeout, connect_to=connect_to)
+    parts = urlsplit(url.strip() if "://" in url else f"https://{url.strip()}")
+    try:
+        port = parts.port or 443
+    except ValueError:
+        port = 0
+    if parts.scheme != "https" or not parts.hostname or not port:
+        raise InputError(
+            f"{url!r} is not an https URL or a host name", "give the issuer URL, e.g. https://oidc.example.com"
+        )
+    if not 0 < timeout < float("inf"):
+        raise InputError(f"--timeout {timeout:g} is not a positive number of seconds", "STS waits about 5: try 5")
+    chain = fetch_chain(parts.hostname, port, timeout=timeout, connect_to=connect_to)
     return ThumbprintReport(
         host=chain.host,
         port=chain.port,
