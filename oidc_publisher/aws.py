@@ -130,7 +130,12 @@ _HINTS = {
     "ExpiredTokenException": "the AWS session has expired: refresh your credentials",
     "NoSuchBucket": "check --bucket and the region, or create it with 'oidc-publisher bootstrap'",
     "BucketAlreadyExists": "bucket names are global and this one belongs to another account: choose another --bucket",
-    "LimitExceeded": "an IAM quota is reached (100 OIDC providers per account): delete unused providers or ask AWS for more",
+    # IAM's LimitExceeded covers every IAM quota (providers per account, client IDs and thumbprints per
+    # provider, tags): the AWS message in the line says which one.
+    "LimitExceeded": "an IAM quota is reached: remove what is no longer used, or ask AWS to raise the quota",
+    "EntityAlreadyExists": "it exists already, perhaps made by another run at the same moment: re-run to converge it",
+    "NoSuchEntity": "it does not exist (any more): check the name, or re-run to create it",
+    "BucketAlreadyOwnedByYou": "the bucket is already yours (perhaps in another region): re-run to converge it",
     "Throttling": "AWS kept throttling after retries: re-run in a minute (the next run converges)",
     "SlowDown": "S3 kept asking to slow down after retries: re-run in a minute (the next run converges)",
     "InternalError": "AWS kept failing after retries: re-run later (the next run converges)",
@@ -144,6 +149,7 @@ def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSEr
         ClientError,
         ConnectionClosedError,
         ConnectTimeoutError,
+        CredentialRetrievalError,
         EndpointConnectionError,
         NoCredentialsError,
         NoRegionError,
@@ -157,6 +163,11 @@ def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSEr
         return AWSError(
             f"{action}{where} failed: no AWS credentials found",
             "configure credentials (aws configure, AWS_PROFILE, or an IRSA/instance role)",
+        )
+    if isinstance(exc, CredentialRetrievalError):
+        return AWSError(
+            f"{action}{where} failed: AWS credentials could not be fetched ({exc})",
+            "check the credential source: the profile, 'aws sso login', or the instance/container/IRSA role",
         )
     if isinstance(exc, ProfileNotFound):
         return AWSError(f"{exc}", "check AWS_PROFILE and ~/.aws/config")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.aws import aws_error
 from oidc_publisher.aws import translated as _translated
-from oidc_publisher.errors import AWSError
+from oidc_publisher.errors import AWSError, ConflictError
 from oidc_publisher.issuer import Issuer
 
 if TYPE_CHECKING:
@@ -28,6 +28,11 @@ class Provider:
     client_ids: tuple[str, ...]
     thumbprints: tuple[str, ...]
     tags: dict[str, str] = field(default_factory=dict)
+
+
+class ProviderExists(ConflictError):
+    """CreateOpenIDConnectProvider found the provider already there (a concurrent run, or a retry of our
+    own create whose answer was lost): the caller re-reads it and converges it instead."""
 
 
 def provider_arn(partition: str, account_id: str, issuer: Issuer) -> str:
@@ -103,6 +108,8 @@ def create_provider(
     except ClientError as exc:
         if _code(exc) == "LimitExceeded":
             raise _quota_error(issuer) from None
+        if _code(exc) == "EntityAlreadyExists":
+            raise ProviderExists(f"the IAM OIDC provider for {issuer.url} already exists", "re-run to converge it") from None
         raise aws_error(exc, "iam:CreateOpenIDConnectProvider", issuer.provider_path) from None
     except Exception as exc:  # noqa: BLE001
         raise aws_error(exc, "iam:CreateOpenIDConnectProvider", issuer.provider_path) from None

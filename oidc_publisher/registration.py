@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.errors import InputError
+from oidc_publisher.errors import ConflictError, InputError
 from oidc_publisher.iam import Provider
 from oidc_publisher.issuer import Issuer, parse_issuer
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
@@ -100,6 +100,18 @@ def validate_client_ids(client_ids: tuple[str, ...]) -> tuple[str, ...]:
     return ids
 
 
+def check_client_id_room(issuer: Issuer, current: Provider, desired: Desired) -> None:
+    """IAM refuses a provider's 101st client ID; say so before changing anything, with the real cause."""
+    missing = [c for c in desired.client_ids if c not in current.client_ids]
+    if missing and len(current.client_ids) + len(missing) > MAX_CLIENT_IDS:
+        raise ConflictError(
+            f"the IAM OIDC provider for {issuer.url} has {len(current.client_ids)} client IDs and "
+            f"{len(missing)} more were asked for",
+            f"IAM allows at most {MAX_CLIENT_IDS} per provider: remove client IDs nobody uses "
+            "(aws iam remove-client-id-from-open-id-connect-provider)",
+        )
+
+
 def plan_provider(issuer: Issuer, current: Provider | None, desired: Desired) -> Plan:
     """What to change so that IAM trusts the issuer as desired. Pure."""
     plan = Plan()
@@ -160,6 +172,8 @@ def register_provider(settings: RegisterSettings, clients: AwsClients) -> Regist
         tags=validate_tags(settings.tags),
     )
     current = iam.find_provider(clients, issuer, for_create=True)
+    if current is not None:
+        check_client_id_room(issuer, current, desired)
     plan = plan_provider(issuer, current, desired)
     report = RegistrationReport(
         issuer=issuer.url,
@@ -172,8 +186,22 @@ def register_provider(settings: RegisterSettings, clients: AwsClients) -> Regist
     if settings.dry_run or not plan.has_changes:
         return report
     if current is None:
-        report.provider_arn = iam.create_provider(clients, issuer, desired.client_ids, desired.thumbprints, desired.tags)
-        return report
+        try:
+            report.provider_arn = iam.create_provider(clients, issuer, desired.client_ids, desired.thumbprints, desired.tags)
+            return report
+        except iam.ProviderExists:
+            # Created between our read and our create: by a concurrent run, or by this very call when
+            # IAM did it but the answer was lost and botocore retried. Converge the one that exists.
+            current = iam.find_provider(clients, issuer)
+            if current is None:
+                raise ConflictError(
+                    f"IAM says the OIDC provider for {issuer.url} exists, but it is not listed", "re-run in a minute"
+                ) from None
+            check_client_id_room(issuer, current, desired)
+            report.provider_arn = current.arn
+            report.client_ids = list(dict.fromkeys([*current.client_ids, *desired.client_ids]))
+            report.thumbprints = list(desired.thumbprints or current.thumbprints)
+            plan.extend(plan_provider(issuer, current, desired).changes)
     for client_id in desired.client_ids:
         if client_id not in current.client_ids:
             iam.add_client_id(clients, current.arn, client_id)

@@ -160,7 +160,12 @@ ThumbprintOpt = Annotated[
     typer.Option("--thumbprint", help="Register this thumbprint instead of computing it; repeatable (at most 5)."),
 ]
 NoThumbprintOpt = Annotated[
-    bool, typer.Option("--no-thumbprint", help="Register without a thumbprint (IAM then trusts the host's CA itself).")
+    bool,
+    typer.Option(
+        "--no-thumbprint",
+        help="Register without a thumbprint: IAM fetches one itself when it creates the provider, and checks "
+        "certificates from CAs in its own trusted library without it. Thumbprints already registered are kept.",
+    ),
 ]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="K=V tag for what the tool creates; repeatable.")]
 

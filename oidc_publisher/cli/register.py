@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from oidc_publisher.cli.common import (
     ClientIdOpt,
     DryRunOpt,
     IssuerUrlOpt,
-    JwksUriOpt,
     NoThumbprintOpt,
     OutputFormat,
     OutputOpt,
@@ -17,6 +20,16 @@ from oidc_publisher.cli.common import (
     run,
 )
 from oidc_publisher.cli.thumbprint import ConnectToOpt
+
+# register publishes nothing: the JWKS URL only says which second host needs a thumbprint.
+JwksUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--jwks-uri",
+        help="The JWKS URL, if not the one the published discovery document names; when it is on another host, "
+        "that host's thumbprint is registered too.",
+    ),
+]
 
 
 def register(
@@ -30,7 +43,10 @@ def register(
     dry_run: DryRunOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """Create the IAM OIDC provider for the issuer, or converge it (client IDs, thumbprints, tags); never recreate it."""
+    """Create the IAM OIDC provider for the issuer, or converge it (client IDs, thumbprints, tags); never recreate it.
+
+    Thumbprints are computed for the issuer's host and, when the published jwks_uri is on another host, that host too. Client IDs are only ever added. --dry-run exits 3 when there is something to change.
+    """
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.registration import RegisterSettings, register_provider
 

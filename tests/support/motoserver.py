@@ -149,11 +149,8 @@ class RecordingProxy:
                 body = self.rfile.read(length) if length else b""
                 service, operation = _identify(self.command, self.path, self.headers, body)
                 recorder.record(service, operation, self.path.split("?", 1)[0])
-                if operation in ("AddClientIDToOpenIDConnectProvider", "RemoveClientIDFromOpenIDConnectProvider"):
-                    self._client_id_gap(operation, body)
-                    return
                 fault = proxy.take_fault(operation)
-                if fault is not None:
+                if fault is not None and fault["kind"] != "lost-reply":
                     if fault["kind"] == "timeout":
                         time.sleep(fault["hold"])  # longer than the client's read timeout
                     if fault["kind"] in ("drop", "timeout"):
@@ -171,6 +168,16 @@ class RecordingProxy:
                     self.end_headers()
                     self.wfile.write(error)
                     return
+                if operation in ("AddClientIDToOpenIDConnectProvider", "RemoveClientIDFromOpenIDConnectProvider"):
+                    self._client_id_gap(operation, body, lost=fault is not None)
+                    return
+                if fault is not None:  # lost-reply: AWS carries the call out, and the answer never arrives
+                    upstream = http.client.HTTPConnection(host, port, timeout=30)
+                    upstream.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
+                    upstream.getresponse().read()  # done on moto's side before the client loses the answer
+                    upstream.close()
+                    self._cut()
+                    return
                 conn = http.client.HTTPConnection(host, port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
                 conn.request(self.command, self.path, body=body, headers=headers)
@@ -186,7 +193,13 @@ class RecordingProxy:
                     self.wfile.write(data)
                 conn.close()
 
-            def _client_id_gap(self, operation: str, body: bytes) -> None:
+            def _cut(self) -> None:
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                self.connection.close()
+
+            def _client_id_gap(self, operation: str, body: bytes, *, lost: bool = False) -> None:
                 """moto's server does not implement these two IAM actions (it answers 500). The proxy
                 carries them out on moto's own provider object, as IAM would, so the tool's real call is
                 exercised against real state."""
@@ -200,6 +213,9 @@ class RecordingProxy:
                     provider.client_id_list.append(client_id)
                 elif operation.startswith("Remove") and client_id in provider.client_id_list:
                     provider.client_id_list.remove(client_id)
+                if lost:
+                    self._cut()
+                    return
                 reply = (
                     f'<{operation}Response xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
                     f"<ResponseMetadata><RequestId>emulated</RequestId></ResponseMetadata></{operation}Response>"
@@ -229,7 +245,9 @@ class RecordingProxy:
         kind: str = "error", hold: float = 2.0,
     ) -> None:
         """Answer the next `times` calls of `operation` (after letting `after` through) with an error,
-        a dropped connection (kind="drop"), or silence past the read timeout (kind="timeout")."""
+        a dropped connection (kind="drop"), silence past the read timeout (kind="timeout"), or a
+        connection dropped after moto carried the call out (kind="lost-reply": the write happened, the
+        client never heard, and retries it)."""
         body = f"<Error><Code>{code}</Code><Message>injected by the test</Message></Error>".encode()
         with self.lock:
             for i in range(times):
@@ -311,6 +329,11 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]
     recorder = Recorder()
     proxy = RecordingProxy(moto_server, recorder)
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    # No other credential provider of the machine's may answer for the tests (container, web identity).
+    for name in ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
