@@ -5,13 +5,31 @@ variable "region" {
 }
 
 variable "issuer_url" {
-  description = "The issuer."
+  description = "The issuer (the oidc-issuer module's issuer_url output)."
   type        = string
 }
 
 variable "oidc_provider_arn" {
-  description = "The IAM OIDC provider (oidc-issuer module output)."
+  description = "The IAM OIDC provider (the oidc-issuer module's oidc_provider_arn output)."
   type        = string
+}
+
+variable "namespace" {
+  description = "The service account's namespace."
+  type        = string
+  default     = "default"
+}
+
+variable "service_account" {
+  description = "The service account."
+  type        = string
+  default     = "my-app"
+}
+
+variable "data_bucket" {
+  description = "The bucket the pod reads."
+  type        = string
+  default     = "my-app-data"
 }
 
 variable "endpoint_url" {

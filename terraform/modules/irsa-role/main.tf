@@ -36,8 +36,10 @@ resource "aws_iam_role" "this" {
   })
 }
 
+# count, not for_each: a count is known at plan time even when the ARNs are not (a policy created in
+# the same apply), and detaching and re-attaching on reorder is harmless.
 resource "aws_iam_role_policy_attachment" "this" {
-  for_each   = toset(var.policy_arns)
+  count      = length(var.policy_arns)
   role       = aws_iam_role.this.name
-  policy_arn = each.value
+  policy_arn = var.policy_arns[count.index]
 }

@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.5"
+  # 1.9: input validations that refer to other inputs.
+  required_version = ">= 1.9"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

@@ -4,7 +4,6 @@
 # (oidc_publisher/policies.py); a test compares them.
 
 data "aws_partition" "current" {}
-data "aws_caller_identity" "current" {}
 
 locals {
   issuer_host   = regex("^https://([^/]+)", var.issuer_url)[0]
@@ -38,7 +37,7 @@ locals {
 resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV_AWS_18:Access logging of two public documents is left to the caller (it needs a log bucket of its own).
   #checkov:skip=CKV_AWS_144:Cross-region replication is not needed: the documents are rebuilt from the cluster at any time.
-  #checkov:skip=CKV_AWS_145:SSE-S3 on purpose: anonymous or CloudFront reads of public keys cannot use a customer KMS key simply.
+  #checkov:skip=CKV_AWS_145:SSE-S3 on purpose, as the CLI does: S3 refuses anonymous reads of SSE-KMS objects (S3-direct mode), and the objects are public keys.
   #checkov:skip=CKV2_AWS_62:No event notifications are needed for two documents.
   #checkov:skip=CKV2_AWS_61:No lifecycle rule: old versions are the rollback history, a few KiB each.
   #checkov:skip=CKV2_AWS_6:The public access block below is there; in S3-direct mode it must allow the read policy on the two documents.
@@ -55,7 +54,6 @@ resource "aws_s3_bucket_ownership_controls" "this" {
 }
 
 resource "aws_s3_bucket_public_access_block" "this" {
-  #checkov:skip=CKV_AWS_53:ACLs stay blocked; in S3-direct mode the read policy on the two documents must be allowed.
   #checkov:skip=CKV_AWS_54:S3-direct mode needs the public read policy on exactly the two documents.
   #checkov:skip=CKV_AWS_56:S3-direct mode needs the public read policy on exactly the two documents.
   bucket                  = aws_s3_bucket.this.id
@@ -123,13 +121,38 @@ resource "aws_s3_object" "discovery" {
   depends_on    = [aws_s3_object.jwks]
 }
 
+# The CLI's names (oidc_publisher/cloudfront.py), so 'oidc-publisher publish' finds what Terraform made.
 resource "aws_cloudfront_origin_access_control" "this" {
   count                             = var.create_cloudfront ? 1 : 0
-  name                              = "oidc-publisher-${var.bucket_name}"
+  name                              = substr("oidc-publisher-${var.bucket_name}", 0, 64)
   description                       = "oidc-publisher issuer for ${var.bucket_name}"
   origin_access_control_origin_type = "s3"
   signing_behavior                  = "always"
   signing_protocol                  = "sigv4"
+}
+
+# Short TTLs, nothing in the cache key: a rotated JWKS reaches STS within minutes even without an
+# invalidation, and the objects' own Cache-Control (max-age=300) decides within these bounds.
+resource "aws_cloudfront_cache_policy" "this" {
+  count       = var.create_cloudfront ? 1 : 0
+  name        = substr("oidc-publisher-${replace(var.bucket_name, ".", "-")}", 0, 128)
+  comment     = "oidc-publisher issuer for ${var.bucket_name}: short TTLs"
+  min_ttl     = 0
+  default_ttl = 300
+  max_ttl     = 3600
+  parameters_in_cache_key_and_forwarded_to_origin {
+    enable_accept_encoding_gzip   = true
+    enable_accept_encoding_brotli = true
+    cookies_config {
+      cookie_behavior = "none"
+    }
+    headers_config {
+      header_behavior = "none"
+    }
+    query_strings_config {
+      query_string_behavior = "none"
+    }
+  }
 }
 
 resource "aws_cloudfront_distribution" "this" {
@@ -139,6 +162,7 @@ resource "aws_cloudfront_distribution" "this" {
   #checkov:skip=CKV_AWS_374:No geo restriction: STS fetches from AWS's own regions.
   #checkov:skip=CKV2_AWS_32:No response headers policy is needed for JSON documents read by STS.
   #checkov:skip=CKV2_AWS_47:No WAF (see CKV_AWS_68).
+  #checkov:skip=CKV_AWS_305:No default root object: the issuer serves two documents at fixed paths, and '/' is a 403 from the private bucket.
   count           = var.create_cloudfront ? 1 : 0
   enabled         = true
   comment         = "oidc-publisher issuer for ${var.bucket_name}"
@@ -146,6 +170,8 @@ resource "aws_cloudfront_distribution" "this" {
   price_class     = "PriceClass_100"
   http_version    = "http2"
   is_ipv6_enabled = true
+
+  wait_for_deployment = var.wait_for_deployment
 
   origin {
     origin_id                = "oidc-publisher-s3"
@@ -159,15 +185,7 @@ resource "aws_cloudfront_distribution" "this" {
     allowed_methods        = ["GET", "HEAD"]
     cached_methods         = ["GET", "HEAD"]
     compress               = true
-    min_ttl                = 0
-    default_ttl            = 300
-    max_ttl                = 3600
-    forwarded_values {
-      query_string = false
-      cookies {
-        forward = "none"
-      }
-    }
+    cache_policy_id        = aws_cloudfront_cache_policy.this[0].id
   }
 
   restrictions {
@@ -183,13 +201,6 @@ resource "aws_cloudfront_distribution" "this" {
   }
 
   tags = local.tags
-
-  lifecycle {
-    precondition {
-      condition     = var.acm_certificate_arn != null
-      error_message = "create_cloudfront serves the custom domain in issuer_url: give acm_certificate_arn (a certificate in us-east-1)."
-    }
-  }
 }
 
 resource "aws_iam_openid_connect_provider" "this" {
