@@ -45,7 +45,9 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from oidc_publisher.issuer import parse_issuer
 from oidc_publisher.policies import bucket_policy
+from oidc_publisher.roles import default_role_name, trust_policy
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front
@@ -444,9 +446,11 @@ def test_s3_direct_and_irsa_role_examples_against_moto(tree: Path, aws: AwsWorld
     )
     tf(role_example, "apply", "-auto-approve", *role_vars)
     role_outputs = {name: o["value"] for name, o in json.loads(tf(role_example, "output", "-json").stdout).items()}
-    role = iam.get_role(RoleName="irsa-default-my-app")["Role"]
-    assert role_outputs["role_arn"] == role["Arn"] == "arn:aws:iam::123456789012:role/irsa-default-my-app"
-    assert role_outputs["role_name"] == "irsa-default-my-app"
+    role_name = default_role_name(parse_issuer(issuer), "default", "my-app")  # the CLI's name for it
+    assert role_name == "irsa-tf-issuer-default-my-app"
+    role = iam.get_role(RoleName=role_name)["Role"]
+    assert role_outputs["role_arn"] == role["Arn"] == f"arn:aws:iam::123456789012:role/{role_name}"
+    assert role_outputs["role_name"] == role_name
     assert role_outputs["service_account_annotation"] == {"eks.amazonaws.com/role-arn": role["Arn"]}
     assert role["MaxSessionDuration"] == 3600
     trust = role["AssumeRolePolicyDocument"]
@@ -457,13 +461,17 @@ def test_s3_direct_and_irsa_role_examples_against_moto(tree: Path, aws: AwsWorld
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert statement["Condition"] == {"StringEquals": {f"{host}:sub": subject, f"{host}:aud": STS}}
     assert set(statement) == {"Effect", "Principal", "Action", "Condition"}
-    attached = iam.list_attached_role_policies(RoleName="irsa-default-my-app")["AttachedPolicies"]
+    assert trust == trust_policy(outputs["oidc_provider_arn"], parse_issuer(issuer), "default", "my-app")  # the CLI's
+    attached = iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]
     assert [p["PolicyName"] for p in attached] == ["default-my-app-read-my-app-data"]
-    assert {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="irsa-default-my-app")["Tags"]} == {
+    assert {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role_name)["Tags"]} == {
         "cluster": "example",
         "kubernetes.io/namespace": "default",
         "kubernetes.io/service-account": "my-app",
     }
+    audit = invoke("audit", "--issuer-url", issuer, "-o", "json")
+    assert audit.exit_code == 0, audit.stdout + audit.stderr
+    assert audit.json()["findings"] == []
     plan = tf(role_example, "plan", "-detailed-exitcode", *role_vars, check=False)
     assert plan.returncode == 0, f"plan after apply is not empty:\n{plan.stdout}\n{plan.stderr}"
 
@@ -500,7 +508,10 @@ def test_cloudfront_example_against_moto(
     cloudfront = aws.client("cloudfront")
     [summary] = cloudfront.list_distributions()["DistributionList"]["Items"]
     distribution = cloudfront.get_distribution(Id=summary["Id"])["Distribution"]
-    assert outputs["distribution_domain_name"] == distribution["DomainName"]
+    assert (outputs["distribution_domain_name"], outputs["distribution_id"]) == (
+        distribution["DomainName"],
+        distribution["Id"],
+    )
     config = distribution["DistributionConfig"]
     assert config["Aliases"]["Items"] == [host]
     assert config["ViewerCertificate"]["ACMCertificateArn"] == ACM_ARN
@@ -539,6 +550,11 @@ def test_cloudfront_example_against_moto(
         distribution_arn=distribution["ARN"],
     )
     assert_bucket_hardened(s3, bucket, private=True)
+    publish = invoke(
+        "publish", "--issuer-url", issuer, "--bucket", bucket, "--public-key", str(pub),
+        "--distribution-id", distribution["Id"], "--dry-run", "-o", "json",
+    )  # fmt: skip
+    assert publish.exit_code == 0, publish.stdout + publish.stderr  # the CLI has nothing to change either
     assert_provider(aws.client("iam"), outputs["oidc_provider_arn"], issuer, chain.expected_thumbprint)
 
     subject = "system:serviceaccount:kube-system:rotation"
@@ -726,6 +742,35 @@ def test_bad_inputs_stop_the_plan_with_the_cli_advice(
     seen = plan_each_call(tmp_path / "inputs", aws.endpoint, calls)  # through the recording proxy
     expected = {index + 2: [message] for index, (_, _, message) in enumerate(cases)}
     assert seen == expected
+    assert aws.recorder.writes == []
+
+
+def test_role_names_are_the_clis(tree: Path, aws: AwsWorld, tmp_path: Path) -> None:
+    """The irsa-role module's default name is default_role_name's, short and cut (with its hash)."""
+    cases = [
+        ("https://tf-issuer.s3.eu-west-1.amazonaws.com", "default", "my-app"),
+        ("https://oidc.example.com/clusters/prod", "kube-system", "a-rather-long-service-account-name-for-the-cut"),
+    ]
+    root = tmp_path / "names"
+    root.mkdir()
+    blocks = [
+        f'provider "aws" {{\n  region = "{REGION}"\n  skip_credentials_validation = true\n  skip_requesting_account_id = true\n'
+        f'  skip_metadata_api_check = true\n  endpoints {{\n    iam = "{aws.endpoint}"\n    sts = "{aws.endpoint}"\n  }}\n}}\n'
+    ]
+    for index, (issuer, namespace, service_account) in enumerate(cases):
+        provider = f"arn:aws:iam::123456789012:oidc-provider/{issuer.removeprefix('https://')}"
+        blocks.append(
+            f'module "role_{index}" {{\n  source = "{tree / "modules" / "irsa-role"}"\n  issuer_url = "{issuer}"\n'
+            f'  oidc_provider_arn = "{provider}"\n  namespace = "{namespace}"\n  service_account = "{service_account}"\n}}\n'
+            f'output "name_{index}" {{\n  value = module.role_{index}.role_name\n}}\n'
+        )
+    (root / "main.tf").write_text("".join(blocks))
+    init(root)
+    tf(root, "plan", "-out=plan.bin")
+    planned = json.loads(tf(root, "show", "-json", "plan.bin").stdout)["planned_values"]["outputs"]
+    names = [planned[f"name_{index}"]["value"] for index in range(len(cases))]
+    assert names == [default_role_name(parse_issuer(issuer), ns, sa) for issuer, ns, sa in cases]
+    assert len(names[1]) == 64
     assert aws.recorder.writes == []
 
 

@@ -17,3 +17,8 @@ output "distribution_domain_name" {
   description = "Point the issuer's DNS name (a CNAME or an alias record) at this."
   value       = module.oidc_issuer.distribution_domain_name
 }
+
+output "distribution_id" {
+  description = "For the rotation job: oidc-publisher publish --distribution-id ID (it invalidates what it rewrites)."
+  value       = module.oidc_issuer.distribution_id
+}

@@ -46,7 +46,7 @@ variable "audience" {
 }
 
 variable "role_name" {
-  description = "Role name. Default: irsa-NAMESPACE-SERVICEACCOUNT (cut to 64 characters)."
+  description = "Role name. Default: the CLI's, irsa-CLUSTER-NAMESPACE-SERVICEACCOUNT (CLUSTER the issuer host's first label; a hash keeps names over 64 characters unique)."
   type        = string
   default     = null
   validation {
