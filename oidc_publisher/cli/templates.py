@@ -1,4 +1,4 @@
-"""``oidc-publisher templates ...``."""
+"""``oidc-publisher templates list`` and ``oidc-publisher templates render``."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ import typer
 
 from oidc_publisher.cli.common import OutputFormat, OutputOpt, run
 
-app = typer.Typer(help="Configuration for the API server, the pod identity webhook and the rotation job.", no_args_is_help=True)
+app = typer.Typer(
+    help="Configuration for the API server, the pod identity webhook and the rotation job.", no_args_is_help=True
+)
 
 
 @app.command("list")
-def list_templates() -> None:
-    """The distributions and components templates exist for."""
-    from oidc_publisher.templating import FILES
+def list_templates(output: OutputOpt = OutputFormat.text) -> None:
+    """The distributions and components there are templates for."""
+    from oidc_publisher.templating import Catalogue
 
-    for name, files in FILES.items():
-        typer.echo(f"{name:<22} {', '.join(Path(f).name for f in files)}")
+    run(Catalogue, output)
 
 
 @app.command("render")
@@ -32,19 +33,37 @@ def render(
     ],
     issuer_url: Annotated[str, typer.Option("--issuer-url", help="The issuer the API server signs tokens for.")],
     previous_issuer: Annotated[
-        str | None, typer.Option("--previous-issuer", help="The issuer used until now, kept accepted during the change.")
+        str | None,
+        typer.Option(
+            "--previous-issuer", help="The issuer used until now: kept accepted after the new one during the change."
+        ),
     ] = None,
     bucket: Annotated[str | None, typer.Option("--bucket", help="rotation-job: the issuer's bucket.")] = None,
-    prefix: Annotated[str | None, typer.Option("--prefix", help="rotation-job: the key prefix in the bucket.")] = None,
-    role_arn: Annotated[str | None, typer.Option("--role-arn", help="rotation-job: the role its service account assumes.")] = None,
-    image: Annotated[str | None, typer.Option("--image", help="Container image (rotation-job or pod-identity-webhook).")] = None,
-    region: Annotated[str, typer.Option("--region", help="AWS region for the webhook and the job.")] = "us-east-1",
-    distribution_id: Annotated[
-        str | None, typer.Option("--distribution-id", help="rotation-job: CloudFront distribution it may invalidate.")
+    prefix: Annotated[
+        str | None,
+        typer.Option("--prefix", help="rotation-job: key prefix in the bucket (default: the issuer's path)."),
     ] = None,
-    key_dir: Annotated[str | None, typer.Option("--key-dir", help="kind: host directory with sa-signer.key/.pub.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the files to this directory instead of stdout.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite files in --out.")] = False,
+    role_arn: Annotated[
+        str | None, typer.Option("--role-arn", help="rotation-job: the IAM role its service account assumes.")
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option("--image", help="Container image of the rotation job or of the webhook.")
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="AWS region for the job and the webhook's pods (default: an S3 issuer's)."),
+    ] = None,
+    distribution_id: Annotated[
+        str | None,
+        typer.Option("--distribution-id", help="rotation-job: the CloudFront distribution it may invalidate."),
+    ] = None,
+    key_dir: Annotated[
+        str | None, typer.Option("--key-dir", help="kind: host directory with sa-signer.key and sa-signer.pub.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the files into this directory instead of printing them.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist in --out.")] = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Fill a template with the issuer (and the job's bucket and role); print it, or write it with --out."""
