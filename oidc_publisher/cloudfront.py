@@ -348,7 +348,7 @@ def plan_distribution(
         where = f"{', '.join(aliases)} with the ACM certificate" if aliases else "the default *.cloudfront.net name"
         plan.changes.append(
             Change(
-                f"cloudfront:distribution/new for {bucket}",
+                f"cloudfront:distribution for s3://{bucket}",
                 "create",
                 f"https-only, GET/HEAD, TTL {MIN_TTL}-{DEFAULT_TTL}-{MAX_TTL}s, private bucket through OAC, on {where}",
             )

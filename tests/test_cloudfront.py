@@ -1,0 +1,580 @@
+"""The CloudFront edge against moto's server, reached through AWS_ENDPOINT_URL and the recording proxy.
+
+moto's CloudFront gaps, and what these tests do about them:
+- moto drops an origin's OriginAccessControlId (and its S3OriginConfig): a distribution reads back with
+  no OAC on its origin. The tests assert what moto keeps, and check the OAC itself separately (it exists,
+  with the signing settings asked for). `origins_keep_their_oac` makes moto (in this process) keep the
+  field, as CloudFront does, for the tests that need it: what the tool sends, and the OAC drift repair.
+- moto implements no cache-policy call (CreateCachePolicy answers 404), which is one reason the tool uses
+  the legacy TTL fields (see oidc_publisher/cloudfront.py); moto stores and returns those.
+- moto ignores IfMatch values and deletes an enabled distribution; the tool checks Enabled and Status
+  itself before deleting, so that is what is tested.
+What moto never shows: CloudFront serving anything, OAC signing, or the certificate covering the alias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from oidc_publisher import cloudfront as cf_edge
+from oidc_publisher.aws import AwsClients
+from oidc_publisher.cloudfront import (
+    Distribution,
+    delete_distribution_if_disabled,
+    delete_origin_access_control,
+    disable_distribution,
+    distribution_arn,
+    ensure_distribution,
+    find_distribution,
+    invalidate,
+    plan_distribution,
+)
+from oidc_publisher.errors import AWSError, InputError
+from oidc_publisher.plan import Change
+from tests.support.motoserver import AwsWorld
+
+BUCKET = "private-issuer"
+REGION = "eu-west-1"
+ORIGIN = f"{BUCKET}.s3.{REGION}.amazonaws.com"
+ACCOUNT = "123456789012"
+CERT = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/0b1f8d2c-5a3e-4c6f-9d7a-1e2f3a4b5c6d"
+ALIAS = "oidc.example.com"
+TAGS = {"managed-by": "oidc-publisher", "team": "platform"}
+
+CREATE_OAC = Change(
+    f"cloudfront:origin-access-control/oidc-publisher-{BUCKET}",
+    "create",
+    "the distribution signs its requests to the private bucket (SigV4, always)",
+)
+CREATE_DEFAULT = Change(
+    f"cloudfront:distribution for s3://{BUCKET}",
+    "create",
+    "https-only, GET/HEAD, TTL 0-300-3600s, private bucket through OAC, on the default *.cloudfront.net name",
+)
+
+
+@pytest.fixture
+def clients(aws: AwsWorld) -> AwsClients:
+    return AwsClients()
+
+
+@pytest.fixture
+def origins_keep_their_oac(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto (in this process) keeps the origin's OriginAccessControlId, as CloudFront does."""
+    from moto.cloudfront import models
+
+    origin_init = models.Origin.__init__
+
+    def keep(self: Any, origin: dict[str, Any]) -> None:
+        origin_init(self, origin)
+        self.origin_access_control_id = origin.get("OriginAccessControlId") or ""
+
+    monkeypatch.setattr(models.Origin, "__init__", keep)
+
+
+def ensure(clients: AwsClients, *, dry_run: bool = False, **kwargs: Any) -> tuple[Distribution | None, list[Change]]:
+    return ensure_distribution(clients, bucket=BUCKET, region=REGION, tags=TAGS, dry_run=dry_run, **kwargs)
+
+
+def config_of(aws: AwsWorld, distribution_id: str) -> dict[str, Any]:
+    return dict(aws.client("cloudfront").get_distribution_config(Id=distribution_id)["DistributionConfig"])
+
+
+def oacs(aws: AwsWorld) -> list[dict[str, Any]]:
+    return list(aws.client("cloudfront").list_origin_access_controls()["OriginAccessControlList"].get("Items") or [])
+
+
+def distributions(aws: AwsWorld) -> list[dict[str, Any]]:
+    return list(aws.client("cloudfront").list_distributions()["DistributionList"].get("Items") or [])
+
+
+# ---------------------------------------------------------------- create, converge, dry run
+
+
+def test_create_from_nothing(aws: AwsWorld, clients: AwsClients) -> None:
+    dist, changes = ensure(clients)
+
+    assert changes == [CREATE_OAC, CREATE_DEFAULT]
+    assert aws.recorder.writes == [
+        ("cloudfront", "CreateOriginAccessControl"),
+        ("cloudfront", "CreateDistributionWithTags"),
+    ]
+    [oac] = oacs(aws)
+    assert oac == {
+        "Id": oac["Id"],
+        "Name": f"oidc-publisher-{BUCKET}",
+        "Description": f"oidc-publisher issuer for {BUCKET}",
+        "SigningProtocol": "sigv4",
+        "SigningBehavior": "always",
+        "OriginAccessControlOriginType": "s3",
+    }
+    assert dist is not None
+    assert dist == Distribution(
+        id=dist.id,
+        arn=f"arn:aws:cloudfront::{ACCOUNT}:distribution/{dist.id}",
+        domain_name=dist.domain_name,
+        aliases=(),
+        origin_access_control_id=oac["Id"],
+        status="InProgress",
+    )
+    assert dist.domain_name.endswith(".cloudfront.net")
+    assert dist.arn == distribution_arn("aws", ACCOUNT, dist.id)
+
+    config = config_of(aws, dist.id)
+    assert config["CallerReference"].startswith(f"oidc-publisher-{BUCKET}-")
+    assert config["Comment"] == f"oidc-publisher issuer for {BUCKET}"
+    assert config["Enabled"] is True
+    assert config["Aliases"] == {"Quantity": 0}
+    # moto keeps the origin's id and domain, drops OriginAccessControlId and S3OriginConfig (see the
+    # module docstring): the OAC is checked above, and what is sent in test_the_origin_is_sent_with_its_oac.
+    [origin] = config["Origins"]["Items"]
+    assert (origin["Id"], origin["DomainName"], origin["OriginPath"]) == ("oidc-publisher-s3", ORIGIN, "")
+    assert origin.get("OriginAccessControlId") in (None, oac["Id"])
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["TargetOriginId"] == "oidc-publisher-s3"
+    assert behaviour["ViewerProtocolPolicy"] == "https-only"
+    assert behaviour["AllowedMethods"] == {
+        "Quantity": 2,
+        "Items": ["GET", "HEAD"],
+        "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]},
+    }
+    assert behaviour["Compress"] is True
+    assert behaviour["ForwardedValues"] == {
+        "QueryString": False,
+        "Cookies": {"Forward": "none"},
+        "Headers": {"Quantity": 0},
+    }
+    assert (behaviour["MinTTL"], behaviour["DefaultTTL"], behaviour["MaxTTL"]) == (0, 300, 3600)
+    assert behaviour["CachePolicyId"] == ""
+    assert behaviour["TrustedSigners"]["Enabled"] is False
+    assert config["PriceClass"] == "PriceClass_100"
+    assert config["HttpVersion"] == "http2"
+    assert config["IsIPV6Enabled"] is True
+    assert config["ViewerCertificate"]["CloudFrontDefaultCertificate"] is True
+    assert config["ViewerCertificate"]["ACMCertificateArn"] == ""
+    tags = aws.client("cloudfront").list_tags_for_resource(Resource=dist.arn)["Tags"]["Items"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [
+        ("managed-by", "oidc-publisher"),
+        ("oidc-publisher:bucket", BUCKET),
+        ("team", "platform"),
+    ]
+
+
+def test_the_origin_is_sent_with_its_oac(aws: AwsWorld, clients: AwsClients, origins_keep_their_oac: None) -> None:
+    dist, _ = ensure(clients)
+    assert dist is not None
+    [oac] = oacs(aws)
+    [origin] = config_of(aws, dist.id)["Origins"]["Items"]
+    assert origin["OriginAccessControlId"] == oac["Id"]
+    assert find_distribution(clients, bucket=BUCKET, region=REGION) == Distribution(
+        dist.id, dist.arn, dist.domain_name, (), oac["Id"], "Deployed"
+    )
+    aws.recorder.reset()
+    assert ensure(clients)[1] == []
+    assert aws.recorder.writes == []
+
+
+def test_custom_domain_with_certificate(aws: AwsWorld, clients: AwsClients) -> None:
+    dist, changes = ensure(clients, aliases=(ALIAS,), acm_certificate_arn=CERT)
+    assert dist is not None and dist.aliases == (ALIAS,)
+    assert changes[-1].reason.endswith(f"on {ALIAS} with the ACM certificate")
+    config = config_of(aws, dist.id)
+    assert config["Aliases"] == {"Quantity": 1, "Items": [ALIAS]}
+    viewer = config["ViewerCertificate"]
+    assert (viewer["ACMCertificateArn"], viewer["SSLSupportMethod"], viewer["MinimumProtocolVersion"]) == (
+        CERT,
+        "sni-only",
+        "TLSv1.2_2021",
+    )
+
+
+def test_ensure_again_makes_no_write_call(aws: AwsWorld, clients: AwsClients) -> None:
+    first, _ = ensure(clients, aliases=(ALIAS,), acm_certificate_arn=CERT)
+    assert first is not None
+    aws.recorder.reset()
+
+    again, changes = ensure(clients, aliases=(ALIAS,), acm_certificate_arn=CERT)
+
+    assert changes == []
+    assert aws.recorder.writes == []
+    assert aws.recorder.operations() == ["ListOriginAccessControls", "ListDistributions", "GetDistributionConfig"]
+    assert again == Distribution(first.id, first.arn, first.domain_name, (ALIAS,), None, "Deployed")  # moto: no OAC id
+    assert len(distributions(aws)) == 1 and len(oacs(aws)) == 1
+
+
+def test_an_existing_oac_of_that_name_is_reused(aws: AwsWorld, clients: AwsClients) -> None:
+    made = aws.client("cloudfront").create_origin_access_control(
+        OriginAccessControlConfig={
+            "Name": f"oidc-publisher-{BUCKET}",
+            "SigningProtocol": "sigv4",
+            "SigningBehavior": "always",
+            "OriginAccessControlOriginType": "s3",
+        }
+    )["OriginAccessControl"]["Id"]
+    dist, changes = ensure(clients)
+    assert changes == [CREATE_DEFAULT]
+    assert aws.recorder.writes == [("cloudfront", "CreateDistributionWithTags")]
+    assert dist is not None and dist.origin_access_control_id == made
+    assert [o["Id"] for o in oacs(aws)] == [made]
+
+
+def test_dry_run_on_nothing_writes_nothing(aws: AwsWorld, clients: AwsClients) -> None:
+    dist, changes = ensure(clients, dry_run=True, aliases=(ALIAS,), acm_certificate_arn=CERT)
+    assert dist is None
+    assert changes == [
+        CREATE_OAC,
+        Change(
+            f"cloudfront:distribution for s3://{BUCKET}",
+            "create",
+            f"https-only, GET/HEAD, TTL 0-300-3600s, private bucket through OAC, on {ALIAS} with the ACM certificate",
+        ),
+    ]
+    assert aws.recorder.writes == []
+    assert aws.recorder.operations() == ["ListOriginAccessControls", "ListDistributions"]
+    assert distributions(aws) == [] and oacs(aws) == []
+
+
+def test_dry_run_on_an_existing_distribution_writes_nothing(aws: AwsWorld, clients: AwsClients) -> None:
+    made, _ = ensure(clients)
+    assert made is not None
+    before = config_of(aws, made.id)
+    aws.recorder.reset()
+
+    same, changes = ensure(clients, dry_run=True)
+    assert (same is not None and same.id, changes) == (made.id, [])
+
+    found, changes = ensure(clients, dry_run=True, aliases=(ALIAS,), acm_certificate_arn=CERT)
+    assert found is not None and found.id == made.id
+    assert changes == [
+        Change(f"cloudfront:distribution/{made.id}", "update", f"aliases -> {ALIAS}; certificate -> {CERT}")
+    ]
+    assert aws.recorder.writes == []
+    assert config_of(aws, made.id) == before
+
+
+def test_plan_distribution_reads_only(aws: AwsWorld, clients: AwsClients) -> None:
+    plan = plan_distribution(clients, bucket=BUCKET, region=REGION)
+    assert (plan.existing, plan.oac_id, plan.changes) == (None, None, [CREATE_OAC, CREATE_DEFAULT])
+    assert aws.recorder.writes == []
+
+
+def test_drift_is_converged_in_place(aws: AwsWorld, clients: AwsClients) -> None:
+    made, _ = ensure(clients)
+    assert made is not None
+    cf = aws.client("cloudfront")
+    # Someone changes what the tool owns, and what it does not (price class, logging): the tool puts back
+    # its own fields only.
+    current = cf.get_distribution_config(Id=made.id)
+    config = dict(current["DistributionConfig"])
+    config["Enabled"] = False
+    config["PriceClass"] = "PriceClass_All"
+    config["DefaultCacheBehavior"] = {**config["DefaultCacheBehavior"], "ViewerProtocolPolicy": "allow-all"}
+    cf.update_distribution(Id=made.id, IfMatch=current["ETag"], DistributionConfig=config)
+    aws.recorder.reset()
+
+    dist, changes = ensure(clients, aliases=(ALIAS,), acm_certificate_arn=CERT)
+
+    assert changes == [
+        Change(
+            f"cloudfront:distribution/{made.id}",
+            "update",
+            f"enable it; aliases -> {ALIAS}; certificate -> {CERT}; viewer protocol -> https-only",
+        )
+    ]
+    assert aws.recorder.writes == [("cloudfront", "UpdateDistribution")]
+    assert dist is not None and (dist.id, dist.aliases) == (made.id, (ALIAS,))
+    after = config_of(aws, made.id)
+    assert after["Enabled"] is True
+    assert after["Aliases"] == {"Quantity": 1, "Items": [ALIAS]}
+    assert after["ViewerCertificate"]["ACMCertificateArn"] == CERT
+    assert after["ViewerCertificate"]["MinimumProtocolVersion"] == "TLSv1.2_2021"
+    assert after["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "https-only"
+    assert after["PriceClass"] == "PriceClass_All"  # not the tool's to change
+    assert after["CallerReference"] == config["CallerReference"]
+    assert (after["DefaultCacheBehavior"]["DefaultTTL"], after["Comment"]) == (
+        300,
+        f"oidc-publisher issuer for {BUCKET}",
+    )
+
+    # Back to the default name: aliases and certificate go, in one update.
+    aws.recorder.reset()
+    _, changes = ensure(clients)
+    assert [c.reason for c in changes] == ["aliases -> none; certificate -> the default *.cloudfront.net one"]
+    assert config_of(aws, made.id)["ViewerCertificate"]["CloudFrontDefaultCertificate"] is True
+    assert config_of(aws, made.id)["Aliases"] == {"Quantity": 0}
+    aws.recorder.reset()
+    assert ensure(clients)[1] == [] and aws.recorder.writes == []
+
+
+def test_an_origin_without_the_oac_gets_it_back(
+    aws: AwsWorld, clients: AwsClients, origins_keep_their_oac: None
+) -> None:
+    made, _ = ensure(clients)
+    assert made is not None
+    [oac] = oacs(aws)
+    cf = aws.client("cloudfront")
+    current = cf.get_distribution_config(Id=made.id)
+    config = dict(current["DistributionConfig"])
+    [origin] = config["Origins"]["Items"]
+    config["Origins"] = {"Quantity": 1, "Items": [{**origin, "OriginAccessControlId": ""}]}
+    cf.update_distribution(Id=made.id, IfMatch=current["ETag"], DistributionConfig=config)
+    aws.recorder.reset()
+
+    _, changes = ensure(clients)
+
+    assert changes == [Change(f"cloudfront:distribution/{made.id}", "update", f"origin access control -> {oac['Id']}")]
+    assert config_of(aws, made.id)["Origins"]["Items"][0]["OriginAccessControlId"] == oac["Id"]
+    assert aws.recorder.writes == [("cloudfront", "UpdateDistribution")]
+
+
+# ---------------------------------------------------------------- input checks (before any call)
+
+
+@pytest.mark.parametrize(
+    ("aliases", "certificate", "message"),
+    [
+        (
+            (ALIAS,),
+            None,
+            f"the custom issuer host {ALIAS} needs a certificate; give --acm-certificate-arn: an ACM certificate "
+            "in us-east-1 that covers it (CloudFront requires us-east-1)",
+        ),
+        (
+            (ALIAS,),
+            CERT.replace("us-east-1", "eu-west-1"),
+            "the ACM certificate is in eu-west-1, but CloudFront only uses certificates in us-east-1; "
+            "request or import the certificate in us-east-1",
+        ),
+        (
+            (ALIAS,),
+            "arn:aws:iam::123456789012:server-certificate/oidc",
+            "'arn:aws:iam::123456789012:server-certificate/oidc' is not an ACM certificate ARN; copy it from "
+            "'aws acm list-certificates --region us-east-1' (arn:aws:acm:us-east-1:ACCOUNT:certificate/UUID)",
+        ),
+        (
+            (),
+            CERT,
+            "--acm-certificate-arn without a custom --issuer-url; give the custom domain as --issuer-url",
+        ),
+    ],
+)
+def test_certificate_problems_are_refused_before_any_call(
+    aws: AwsWorld, clients: AwsClients, aliases: tuple[str, ...], certificate: str | None, message: str
+) -> None:
+    for dry_run in (False, True):
+        with pytest.raises(InputError) as caught:
+            ensure(clients, dry_run=dry_run, aliases=aliases, acm_certificate_arn=certificate)
+        assert str(caught.value) == message
+    assert aws.recorder.calls == []
+
+
+# ---------------------------------------------------------------- finding it
+
+
+def _decoy(
+    aws: AwsWorld, number: int, origin: str = "elsewhere.s3.eu-west-1.amazonaws.com", comment: str = ""
+) -> dict[str, Any]:
+    return dict(
+        aws.client("cloudfront").create_distribution_with_tags(
+            DistributionConfigWithTags={
+                "DistributionConfig": {
+                    "CallerReference": f"decoy-{number}",
+                    "Comment": comment or f"decoy {number}",
+                    "Enabled": True,
+                    "Origins": {
+                        "Quantity": 1,
+                        "Items": [{"Id": "o", "DomainName": origin, "S3OriginConfig": {"OriginAccessIdentity": ""}}],
+                    },
+                    "DefaultCacheBehavior": {"TargetOriginId": "o", "ViewerProtocolPolicy": "https-only"},
+                },
+                "Tags": {"Items": []},
+            }
+        )["Distribution"]
+    )
+
+
+def test_find_pages_through_the_list(aws: AwsWorld, clients: AwsClients, monkeypatch: pytest.MonkeyPatch) -> None:
+    for number in range(3):
+        _decoy(aws, number)
+    # The same comment on another region's bucket is not ours either.
+    _decoy(aws, 3, origin=f"{BUCKET}.s3.us-west-2.amazonaws.com", comment=f"oidc-publisher issuer for {BUCKET}")
+    made, _ = ensure(clients)
+    assert made is not None
+    monkeypatch.setattr(cf_edge, "LIST_PAGE_SIZE", 2)
+    aws.recorder.reset()
+
+    found = find_distribution(clients, bucket=BUCKET, region=REGION)
+
+    assert found is not None and found.id == made.id
+    assert aws.recorder.operations() == ["ListDistributions"] * 3
+    assert find_distribution(clients, bucket="other-bucket", region=REGION) is None
+
+
+def test_find_by_tag_when_the_comment_was_edited(aws: AwsWorld, clients: AwsClients) -> None:
+    made, _ = ensure(clients)
+    assert made is not None
+    cf = aws.client("cloudfront")
+    current = cf.get_distribution_config(Id=made.id)
+    cf.update_distribution(
+        Id=made.id, IfMatch=current["ETag"], DistributionConfig={**current["DistributionConfig"], "Comment": "edited"}
+    )
+    # Same origin, no tag, another comment: somebody else's distribution of the bucket, not ours.
+    _decoy(aws, 0, origin=ORIGIN)
+    aws.recorder.reset()
+
+    found = find_distribution(clients, bucket=BUCKET, region=REGION)
+
+    assert found is not None and found.id == made.id
+    assert aws.recorder.operations() == ["ListDistributions", "ListTagsForResource"]
+    cf.untag_resource(Resource=made.arn, TagKeys={"Items": ["oidc-publisher:bucket"]})
+    aws.recorder.reset()
+    assert find_distribution(clients, bucket=BUCKET, region=REGION) is None
+    assert aws.recorder.operations() == ["ListDistributions", "ListTagsForResource", "ListTagsForResource"]
+
+
+# ---------------------------------------------------------------- invalidation
+
+
+def test_invalidate_exactly_the_given_paths(aws: AwsWorld, clients: AwsClients) -> None:
+    made, _ = ensure(clients)
+    assert made is not None
+    aws.recorder.reset()
+    paths = ["/openid/v1/jwks", "/.well-known/openid-configuration", "/openid/v1/jwks"]
+
+    invalidation_id = invalidate(clients, made.id, paths)
+
+    assert aws.recorder.operations() == ["CreateInvalidation"]
+    cf = aws.client("cloudfront")
+    batch = cf.get_invalidation(DistributionId=made.id, Id=invalidation_id)["Invalidation"]["InvalidationBatch"]
+    assert batch["Paths"] == {"Quantity": 2, "Items": ["/openid/v1/jwks", "/.well-known/openid-configuration"]}
+    assert len(batch["CallerReference"]) == 32
+    [listed] = cf.list_invalidations(DistributionId=made.id)["InvalidationList"]["Items"]
+    assert listed["Id"] == invalidation_id
+
+    second = invalidate(clients, made.id, ["/openid/v1/jwks"])
+    again = cf.get_invalidation(DistributionId=made.id, Id=second)["Invalidation"]["InvalidationBatch"]
+    assert again["Paths"] == {"Quantity": 1, "Items": ["/openid/v1/jwks"]}
+    assert again["CallerReference"] != batch["CallerReference"]
+
+
+@pytest.mark.parametrize(
+    ("paths", "message"),
+    [([], "no paths to invalidate"), (["openid/v1/jwks"], "invalidation paths must each start with '/'")],
+)
+def test_invalidate_refuses_bad_paths_without_a_call(
+    aws: AwsWorld, clients: AwsClients, paths: list[str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        invalidate(clients, "E2EXAMPLE", paths)
+    assert aws.recorder.calls == []
+
+
+# ---------------------------------------------------------------- errors, one line each
+
+
+def test_a_missing_distribution_is_one_line(aws: AwsWorld, clients: AwsClients) -> None:
+    with pytest.raises(AWSError) as caught:
+        invalidate(clients, "E2NOSUCHDIST", ["/openid/v1/jwks"])
+    assert str(caught.value) == (
+        "cloudfront:CreateInvalidation on E2NOSUCHDIST failed (NoSuchDistribution: The specified distribution "
+        "does not exist); it does not exist (any more): re-run to find or create it"
+    )
+
+
+def test_access_denied_names_the_action(aws: AwsWorld, clients: AwsClients) -> None:
+    aws.proxy.fail_next("ListDistributions", status=403, code="AccessDenied")
+    with pytest.raises(AWSError) as caught:
+        ensure(clients)
+    assert str(caught.value) == (
+        "cloudfront:ListDistributions failed (AccessDenied: injected by the test); "
+        "grant cloudfront:ListDistributions to the caller (see docs/iam-permissions.md)"
+    )
+    assert aws.recorder.writes == []
+
+
+def test_an_alias_used_elsewhere_says_so(aws: AwsWorld, clients: AwsClients) -> None:
+    aws.proxy.fail_next("CreateDistributionWithTags", status=409, code="CNAMEAlreadyExists")
+    with pytest.raises(AWSError) as caught:
+        ensure(clients, aliases=(ALIAS,), acm_certificate_arn=CERT)
+    assert str(caught.value) == (
+        f"cloudfront:CreateDistributionWithTags on the distribution for {BUCKET} failed "
+        f"(CNAMEAlreadyExists: injected by the test); the alias {ALIAS} is used by another CloudFront "
+        "distribution: remove it there, or choose another issuer host"
+    )
+    assert "\n" not in str(caught.value)
+    # The OAC was made before the failure; the next run reuses it and creates the distribution.
+    assert [c.action for c in ensure(clients, aliases=(ALIAS,), acm_certificate_arn=CERT)[1]] == ["create"]
+    assert len(oacs(aws)) == 1 and len(distributions(aws)) == 1
+
+
+def test_a_concurrent_change_asks_for_a_rerun(aws: AwsWorld, clients: AwsClients) -> None:
+    ensure(clients)
+    aws.proxy.fail_next("UpdateDistribution", status=412, code="PreconditionFailed")
+    with pytest.raises(AWSError) as caught:
+        ensure(clients, aliases=(ALIAS,), acm_certificate_arn=CERT)
+    assert str(caught.value).endswith(
+        "failed (PreconditionFailed: injected by the test); the distribution changed while this run was "
+        "reading it: re-run to converge it"
+    )
+
+
+# ---------------------------------------------------------------- teardown
+
+
+@pytest.fixture
+def slow_deployments(aws: AwsWorld) -> Iterator[None]:
+    """Distributions stay InProgress until told otherwise (moto's state manager), as after a change."""
+    url = f"{aws.moto_endpoint}/moto-api/state-manager"
+    model = "cloudfront::distribution"
+    requests.post(
+        f"{url}/set-transition",
+        json={"model_name": model, "transition": {"progression": "manual", "times": 10_000}},
+        timeout=10,
+    ).raise_for_status()
+    yield
+    requests.post(f"{url}/unset-transition", json={"model_name": model}, timeout=10).raise_for_status()
+
+
+def test_disable_then_delete_once_deployed(aws: AwsWorld, clients: AwsClients, slow_deployments: None) -> None:
+    made, _ = ensure(clients)
+    assert made is not None
+
+    assert delete_distribution_if_disabled(clients, made) is False  # still enabled
+    assert disable_distribution(clients, made) is True
+    assert config_of(aws, made.id)["Enabled"] is False
+    assert disable_distribution(clients, made) is False  # already disabled: no second update
+    aws.recorder.reset()
+    assert delete_distribution_if_disabled(clients, made) is False  # disabled, still deploying
+    assert aws.recorder.writes == []
+    assert [d["Id"] for d in distributions(aws)] == [made.id]
+
+    requests.post(
+        f"{aws.moto_endpoint}/moto-api/state-manager/unset-transition",
+        json={"model_name": "cloudfront::distribution"},
+        timeout=10,
+    ).raise_for_status()
+    assert delete_distribution_if_disabled(clients, made) is True
+    assert distributions(aws) == []
+    assert delete_distribution_if_disabled(clients, made) is True  # already gone
+
+
+def test_delete_origin_access_control(aws: AwsWorld, clients: AwsClients) -> None:
+    made, _ = ensure(clients)
+    assert made is not None and made.origin_access_control_id is not None
+    oac_id = made.origin_access_control_id
+    # moto deletes an OAC still in use; CloudFront refuses, as injected here.
+    aws.proxy.fail_next("DeleteOriginAccessControl", status=409, code="OriginAccessControlInUse")
+    assert delete_origin_access_control(clients, oac_id) is False
+    assert [o["Id"] for o in oacs(aws)] == [oac_id]
+    assert delete_origin_access_control(clients, oac_id) is True
+    assert oacs(aws) == []
+    assert delete_origin_access_control(clients, oac_id) is True  # already gone
+
+
+def test_distribution_arn_per_partition() -> None:
+    assert distribution_arn("aws", ACCOUNT, "E2ABC") == f"arn:aws:cloudfront::{ACCOUNT}:distribution/E2ABC"
+    assert distribution_arn("aws-cn", ACCOUNT, "E2ABC") == f"arn:aws-cn:cloudfront::{ACCOUNT}:distribution/E2ABC"
