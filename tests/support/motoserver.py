@@ -46,7 +46,7 @@ def _s3_operation(method: str, path: str, query: dict[str, list[str]]) -> str:
     return {"GET": "ListObjects", "PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket"}.get(method, method + "Bucket")
 
 
-def _cloudfront_operation(method: str, path: str) -> str:
+def _cloudfront_operation(method: str, path: str, query: dict[str, list[str]] | None = None) -> str:
     p = re.sub(r"^/\d{4}-\d{2}-\d{2}", "", path)
     if p.startswith("/tagging"):
         return "TagResource" if method == "POST" else "ListTagsForResource"
@@ -63,7 +63,7 @@ def _cloudfront_operation(method: str, path: str) -> str:
         return "List" + name + "s" if p.rstrip("/") == "/origin-access-control" else "Get" + name
     if p.startswith("/distribution"):
         if method == "POST":
-            return "CreateDistributionWithTags" if "WithTags" in p else "CreateDistribution"
+            return "CreateDistributionWithTags" if "WithTags" in (query or {}) else "CreateDistribution"  # POST /distribution?WithTags
         if method == "DELETE":
             return "DeleteDistribution"
         if method == "PUT":
@@ -117,7 +117,7 @@ def _identify(method: str, path: str, headers: Any, body: bytes) -> tuple[str, s
     if service == "s3":
         return service, _s3_operation(method, url.path, query)
     if service == "cloudfront":
-        return service, _cloudfront_operation(method, url.path)
+        return service, _cloudfront_operation(method, url.path, query)
     return service, f"{method} {url.path}"
 
 
