@@ -86,8 +86,11 @@ _HINTS = {
 
 
 @contextmanager
-def _translated(action: str, resource: str | None = None, *, aliases: Sequence[str] = ()) -> Iterator[None]:
-    """Any botocore failure in the block becomes one :class:`AWSError` line naming ``action``."""
+def _translated(
+    action: str, resource: str | None = None, *, aliases: Sequence[str] = (), grant: str | None = None
+) -> Iterator[None]:
+    """Any botocore failure in the block becomes one :class:`AWSError` line naming ``action``; ``grant``
+    names the IAM actions when they are not the API call's own name."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -97,6 +100,8 @@ def _translated(action: str, resource: str | None = None, *, aliases: Sequence[s
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in _HINTS:
             error = AWSError(error.message, _HINTS[code].format(aliases=", ".join(aliases) or "the issuer host"))
+        elif grant and code in ("AccessDenied", "AccessDeniedException"):
+            error = AWSError(error.message, f"grant {grant} to the caller (see docs/iam-permissions.md)")
         raise error from None
     except BotoCoreError as exc:
         raise aws_error(exc, action, resource) from None
@@ -397,7 +402,12 @@ def ensure_distribution(
             )["OriginAccessControl"]["Id"]
     if plan.existing is None:
         all_tags = {**tags, MANAGED_TAG[0]: MANAGED_TAG[1], BUCKET_TAG: bucket}
-        with _translated("cloudfront:CreateDistributionWithTags", f"the distribution for {bucket}", aliases=aliases):
+        with _translated(
+            "cloudfront:CreateDistributionWithTags",
+            f"the distribution for {bucket}",
+            aliases=aliases,
+            grant="cloudfront:CreateDistribution and cloudfront:TagResource",  # no IAM action of this call's name
+        ):
             created = client.create_distribution_with_tags(
                 DistributionConfigWithTags={
                     "DistributionConfig": _new_config(bucket, region, oac_id, aliases, acm_certificate_arn),  # type: ignore[typeddict-item]

@@ -496,6 +496,18 @@ def test_access_denied_names_the_action(aws: AwsWorld, clients: AwsClients) -> N
     assert aws.recorder.writes == []
 
 
+def test_access_denied_on_create_names_the_iam_actions(aws: AwsWorld, clients: AwsClients) -> None:
+    # CreateDistributionWithTags is authorised by two IAM actions, neither of which has its name.
+    aws.proxy.fail_next("CreateDistributionWithTags", status=403, code="AccessDenied")
+    with pytest.raises(AWSError) as caught:
+        ensure(clients)
+    assert str(caught.value) == (
+        f"cloudfront:CreateDistributionWithTags on the distribution for {BUCKET} failed (AccessDenied: injected by "
+        "the test); grant cloudfront:CreateDistribution and cloudfront:TagResource to the caller "
+        "(see docs/iam-permissions.md)"
+    )
+
+
 def test_an_alias_used_elsewhere_says_so(aws: AwsWorld, clients: AwsClients) -> None:
     aws.proxy.fail_next("CreateDistributionWithTags", status=409, code="CNAMEAlreadyExists")
     with pytest.raises(AWSError) as caught:
