@@ -7,6 +7,7 @@ boto3 is imported only when a client is first needed (``--help`` must stay fast)
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -28,10 +29,14 @@ MAX_ATTEMPTS = 5
 class AwsClients:
     """Lazily made boto3 clients sharing one session; tests point ``AWS_ENDPOINT_URL`` at moto instead."""
 
-    def __init__(self, region: str | None = None, profile: str | None = None) -> None:
+    def __init__(self, region: str | None = None, profile: str | None = None, *, max_pool_connections: int = 10) -> None:
         self._region = region
         self._profile = profile
+        self._max_pool_connections = max_pool_connections
         self._clients: dict[tuple[str, str | None], Any] = {}
+        # A boto3 session is not thread-safe (its clients are): clients made lazily from worker threads
+        # (publish --fleet) are made one at a time.
+        self._lock = threading.Lock()
 
     @cached_property
     def session(self) -> Any:
@@ -59,6 +64,8 @@ class AwsClients:
             connect_timeout=timeout or 5,
             read_timeout=timeout or 15,
             user_agent_extra=f"oidc-publisher/{__version__}",
+            # One client serves every thread of publish --fleet: a pool smaller than the threads discards connections.
+            max_pool_connections=self._max_pool_connections,
         )
 
     def region_or_none(self) -> str | None:
@@ -73,16 +80,17 @@ class AwsClients:
 
     def _client(self, service: str, region: str | None = None) -> Any:
         key = (service, region)
-        if key not in self._clients:
-            from botocore.exceptions import BotoCoreError
+        with self._lock:
+            if key not in self._clients:
+                from botocore.exceptions import BotoCoreError
 
-            try:
-                self._clients[key] = self.session.client(
-                    service, region_name=region or self.region_or_none() or "us-east-1", config=self.config
-                )
-            except BotoCoreError as exc:
-                raise aws_error(exc, f"create the {service} client") from None
-        return self._clients[key]
+                try:
+                    self._clients[key] = self.session.client(
+                        service, region_name=region or self.region_or_none() or "us-east-1", config=self.config
+                    )
+                except BotoCoreError as exc:
+                    raise aws_error(exc, f"create the {service} client") from None
+            return self._clients[key]
 
     def s3(self, region: str | None = None) -> S3Client:
         return self._client("s3", region)  # type: ignore[no-any-return]

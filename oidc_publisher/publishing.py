@@ -103,7 +103,8 @@ class PublishReport:
     def exit_code(self) -> int:
         return EXIT_CHANGES_PENDING if self.dry_run and self.plan.has_changes else 0
 
-    def summary(self) -> str:
+    def key_summary(self) -> list[str]:
+        """What is published: the keys, and those retained, added, removed or revoked by this run."""
         parts = [f"published {len(self.kids)} key{'s' if len(self.kids) != 1 else ''}"]
         if self.retained:
             left = ", ".join(f"{r.kid} ({format_duration(r.until - self.now)} left)" for r in self.retained)
@@ -114,12 +115,16 @@ class PublishReport:
             parts.append(f"removed {', '.join(self.removed)}")
         if self.revoked:
             parts.append(f"revoked {', '.join(self.revoked)}")
+        return parts
+
+    def change_summary(self) -> str:
         if not self.plan.has_changes:
-            parts.append("no changes")
-        else:
-            verb = "would write" if self.dry_run else "wrote"
-            parts.append(f"{verb} {len(self.plan.changes)} change{'s' if len(self.plan.changes) != 1 else ''}")
-        return f"{self.issuer}: " + "; ".join(parts)
+            return "no changes"
+        verb = "would write" if self.dry_run else "wrote"
+        return f"{verb} {len(self.plan.changes)} change{'s' if len(self.plan.changes) != 1 else ''}"
+
+    def summary(self) -> str:
+        return f"{self.issuer}: " + "; ".join([*self.key_summary(), self.change_summary()])
 
     def to_text(self) -> str:
         lines = []

@@ -338,7 +338,11 @@ def _rotation_job_values(settings: TemplateSettings, issuer: Issuer, region: str
         )
     partition, account = role["partition"], role["account"]
     bucket_arn = f"arn:{partition}:s3:::{settings.bucket}"
+    region = _job_region(region, issuer)
     args = ["publish", "--from-cluster", "--issuer-url", issuer.url, "--bucket", settings.bucket]
+    if issuer.s3_origin() is None:
+        # Only an S3-direct issuer names the bucket's region; boto3 reads AWS_DEFAULT_REGION, not AWS_REGION.
+        args += ["--region", region]
     if settings.prefix is not None:
         args += ["--prefix", keys.prefix]
     if settings.distribution_id:
@@ -348,7 +352,7 @@ def _rotation_job_values(settings: TemplateSettings, issuer: Issuer, region: str
         "bucket": settings.bucket,
         "role_arn": settings.role_arn,
         "image": _image(settings.image or DEFAULT_IMAGE),
-        "region": _job_region(region, issuer),
+        "region": region,
         "job_args": "\n".join(f'                - "{arg}"' for arg in args),
         "object_arns": ",\n".join(f'        "{bucket_arn}/{key}"' for key in (*keys.published, keys.state)),
         "bucket_arn": bucket_arn,

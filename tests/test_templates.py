@@ -19,7 +19,11 @@ import yaml
 
 from oidc_publisher.errors import InputError
 from oidc_publisher.templating import DISTRIBUTIONS, FILES, WEBHOOK_IMAGE, fill, placeholders, templates_root
+from tests.support import keys
 from tests.support.cli import invoke
+from tests.support.fronts import Front
+from tests.support.kube_api import KubeAPI
+from tests.support.motoserver import AwsWorld
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUER = "https://oidc.example.com/prod"
@@ -338,6 +342,8 @@ def test_rotation_job_is_hardened_and_least_privileged(tmp_path: Path) -> None:
         ISSUER,
         "--bucket",
         "issuer-bucket",
+        "--region",
+        "eu-west-1",
         "--prefix",
         "clusters/prod",
         "--distribution-id",
@@ -345,7 +351,10 @@ def test_rotation_job_is_hardened_and_least_privileged(tmp_path: Path) -> None:
         "--output",
         "json",
     ]
-    assert {"name": "AWS_REGION", "value": "eu-west-1"} in container["env"]
+    assert container["env"][:2] == [
+        {"name": "AWS_DEFAULT_REGION", "value": "eu-west-1"},  # the one boto3 reads
+        {"name": "AWS_REGION", "value": "eu-west-1"},
+    ]
     # The read-only root filesystem leaves /tmp (HOME) as the only writable place.
     assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
 
@@ -412,7 +421,10 @@ def test_rotation_job_for_an_s3_direct_issuer_in_another_partition(tmp_path: Pat
         "--output",
         "json",
     ]
-    assert {"name": "AWS_REGION", "value": "eu-west-1"} in container["env"]  # the issuer's region
+    assert container["env"][:2] == [  # the issuer's region
+        {"name": "AWS_DEFAULT_REGION", "value": "eu-west-1"},
+        {"name": "AWS_REGION", "value": "eu-west-1"},
+    ]
     assert container["image"] == "oidc-publisher:0.1.0"
     policy = json.loads(files["iam-policy.json"])
     assert [s["Sid"] for s in policy["Statement"]] == [
@@ -424,6 +436,50 @@ def test_rotation_job_for_an_s3_direct_issuer_in_another_partition(tmp_path: Pat
         "arn:aws-cn:s3:::my-cluster-oidc/.well-known/openid-configuration",
         "arn:aws-cn:s3:::my-cluster-oidc/.oidc-publisher/state.json",
     ]
+
+
+def test_rendered_rotation_job_runs_as_its_pod_would(aws: AwsWorld, front: Front, kube_api: KubeAPI, tmp_path: Path) -> None:
+    """The CronJob's container, as rendered: its args, and only the environment the manifest gives it
+    (boto3 reads AWS_DEFAULT_REGION, not AWS_REGION), against a CloudFront issuer in eu-west-1. The
+    cluster has gained a key: the job publishes it and invalidates the JWKS."""
+    from oidc_publisher.keys import signing_key
+
+    front("job-issuer", ("*.cloudfront.net",), region="eu-west-1")
+    k1, k2 = keys.rsa_key(), keys.rsa_key()  # both RS256: the discovery document stays as it is
+    one = keys.write(tmp_path / "one.pub", keys.public_pem(k1))
+    boot = invoke("bootstrap", "--bucket", "job-issuer", "--region", "eu-west-1", "--cloudfront", "--public-key", str(one), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    issuer, distribution_id = boot.json()["issuer"], boot.json()["distribution_id"]
+    out = tmp_path / "job"
+    rendered = invoke("templates", "render", "--distribution", "rotation-job", "--issuer-url", issuer, "--bucket", "job-issuer",
+                      "--region", "eu-west-1", "--role-arn", ROLE, "--distribution-id", distribution_id, "--out", str(out))
+    assert rendered.exit_code == 0, rendered.stderr
+    [cron] = [d for d in yaml.safe_load_all((out / "cronjob.yaml").read_text()) if d]
+    [container] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    kube_api.issuer = issuer
+    kube_api.keys = [k1, k2]
+    # Nothing of the test machine's region settings: the pod has only what the manifest says.
+    env: dict[str, str | None] = {"AWS_REGION": None, "AWS_DEFAULT_REGION": None}
+    env.update({e["name"]: e["value"] for e in container["env"]})
+    env["KUBECONFIG"] = str(kube_api.kubeconfig(tmp_path / "kubeconfig"))  # in-cluster, the pod's service account
+    cf = aws.client("cloudfront")
+    before = len(cf.list_invalidations(DistributionId=distribution_id)["InvalidationList"].get("Items", []))
+    aws.recorder.reset()
+
+    result = invoke(*container["args"], env=env)  # type: ignore[arg-type]
+    assert result.exit_code == 0, result.stdout + result.stderr
+    body = result.json()
+    kid1, kid2 = (signing_key(p.public_key(), "x").kid for p in (k1, k2))
+    assert body["added"] == [kid2] and sorted(body["keys"]) == sorted([kid1, kid2])
+    jwks = json.loads(aws.client("s3", "eu-west-1").get_object(Bucket="job-issuer", Key="openid/v1/jwks")["Body"].read())
+    assert sorted(key["kid"] for key in jwks["keys"]) == sorted([kid1, kid2])
+    invalidations = cf.list_invalidations(DistributionId=distribution_id)["InvalidationList"]["Items"]
+    assert len(invalidations) == before + 1
+    assert body["invalidation_id"] in [i["Id"] for i in invalidations]
+    made = cf.get_invalidation(DistributionId=distribution_id, Id=body["invalidation_id"])["Invalidation"]
+    assert made["InvalidationBatch"]["Paths"]["Items"] == ["/openid/v1/jwks"]
+    again = invoke(*container["args"], env=env)  # type: ignore[arg-type]
+    assert (again.exit_code, again.json()["changed"]) == (0, False)
 
 
 def test_stdout(tmp_path: Path) -> None:

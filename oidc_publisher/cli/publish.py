@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,8 +22,14 @@ from oidc_publisher.cli.common import (
     run,
     source_options,
 )
+from oidc_publisher.errors import UsageError
 
 BucketOpt = Annotated[str, typer.Option("--bucket", help="The S3 bucket that holds the issuer's documents.")]
+# publish takes --bucket, or --fleet FILE instead.
+FleetBucketOpt = Annotated[
+    str | None,
+    typer.Option("--bucket", help="The S3 bucket that holds the issuer's documents (required without --fleet)."),
+]
 PrefixOpt = Annotated[
     str | None,
     typer.Option("--prefix", help="Key prefix in the bucket (default: the issuer URL's path)."),
@@ -30,13 +37,14 @@ PrefixOpt = Annotated[
 RegionOpt = Annotated[
     str | None, typer.Option("--region", help="The bucket's region (default: the issuer URL's, or AWS_REGION).")
 ]
-RetainOpt = Annotated[
-    str,
-    typer.Option(
-        "--retain-removed-keys",
-        help="Keep publishing a key this long after it left the source, so tokens it signed keep working "
-        "(24 h IRSA token life + caches, doubled; see docs/rotation.md).",
-    ),
+RETAIN_HELP = (
+    "Keep publishing a key this long after it left the source, so tokens it signed keep working "
+    "(24 h IRSA token life + caches, doubled; see docs/rotation.md)."
+)
+RetainOpt = Annotated[str, typer.Option("--retain-removed-keys", help=RETAIN_HELP)]
+# Unset (rather than 48h) in publish, so that --fleet can tell it was not given.
+OptionalRetainOpt = Annotated[
+    str | None, typer.Option("--retain-removed-keys", help=RETAIN_HELP.replace("(24 h", "(default 48h: 24 h"))
 ]
 RevokeOpt = Annotated[
     list[str] | None,
@@ -49,9 +57,29 @@ DistributionOpt = Annotated[
     ),
 ]
 
+FleetOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--fleet",
+        help="Publish every cluster listed in this JSON file, concurrently (see docs/fleet.md). "
+        "Exclusive with the single-cluster options.",
+        rich_help_panel="Fleet",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        min=1,
+        max=32,
+        help="With --fleet: how many clusters are read and published at once (default 8).",
+        rich_help_panel="Fleet",
+    ),
+]
+
 
 def publish(
-    bucket: BucketOpt,
+    bucket: FleetBucketOpt = None,
     issuer_url: OptionalIssuerUrlOpt = None,
     prefix: PrefixOpt = None,
     region: RegionOpt = None,
@@ -61,7 +89,7 @@ def publish(
     jwks: JwksFileOpt = None,
     public_key: PublicKeyOpt = None,
     jwks_uri: JwksUriOpt = None,
-    retain_removed_keys: RetainOpt = "48h",
+    retain_removed_keys: OptionalRetainOpt = None,
     revoke: RevokeOpt = None,
     distribution_id: DistributionOpt = None,
     create_bucket: Annotated[
@@ -71,6 +99,8 @@ def publish(
             help="Create or harden the bucket first (S3-direct: public read on the two documents only).",
         ),
     ] = False,
+    fleet: FleetOpt = None,
+    concurrency: ConcurrencyOpt = None,
     dry_run: DryRunOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -81,8 +111,36 @@ def publish(
     from oidc_publisher.publishing import publish as do_publish
     from oidc_publisher.rotation import parse_duration
 
+    single = {
+        "--bucket": bucket is not None,
+        "--issuer-url": issuer_url is not None,
+        "--prefix": prefix is not None,
+        "--region": region is not None,
+        "--from-cluster": from_cluster,
+        "--kubeconfig": kubeconfig is not None,
+        "--context": context is not None,
+        "--jwks": jwks is not None,
+        "--public-key": bool(public_key),
+        "--jwks-uri": jwks_uri is not None,
+        "--retain-removed-keys": retain_removed_keys is not None,
+        "--revoke": bool(revoke),
+        "--distribution-id": distribution_id is not None,
+        "--create-bucket": create_bucket,
+    }
+    if fleet is not None:
+        guard(lambda: fleet_only([name for name, given in single.items() if given]), output)
+        from oidc_publisher.fleet import DEFAULT_CONCURRENCY, FleetSettings, publish_fleet
+
+        workers = concurrency or DEFAULT_CONCURRENCY
+        fleet_settings = FleetSettings(path=fleet, concurrency=workers, dry_run=dry_run)
+        run(lambda: publish_fleet(fleet_settings, AwsClients(max_pool_connections=workers), warn=warn), output)
+    if concurrency is not None:
+        guard(lambda: _usage("--concurrency only applies with --fleet", "add --fleet FILE or drop --concurrency"), output)
+    if bucket is None:
+        guard(lambda: _usage("--bucket is required", "give --bucket BUCKET, or --fleet FILE for many clusters"), output)
+        return
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key), output)
-    retain = guard(lambda: parse_duration(retain_removed_keys), output)
+    retain = guard(lambda: parse_duration(retain_removed_keys or "48h"), output)
     for kid in revoke or ():
         warn(f"revoking {kid}: every token signed by it stops working as soon as caches expire (minutes)")
     settings = PublishSettings(
@@ -99,3 +157,16 @@ def publish(
         dry_run=dry_run,
     )
     run(lambda: do_publish(settings, AwsClients(region=region)), output)
+
+
+def _usage(message: str, hint: str) -> None:
+    raise UsageError(message, hint)
+
+
+def fleet_only(given: list[str]) -> None:
+    """--fleet takes everything per cluster from the file: a single-cluster option beside it is a mistake."""
+    if given:
+        raise UsageError(
+            f"--fleet and {', '.join(given)} were both given",
+            "the fleet file gives each cluster's bucket, issuer and keys: put them there (defaults for shared ones)",
+        )
