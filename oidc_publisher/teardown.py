@@ -21,6 +21,7 @@ from oidc_publisher.publishing import Target, resolve_target
 
 if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
+    from oidc_publisher.cloudfront import Distribution
 
 MANAGED = ("managed-by", "oidc-publisher")
 
@@ -143,11 +144,33 @@ def _plan_cloudfront(clients: AwsClients, target: Target, plan: Plan, report: Te
             report.notes.append(f"kept CloudFront distribution {distribution.id}: it is not tagged managed-by=oidc-publisher")
             return
         plan.add(f"cloudfront:distribution/{distribution.id}", "delete", "created by oidc-publisher: disable, then delete once disabled")
-        actions.append(lambda: report.notes.extend(_delete_distribution(clients, distribution.id)))
     oac = find_origin_access_control(clients, bucket)
     if oac:
         plan.add(f"cloudfront:origin-access-control/{oac}", "delete", "created by oidc-publisher for this bucket, after the distribution")
-        actions.append(lambda: report.notes.extend(_delete_oac(clients, oac)))
+    if distribution is not None or oac:
+        actions.append(lambda: report.notes.extend(_remove_cloudfront(clients, distribution, oac)))
+
+
+def _remove_cloudfront(clients: AwsClients, distribution: Distribution | None, oac: str | None) -> list[str]:
+    """Disable and delete the distribution, then its OAC; a note for what has to wait for CloudFront.
+
+    CloudFront deletes a distribution only once it is disabled and deployed (minutes after disabling),
+    and refuses to delete an OAC a distribution still uses: the next run finishes the job."""
+    from oidc_publisher.cloudfront import (
+        delete_distribution_if_disabled,
+        delete_origin_access_control,
+        disable_distribution,
+    )
+
+    if distribution is not None:
+        disable_distribution(clients, distribution)
+        if not delete_distribution_if_disabled(clients, distribution):
+            then = f", then its origin access control {oac}" if oac else ""
+            return [f"distribution {distribution.id} is disabled; CloudFront deletes it only once deployed: "
+                    f"re-run teardown in about 15 minutes to delete it{then}"]
+    if oac and not delete_origin_access_control(clients, oac):
+        return [f"origin access control {oac} is still in use; re-run teardown once the distribution is gone"]
+    return []
 
 
 def _bucket_exists(s3: Any, bucket: str) -> bool:
@@ -249,47 +272,6 @@ def _delete_bucket(s3: Any, bucket: str, ours: set[str]) -> list[str]:
         _delete_versions(s3, bucket, rest)
     with _translated("s3:DeleteBucket", f"s3://{bucket}"):
         s3.delete_bucket(Bucket=bucket)
-    return []
-
-
-def _delete_distribution(clients: AwsClients, distribution_id: str) -> list[str]:
-    from botocore.exceptions import ClientError
-
-    from oidc_publisher.aws import translated as _translated
-
-    cf = clients.cloudfront()
-    with _translated("cloudfront:GetDistributionConfig", distribution_id):
-        current = cf.get_distribution_config(Id=distribution_id)
-    config = dict(current["DistributionConfig"])
-    etag = current["ETag"]
-    if config.get("Enabled"):
-        config["Enabled"] = False
-        with _translated("cloudfront:UpdateDistribution", distribution_id):
-            etag = cf.update_distribution(Id=distribution_id, IfMatch=etag, DistributionConfig=config)["ETag"]  # type: ignore[arg-type]
-    try:
-        cf.delete_distribution(Id=distribution_id, IfMatch=etag)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("DistributionNotDisabled", "PreconditionFailed"):
-            return [f"distribution {distribution_id} is disabled; CloudFront deletes it only once deployed: re-run teardown in about 15 minutes"]
-        from oidc_publisher.aws import aws_error
-
-        raise aws_error(exc, "cloudfront:DeleteDistribution", distribution_id) from None
-    return []
-
-
-def _delete_oac(clients: AwsClients, oac_id: str) -> list[str]:
-    from botocore.exceptions import ClientError
-
-    cf = clients.cloudfront()
-    try:
-        etag = cf.get_origin_access_control(Id=oac_id)["ETag"]
-        cf.delete_origin_access_control(Id=oac_id, IfMatch=etag)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "OriginAccessControlInUse":
-            return [f"origin access control {oac_id} is still in use; re-run teardown once the distribution is gone"]
-        from oidc_publisher.aws import aws_error
-
-        raise aws_error(exc, "cloudfront:DeleteOriginAccessControl", oac_id) from None
     return []
 
 

@@ -14,11 +14,9 @@ What moto never shows: CloudFront serving anything, OAC signing, or the certific
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from oidc_publisher import cloudfront as cf_edge
 from oidc_publisher.aws import AwsClients
@@ -35,6 +33,7 @@ from oidc_publisher.cloudfront import (
 )
 from oidc_publisher.errors import AWSError, InputError
 from oidc_publisher.plan import Change
+from tests.support.deployments import finish_deployments
 from tests.support.motoserver import AwsWorld
 
 BUCKET = "private-issuer"
@@ -537,20 +536,6 @@ def test_a_concurrent_change_asks_for_a_rerun(aws: AwsWorld, clients: AwsClients
 # ---------------------------------------------------------------- teardown
 
 
-@pytest.fixture
-def slow_deployments(aws: AwsWorld) -> Iterator[None]:
-    """Distributions stay InProgress until told otherwise (moto's state manager), as after a change."""
-    url = f"{aws.moto_endpoint}/moto-api/state-manager"
-    model = "cloudfront::distribution"
-    requests.post(
-        f"{url}/set-transition",
-        json={"model_name": model, "transition": {"progression": "manual", "times": 10_000}},
-        timeout=10,
-    ).raise_for_status()
-    yield
-    requests.post(f"{url}/unset-transition", json={"model_name": model}, timeout=10).raise_for_status()
-
-
 def test_disable_then_delete_once_deployed(aws: AwsWorld, clients: AwsClients, slow_deployments: None) -> None:
     made, _ = ensure(clients)
     assert made is not None
@@ -564,11 +549,7 @@ def test_disable_then_delete_once_deployed(aws: AwsWorld, clients: AwsClients, s
     assert aws.recorder.writes == []
     assert [d["Id"] for d in distributions(aws)] == [made.id]
 
-    requests.post(
-        f"{aws.moto_endpoint}/moto-api/state-manager/unset-transition",
-        json={"model_name": "cloudfront::distribution"},
-        timeout=10,
-    ).raise_for_status()
+    finish_deployments(aws)
     assert delete_distribution_if_disabled(clients, made) is True
     assert distributions(aws) == []
     assert delete_distribution_if_disabled(clients, made) is True  # already gone

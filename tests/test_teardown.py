@@ -12,6 +12,7 @@ from oidc_publisher.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBL
 from oidc_publisher.teardown import _without_keys
 from tests.support import keys as k
 from tests.support.cli import invoke
+from tests.support.deployments import finish_deployments
 from tests.support.fronts import Front
 from tests.support.irsa import ACCOUNT, BUCKET, HOST, ISSUER, READONLY, seed_issuer
 from tests.support.motoserver import AwsWorld
@@ -170,6 +171,53 @@ def test_teardown_cloudfront(aws: AwsWorld, front: Front, tmp_path: Path) -> Non
     assert cf.list_origin_access_controls()["OriginAccessControlList"].get("Items", []) == []
     assert aws.client("s3").list_buckets()["Buckets"] == []
     assert aws.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
+
+
+def test_teardown_cloudfront_waits_for_the_disabled_distribution(aws: AwsWorld, front: Front, tmp_path: Path,
+                                                                  slow_deployments: None) -> None:
+    """CloudFront deletes a distribution only once disabled *and deployed*, and an OAC only once no
+    distribution uses it (moto deletes both at once: the tool checks the status itself). The first run
+    disables and says to come back; the second run deletes the distribution, then the OAC."""
+    front("cf-issuer", ("*.cloudfront.net",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    boot = invoke("bootstrap", "--bucket", "cf-issuer", "--cloudfront", "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    issuer_url, distribution_id = boot.json()["issuer"], boot.json()["distribution_id"]
+    cf = aws.client("cloudfront")
+    [oac] = [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]]
+    args = ("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--yes", "-o", "json")
+
+    first = invoke(*args)
+    assert first.exit_code == 0, first.stderr
+    assert first.json()["notes"] == [
+        f"distribution {distribution_id} is disabled; CloudFront deletes it only once deployed: "
+        f"re-run teardown in about 15 minutes to delete it, then its origin access control {oac}"
+    ]
+    assert cf.get_distribution_config(Id=distribution_id)["DistributionConfig"]["Enabled"] is False
+    assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [distribution_id]
+    assert [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]] == [oac]
+    # Everything else went on the first run.
+    assert aws.client("s3").list_buckets()["Buckets"] == []
+    assert aws.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
+
+    # Still deploying: a re-run changes nothing and says so again.
+    aws.recorder.reset()
+    early = invoke(*args)
+    assert early.exit_code == 0, early.stderr
+    assert early.json()["notes"][-1] == first.json()["notes"][0]
+    assert aws.recorder.writes == []
+
+    finish_deployments(aws)
+    second = invoke(*args)
+    assert second.exit_code == 0, second.stderr
+    assert [(c["action"], c["resource"]) for c in second.json()["changes"]] == [
+        ("delete", f"cloudfront:distribution/{distribution_id}"), ("delete", f"cloudfront:origin-access-control/{oac}")]
+    assert cf.list_distributions()["DistributionList"].get("Items", []) == []
+    assert cf.list_origin_access_controls()["OriginAccessControlList"].get("Items", []) == []
+    aws.recorder.reset()
+    done = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--yes")
+    assert done.exit_code == 0 and done.stdout.startswith("Nothing of this issuer's to remove.\n")
+    assert aws.recorder.writes == []
 
 
 def test_a_distribution_not_tagged_by_the_tool_is_kept(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
