@@ -208,6 +208,23 @@ def _attached_policies(iam: Any, name: str) -> set[str]:
         return {p["PolicyArn"] for page in pages for p in page["AttachedPolicies"]}
 
 
+def _check_policies_exist(iam: Any, calls: list[tuple[str, dict[str, Any]]]) -> None:
+    """Every policy about to be attached or set as the boundary exists: a mistyped ARN is refused before
+    the first write, not after the role was created. Reads only what the plan is about to use."""
+    wanted: list[tuple[str, str]] = []
+    for call, kwargs in calls:
+        if call == "attach_role_policy":
+            wanted.append(("--policy-arn", kwargs["PolicyArn"]))
+        if kwargs.get("PermissionsBoundary"):
+            wanted.append(("--permissions-boundary", kwargs["PermissionsBoundary"]))
+    for option, arn in wanted:
+        if _get(iam.get_policy, "iam:GetPolicy", arn, PolicyArn=arn) is None:
+            raise InputError(
+                f"{option} {arn}: no such policy in IAM",
+                "check the ARN (AWS managed policies are arn:aws:iam::aws:policy/NAME; yours have your account ID)",
+            )
+
+
 def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
     """Create the role, or converge it: trust policy, policies, boundary, session duration, tags.
 
@@ -286,6 +303,7 @@ def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
         if changed_tags:
             plan.add(resource, "update", f"tags {', '.join(sorted(changed_tags))}")
             calls.append(("tag_role", {"RoleName": name, "Tags": [{"Key": k, "Value": v} for k, v in sorted(changed_tags.items())]}))
+    _check_policies_exist(iam, calls)
     arn = role["Arn"] if role else f"arn:{clients.partition}:iam::{clients.account_id}:role/{name}"
     if not settings.dry_run:
         for call, kwargs in calls:

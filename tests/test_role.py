@@ -201,6 +201,33 @@ def test_role_refusals(issuer: AwsWorld, tmp_path: Path) -> None:
     assert issuer.client("iam").get_role(RoleName="theirs")["Role"]["AssumeRolePolicyDocument"]["Statement"] == []
 
 
+def test_a_policy_that_does_not_exist_is_refused_before_any_write(issuer: AwsWorld) -> None:
+    """A mistyped ARN (IAM's answer is NoSuchEntity) must not leave a role behind with its trust and no permissions."""
+    typo = f"arn:aws:iam::{ACCOUNT}:policy/read-onyl"
+    result = invoke(*BASE, "--policy-arn", READONLY, "--policy-arn", typo)
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", (
+        f"error: --policy-arn {typo}: no such policy in IAM; check the ARN (AWS managed policies are "
+        "arn:aws:iam::aws:policy/NAME; yours have your account ID)\n"))
+    assert issuer.recorder.operations("iam").count("GetPolicy") == 2
+    assert issuer.recorder.writes == []
+    assert issuer.client("iam").list_roles()["Roles"] == []
+    dry = invoke(*BASE, "--policy-arn", typo, "--dry-run")
+    assert dry.exit_code == 1 and dry.stderr.startswith(f"error: --policy-arn {typo}: no such policy in IAM")
+    boundary = invoke(*BASE, "--policy-arn", READONLY, "--permissions-boundary", typo)
+    assert (boundary.exit_code, boundary.stderr.splitlines()[0]) == (1, f"error: --permissions-boundary {typo}: no such policy in IAM; "
+                                                                         "check the ARN (AWS managed policies are arn:aws:iam::aws:policy/NAME; "
+                                                                         "yours have your account ID)")
+    assert issuer.recorder.writes == []
+    # On an existing role, only what is about to be attached is looked up: a converged role costs no extra read.
+    assert invoke(*BASE, "--policy-arn", READONLY).exit_code == 0
+    issuer.recorder.reset()
+    assert invoke(*BASE, "--policy-arn", READONLY).exit_code == 0
+    assert ("iam", "GetPolicy") not in issuer.recorder.calls
+    again = invoke(*BASE, "--policy-arn", READONLY, "--policy-arn", typo)
+    assert again.exit_code == 1 and issuer.recorder.writes == []
+    assert attached(issuer, ROLE) == [READONLY]
+
+
 def test_wildcard_only_with_the_flag(issuer: AwsWorld, tmp_path: Path) -> None:
     base = ["role", "create", "--issuer-url", ISSUER, "--namespace", "batch", "--service-account", "job-*", "--policy-arn", READONLY]
     out = invoke(*base, "--allow-wildcard", "--out", str(tmp_path / "x.yaml"))
