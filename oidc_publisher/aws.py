@@ -7,6 +7,7 @@ boto3 is imported only when a client is first needed (``--help`` must stay fast)
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,8 +44,11 @@ class AwsClients:
         import boto3
         from botocore.exceptions import BotoCoreError
 
+        # botocore reads only AWS_DEFAULT_REGION (and the profile's region); AWS_REGION is what the other
+        # SDKs, the AWS CLI v2 and most CI and container set-ups set, and there it wins over both.
+        region = self._region or os.environ.get("AWS_REGION") or None
         try:
-            return boto3.session.Session(profile_name=self._profile, region_name=self._region)
+            return boto3.session.Session(profile_name=self._profile, region_name=region)
         except BotoCoreError as exc:
             raise aws_error(exc, "configure the AWS session") from None
 

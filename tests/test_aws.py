@@ -3,6 +3,7 @@ STS once, and botocore failures turned into the one line a user sees."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,6 +131,26 @@ def test_no_region(aws: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(AWSError) as caught:
         _ = AwsClients().region
     assert str(caught.value) == "no AWS region is configured; give --region, or set AWS_REGION"
+
+
+def test_aws_region_alone_is_honoured(aws: AwsWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The hints say "set AWS_REGION", and the design promises it works; botocore itself reads only
+    AWS_DEFAULT_REGION. A bucket behind a custom domain (no region in the URL), found through AWS_REGION."""
+    from tests.support import keys as k
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert AwsClients().region == "eu-west-1"
+    assert AwsClients(region="ap-southeast-2").region == "ap-southeast-2"  # --region still wins
+    aws.client("s3", "eu-west-1").create_bucket(Bucket="custom-domain-issuer",
+                                                CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    result = invoke("publish", "--issuer-url", ISSUER, "--bucket", "custom-domain-issuer", "--public-key", str(pub))
+    assert result.exit_code == 0, result.stderr
+    assert aws.client("s3", "eu-west-1").get_object(Bucket="custom-domain-issuer", Key="openid/v1/jwks")["Body"].read()
+    # AWS_REGION wins over AWS_DEFAULT_REGION, as in the AWS CLI v2 and the other SDKs.
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    assert AwsClients().region == "eu-west-1"
 
 
 def test_register_without_credentials(aws: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> None:
