@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from oidc_publisher.concurrency import together
 from oidc_publisher.errors import InputError
 from oidc_publisher.issuer import object_keys_for, parse_issuer
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
@@ -112,7 +113,13 @@ class BootstrapReport:
 
 
 def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapReport:
-    from oidc_publisher.registration import RegisterSettings, register_provider, validate_client_ids, validate_tags
+    from oidc_publisher.registration import (
+        RegisterSettings,
+        apply_registration,
+        prepare_registration,
+        validate_client_ids,
+        validate_tags,
+    )
     from oidc_publisher.thumbprint import merge_thumbprints
 
     plan = Plan()
@@ -163,10 +170,16 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapRepo
         from oidc_publisher.cloudfront import distribution_arn as make_arn
 
         distribution_arn = make_arn(clients.partition, clients.account_id, distribution.id)
-    bucket_changes, bucket_missing = converge_bucket(
-        target, clients, distribution_arn=distribution_arn, dry_run=settings.dry_run
+    register_settings = RegisterSettings(
+        issuer_url=target.issuer.url,
+        client_ids=settings.client_ids,
+        thumbprints=settings.thumbprints,
+        no_thumbprint=settings.no_thumbprint,
+        tags=tuple(tags.items()),
+        # The documents about to be published name it: no need to fetch them to find its host.
+        jwks_uri=settings.jwks_uri or target.issuer.default_jwks_uri,
+        dry_run=settings.dry_run,
     )
-    plan.extend(bucket_changes)
 
     publish_settings = PublishSettings(
         bucket=target.bucket,
@@ -179,25 +192,28 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapRepo
         distribution_id=distribution.id if distribution else None,
         dry_run=settings.dry_run,
     )
-    if settings.dry_run and bucket_missing:
-        for key in (*target.keys.published, target.keys.state):
-            plan.add(f"s3://{target.bucket}/{key}", "write", "does not exist yet (new bucket)")
-    else:
-        report.publish = publish_documents(target, source, publish_settings, clients)
-        plan.extend(report.publish.plan.changes)
 
-    registration = register_provider(
-        RegisterSettings(
-            issuer_url=target.issuer.url,
-            client_ids=settings.client_ids,
-            thumbprints=settings.thumbprints,
-            no_thumbprint=settings.no_thumbprint,
-            tags=tuple(tags.items()),
-            jwks_uri=settings.jwks_uri,
-            dry_run=settings.dry_run,
-        ),
-        clients,
-    )
+    def documents(missing: bool) -> None:
+        if not (settings.dry_run and missing):
+            report.publish = publish_documents(target, source, publish_settings, clients, new_bucket=missing)
+
+    def publish_side() -> None:
+        bucket_changes, bucket_missing = converge_bucket(
+            target, clients, distribution_arn=distribution_arn, dry_run=settings.dry_run, alongside=documents
+        )
+        plan.extend(bucket_changes)
+        if report.publish is not None:
+            plan.extend(report.publish.plan.changes)
+        elif settings.dry_run and bucket_missing:
+            for key in (*target.keys.published, target.keys.state):
+                plan.add(f"s3://{target.bucket}/{key}", "write", "does not exist yet (new bucket)")
+
+    # The provider's reads (the host's certificate chain, the provider in IAM) go on while the bucket is
+    # set up and the documents written; the provider itself is written only after the documents are.
+    # Clients and the partition are made here: a boto3 session is not safe to share while it makes them.
+    clients.s3(target.region), clients.iam(), clients.partition
+    _, prepared = together([publish_side, lambda: prepare_registration(register_settings, clients)])
+    registration = apply_registration(prepared, clients)
     plan.extend(list(registration.plan.changes))
     report.provider_arn = registration.provider_arn
     return report

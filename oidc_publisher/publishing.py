@@ -10,9 +10,11 @@ points at a JWKS that lacks a key the cluster signs with.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from oidc_publisher.concurrency import together
 from oidc_publisher.documents import CACHE_CONTROL, CONTENT_TYPE, Documents, build_documents
 from oidc_publisher.errors import ConflictError, InputError
 from oidc_publisher.issuer import Issuer, ObjectKeys, object_keys_for, parse_issuer, s3_direct_issuer_url
@@ -175,36 +177,54 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
             "--create-bucket sets up an S3-direct issuer, but the issuer is not the bucket's S3 URL",
             "use 'oidc-publisher bootstrap --cloudfront' for an issuer behind CloudFront",
         )
-    changes, missing = converge_bucket(target, clients, distribution_arn=None, dry_run=settings.dry_run)
-    if settings.dry_run and missing:
-        plan = Plan(list(changes))
-        for key in (*target.keys.published, target.keys.state):
-            plan.add(f"s3://{target.bucket}/{key}", "write", "does not exist yet (new bucket)")
-        return PublishReport(
-            issuer=target.issuer.url,
-            bucket=target.bucket,
-            objects={
-                "jwks": f"s3://{target.bucket}/{target.keys.jwks}",
-                "discovery": f"s3://{target.bucket}/{target.keys.discovery}",
-            },
-            kids=[key.kid for key in source.keys],
-            retained=[],
-            added=[key.kid for key in source.keys],
-            removed=[],
-            revoked=[],
-            plan=plan,
-            dry_run=True,
-            now=dt.datetime.now(dt.timezone.utc),
-        )
-    result = publish_documents(target, source, settings, clients)
-    result.plan.changes[:0] = changes
-    return result
+    published: list[PublishReport] = []
+
+    def documents(missing: bool) -> None:
+        if not (settings.dry_run and missing):
+            published.append(publish_documents(target, source, settings, clients, new_bucket=missing))
+
+    changes, missing = converge_bucket(
+        target, clients, distribution_arn=None, dry_run=settings.dry_run, alongside=documents
+    )
+    if published:
+        result = published[0]
+        result.plan.changes[:0] = changes
+        return result
+    assert settings.dry_run and missing  # otherwise the documents were published (or raised)
+    plan = Plan(list(changes))
+    for key in (*target.keys.published, target.keys.state):
+        plan.add(f"s3://{target.bucket}/{key}", "write", "does not exist yet (new bucket)")
+    return PublishReport(
+        issuer=target.issuer.url,
+        bucket=target.bucket,
+        objects={
+            "jwks": f"s3://{target.bucket}/{target.keys.jwks}",
+            "discovery": f"s3://{target.bucket}/{target.keys.discovery}",
+        },
+        kids=[key.kid for key in source.keys],
+        retained=[],
+        added=[key.kid for key in source.keys],
+        removed=[],
+        revoked=[],
+        plan=plan,
+        dry_run=True,
+        now=dt.datetime.now(dt.timezone.utc),
+    )
 
 
 def converge_bucket(
-    target: Target, clients: AwsClients, *, distribution_arn: str | None, dry_run: bool
+    target: Target,
+    clients: AwsClients,
+    *,
+    distribution_arn: str | None,
+    dry_run: bool,
+    alongside: Callable[[bool], object] | None = None,
 ) -> tuple[list[Change], bool]:
-    """Create or harden the bucket for ``target``: (changes, whether the bucket is missing)."""
+    """Create or harden the bucket for ``target``: (changes, whether the bucket is missing).
+
+    ``alongside(missing)`` runs once the bucket exists, side by side with the calls that set it up
+    (the documents need the bucket, not its policy, encryption or versioning).
+    """
     from oidc_publisher import s3
     from oidc_publisher.policies import bucket_policy
 
@@ -221,18 +241,26 @@ def converge_bucket(
     s3_client = clients.s3(target.region)
     changes, calls = s3.plan_bucket(s3_client, spec)
     missing = any(c.action == "create" and c.resource == f"s3://{target.bucket}" for c in changes)
-    if not dry_run:
-        s3.apply_bucket(s3_client, calls)
+    extra = [] if alongside is None else [lambda: alongside(missing)]
+    if dry_run:
+        together(extra)
+    else:
+        s3.apply_bucket(s3_client, calls, alongside=extra)
     return changes, missing
 
 
 def publish_documents(
-    target: Target, source: SourceKeys, settings: PublishSettings, clients: AwsClients
+    target: Target, source: SourceKeys, settings: PublishSettings, clients: AwsClients, *, new_bucket: bool = False
 ) -> PublishReport:
-    """Converge the documents for ``target`` from ``source``; retried when a concurrent run wins a race."""
-    for _ in range(MAX_ATTEMPTS):
+    """Converge the documents for ``target`` from ``source``; retried when a concurrent run wins a race.
+
+    ``new_bucket``: this run has just created the bucket, so there is nothing to read back. The writes
+    stay conditional (If-None-Match), so a concurrent run that wrote first is still noticed, and the
+    retry then reads as usual.
+    """
+    for attempt in range(MAX_ATTEMPTS):
         try:
-            return _converge(target, source, settings, clients)
+            return _converge(target, source, settings, clients, empty=new_bucket and attempt == 0)
         except ConcurrentUpdate:
             continue
     raise ConflictError(
@@ -257,7 +285,9 @@ def _headers_ok(live: StoredObject, *, cache_control: str) -> bool:
     return live.content_type == CONTENT_TYPE and live.cache_control == cache_control
 
 
-def _converge(target: Target, source: SourceKeys, settings: PublishSettings, clients: AwsClients) -> PublishReport:
+def _converge(
+    target: Target, source: SourceKeys, settings: PublishSettings, clients: AwsClients, *, empty: bool = False
+) -> PublishReport:
     s3 = clients.s3(target.region)
     bucket, keys = target.bucket, target.keys
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -281,7 +311,10 @@ def _converge(target: Target, source: SourceKeys, settings: PublishSettings, cli
 
     # The cheap path: the live JWKS is exactly the source's keys and the discovery document matches.
     source_docs = build_documents(target.issuer, source.keys, settings.jwks_uri)
-    live_jwks = get_object(s3, bucket, keys.jwks)
+    def read(key: str) -> StoredObject | None:
+        return None if empty else get_object(s3, bucket, key)
+
+    live_jwks = read(keys.jwks)
     live_discovery: StoredObject | None = None
     if (
         not settings.revoke
@@ -289,7 +322,7 @@ def _converge(target: Target, source: SourceKeys, settings: PublishSettings, cli
         and live_jwks.body == source_docs.jwks
         and _headers_ok(live_jwks, cache_control=CACHE_CONTROL)
     ):
-        live_discovery = get_object(s3, bucket, keys.discovery)
+        live_discovery = read(keys.discovery)
         if (
             live_discovery is not None
             and live_discovery.body == source_docs.discovery
@@ -298,7 +331,7 @@ def _converge(target: Target, source: SourceKeys, settings: PublishSettings, cli
             return report(source_docs, None)
 
     # Something differs: decide with the full history.
-    live_state = get_object(s3, bucket, keys.state)
+    live_state = read(keys.state)
     state = (
         State.from_bytes(live_state.body, f"s3://{bucket}/{keys.state}")
         if live_state
@@ -322,7 +355,7 @@ def _converge(target: Target, source: SourceKeys, settings: PublishSettings, cli
     )
     docs = build_documents(target.issuer, decision.keys, settings.jwks_uri)
     if live_discovery is None:
-        live_discovery = get_object(s3, bucket, keys.discovery)
+        live_discovery = read(keys.discovery)
     new_state = decision.state.to_bytes()
 
     writes: list[tuple[str, bytes, str, StoredObject | None]] = []

@@ -162,7 +162,22 @@ def desired_thumbprints(settings: RegisterSettings, issuer: Issuer) -> tuple[str
     return tuple(merge_thumbprints([fetch_chain(host, connect_to=settings.connect_to).thumbprint for host in hosts]))
 
 
-def register_provider(settings: RegisterSettings, clients: AwsClients) -> RegistrationReport:
+@dataclass
+class PreparedRegistration:
+    """What :func:`prepare_registration` read: the provider as it is, and as it should be."""
+
+    issuer: Issuer
+    desired: Desired
+    current: Provider | None
+    report: RegistrationReport
+
+
+def prepare_registration(settings: RegisterSettings, clients: AwsClients) -> PreparedRegistration:
+    """The reads of a registration (thumbprints over TLS, the provider in IAM) and its plan; writes nothing.
+
+    Kept apart from :func:`apply_registration` so that ``bootstrap`` can do these reads while the bucket
+    is being set up, and still make the provider only after the documents are published.
+    """
     from oidc_publisher import iam
 
     issuer = parse_issuer(settings.issuer_url)
@@ -183,7 +198,20 @@ def register_provider(settings: RegisterSettings, clients: AwsClients) -> Regist
         client_ids=list(dict.fromkeys([*(current.client_ids if current else ()), *desired.client_ids])),
         thumbprints=list(desired.thumbprints or (current.thumbprints if current else ())),
     )
-    if settings.dry_run or not plan.has_changes:
+    return PreparedRegistration(issuer, desired, current, report)
+
+
+def register_provider(settings: RegisterSettings, clients: AwsClients) -> RegistrationReport:
+    return apply_registration(prepare_registration(settings, clients), clients)
+
+
+def apply_registration(prepared: PreparedRegistration, clients: AwsClients) -> RegistrationReport:
+    """Carry out a prepared registration's plan (nothing on a dry run or when nothing differs)."""
+    from oidc_publisher import iam
+
+    issuer, desired, current, report = prepared.issuer, prepared.desired, prepared.current, prepared.report
+    plan = report.plan
+    if report.dry_run or not plan.has_changes:
         return report
     if current is None:
         try:

@@ -7,10 +7,12 @@ translated into :class:`~oidc_publisher.errors.AWSError` here, where S3 is touch
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.aws import aws_error
+from oidc_publisher.concurrency import together
 from oidc_publisher.errors import AWSError, ConflictError
 from oidc_publisher.plan import Change
 from oidc_publisher.policies import CLOUDFRONT_READ_SID, PUBLIC_READ_SID
@@ -224,9 +226,31 @@ def plan_bucket(s3: S3Client, spec: BucketSpec) -> tuple[list[Change], list[tupl
                 },
             )
         )
-    else:
-        location = _get(s3.get_bucket_location, (), "s3:GetBucketLocation", resource, Bucket=bucket) or {}
-        actual = location.get("LocationConstraint") or "us-east-1"
+    reads: dict[str, dict[str, Any] | None] = {}
+    if exists:
+        # Six independent reads of the bucket's set-up, side by side.
+        wanted_reads: list[tuple[str, Any, tuple[str, ...], str]] = [
+            ("location", s3.get_bucket_location, (), "s3:GetBucketLocation"),
+            ("ownership", s3.get_bucket_ownership_controls, ("OwnershipControlsNotFoundError",),
+             "s3:GetBucketOwnershipControls"),
+            ("pab", s3.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",),
+             "s3:GetBucketPublicAccessBlock"),
+            ("encryption", s3.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",),
+             "s3:GetEncryptionConfiguration"),
+            ("versioning", s3.get_bucket_versioning, (), "s3:GetBucketVersioning"),
+            ("policy", s3.get_bucket_policy, ("NoSuchBucketPolicy",), "s3:GetBucketPolicy"),
+        ]
+        def reader(call: Any, missing: tuple[str, ...], action: str) -> Callable[[], dict[str, Any] | None]:
+            return lambda: _get(call, missing, action, resource, Bucket=bucket)
+
+        results = together(
+            [reader(call, missing, action) for _, call, missing, action in wanted_reads], return_exceptions=True
+        )
+        location = results[0]
+        if isinstance(location, BaseException):
+            raise location
+        # A bucket in another region is the error to report, even when a read there failed too.
+        actual = (location or {}).get("LocationConstraint") or "us-east-1"
         if actual == "EU":
             actual = "eu-west-1"
         if actual != spec.region:
@@ -234,17 +258,11 @@ def plan_bucket(s3: S3Client, spec: BucketSpec) -> tuple[list[Change], list[tupl
                 f"bucket {bucket} is in {actual}, not {spec.region}",
                 f"use --region {actual} (the S3-direct issuer URL names the bucket's region)",
             )
-    ownership = (
-        None
-        if not exists
-        else _get(
-            s3.get_bucket_ownership_controls,
-            ("OwnershipControlsNotFoundError",),
-            "s3:GetBucketOwnershipControls",
-            resource,
-            Bucket=bucket,
-        )
-    )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        reads = {name: result for (name, *_), result in zip(wanted_reads, results, strict=True)}
+    ownership = reads.get("ownership")
     rules = (ownership or {}).get("OwnershipControls", {}).get("Rules", [])
     if exists and [r.get("ObjectOwnership") for r in rules] != ["BucketOwnerEnforced"]:
         changes.append(
@@ -262,17 +280,7 @@ def plan_bucket(s3: S3Client, spec: BucketSpec) -> tuple[list[Change], list[tupl
         "BlockPublicPolicy": spec.private,
         "RestrictPublicBuckets": spec.private,
     }
-    pab = (
-        None
-        if not exists
-        else _get(
-            s3.get_public_access_block,
-            ("NoSuchPublicAccessBlockConfiguration",),
-            "s3:GetBucketPublicAccessBlock",
-            resource,
-            Bucket=bucket,
-        )
-    )
+    pab = reads.get("pab")
     if (pab or {}).get("PublicAccessBlockConfiguration") != want_pab:
         why = (
             "all on (private bucket behind CloudFront)"
@@ -281,17 +289,7 @@ def plan_bucket(s3: S3Client, spec: BucketSpec) -> tuple[list[Change], list[tupl
         )
         changes.append(Change(resource, "update", f"Block Public Access: {why}"))
         calls.append(("put_public_access_block", {"Bucket": bucket, "PublicAccessBlockConfiguration": want_pab}))
-    encryption = (
-        None
-        if not exists
-        else _get(
-            s3.get_bucket_encryption,
-            ("ServerSideEncryptionConfigurationNotFoundError",),
-            "s3:GetEncryptionConfiguration",
-            resource,
-            Bucket=bucket,
-        )
-    )
+    encryption = reads.get("encryption")
     enc_rules = (encryption or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
     if not enc_rules:
         changes.append(Change(resource, "update", "default encryption (SSE-S3)"))
@@ -306,17 +304,11 @@ def plan_bucket(s3: S3Client, spec: BucketSpec) -> tuple[list[Change], list[tupl
                 },
             )
         )
-    versioning = (
-        None if not exists else _get(s3.get_bucket_versioning, (), "s3:GetBucketVersioning", resource, Bucket=bucket)
-    )
+    versioning = reads.get("versioning")
     if (versioning or {}).get("Status") != "Enabled":
         changes.append(Change(resource, "update", "versioning, so a bad publish can be rolled back"))
         calls.append(("put_bucket_versioning", {"Bucket": bucket, "VersioningConfiguration": {"Status": "Enabled"}}))
-    current = (
-        None
-        if not exists
-        else _get(s3.get_bucket_policy, ("NoSuchBucketPolicy",), "s3:GetBucketPolicy", resource, Bucket=bucket)
-    )
+    current = reads.get("policy")
     existing_policy = json.loads(current["Policy"]) if current and current.get("Policy") else None
     wanted = merged_policy(existing_policy, spec.public_policy)
     if existing_policy is None or normalise_policy(existing_policy) != wanted:
@@ -339,9 +331,36 @@ _ACTIONS = {
 }
 
 
-def apply_bucket(s3: S3Client, calls: list[tuple[str, dict[str, Any]]]) -> None:
-    for name, kwargs in calls:
+# Block Public Access must let the public read policy in before that policy is written (and, for a
+# private bucket, is tightened first): these two go in plan order, the other settings side by side.
+_IN_ORDER = ("put_public_access_block", "put_bucket_policy")
+
+
+def apply_bucket(
+    s3: S3Client, calls: list[tuple[str, dict[str, Any]]], *, alongside: Sequence[Callable[[], object]] = ()
+) -> None:
+    """Make the planned calls: the bucket first, then its settings, side by side where independent,
+    and with them the tasks ``alongside`` (which need the bucket to exist)."""
+
+    def do(name: str, kwargs: dict[str, Any]) -> None:
         _do(getattr(s3, name), _ACTIONS[name], f"s3://{kwargs['Bucket']}", **kwargs)
+
+    for name, kwargs in calls:
+        if name == "create_bucket":
+            do(name, kwargs)
+    chain = [(name, kwargs) for name, kwargs in calls if name in _IN_ORDER]
+    def task(name: str, kwargs: dict[str, Any]) -> Callable[[], None]:
+        return lambda: do(name, kwargs)
+
+    tasks = [task(name, kwargs) for name, kwargs in calls if name != "create_bucket" and name not in _IN_ORDER]
+    if chain:
+
+        def in_order() -> None:
+            for name, kwargs in chain:
+                do(name, kwargs)
+
+        tasks.append(in_order)
+    together([*tasks, *alongside])
 
 
 def bucket_tags(s3: S3Client, bucket: str) -> dict[str, str]:
