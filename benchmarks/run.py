@@ -90,12 +90,19 @@ class World:
 
 
 def recipe(world: World, bucket: str, pub: Path, out: Path) -> None:
-    """The manual recipe from AWS's docs, with the AWS CLI: bucket, policy, two copies, openssl, provider."""
+    """The manual recipe from AWS's docs, with the AWS CLI: bucket, policy, two copies, openssl, provider.
+
+    With the one step the older recipes lack and AWS now needs: buckets made since April 2023 block
+    public policies, so put-bucket-policy with ``Principal: *`` is refused until Block Public Access lets
+    it in (moto does not enforce this; AWS does).
+    """
     aws = [AWS_CLI]
     env = world.env
     issuer = f"https://{bucket}.s3.us-east-1.amazonaws.com"
     run = lambda *args: subprocess.run([*aws, *args], env=env, check=True, capture_output=True)  # noqa: E731
     run("s3api", "create-bucket", "--bucket", bucket)
+    run("s3api", "put-public-access-block", "--bucket", bucket, "--public-access-block-configuration",
+        "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=false,RestrictPublicBuckets=false")
     policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
               "Resource": [f"arn:aws:s3:::{bucket}/.well-known/openid-configuration", f"arn:aws:s3:::{bucket}/openid/v1/jwks"]}]}
     run("s3api", "put-bucket-policy", "--bucket", bucket, "--policy", json.dumps(policy))

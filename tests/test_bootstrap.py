@@ -55,6 +55,32 @@ def test_bootstrap_s3_direct_then_nothing_to_do(aws: AwsWorld, front: Front, tmp
     assert aws.recorder.writes == []
 
 
+def test_bootstrap_of_a_new_bucket_reads_nothing_back_and_keeps_its_order(
+    aws: AwsWorld, front: Front, tmp_path: Path
+) -> None:
+    """A bucket this run created is empty: no object is read back, every write is If-None-Match (so a
+    concurrent run is still noticed). Settings go side by side, but Block Public Access comes before
+    the public policy, the JWKS before the discovery document, and the provider after both."""
+    front(BUCKET, S3_HOSTS)
+    _, pub = keypair(tmp_path)
+    result = invoke("bootstrap", "--bucket", BUCKET, "--public-key", str(pub))
+    assert result.exit_code == 0, result.stderr
+    ops = aws.recorder.operations()
+    assert sorted(ops) == sorted([
+        "HeadBucket", "CreateBucket", "PutBucketTagging", "PutPublicAccessBlock", "PutBucketEncryption",
+        "PutBucketVersioning", "PutBucketPolicy", "PutObject", "PutObject", "PutObject",
+        "ListOpenIDConnectProviders", "CreateOpenIDConnectProvider",
+    ])
+    s3_ops = aws.recorder.operations("s3")
+    assert s3_ops[:2] == ["HeadBucket", "CreateBucket"]
+    assert s3_ops.index("PutPublicAccessBlock") < s3_ops.index("PutBucketPolicy")
+    assert aws.recorder.puts() == [
+        f"/{BUCKET}/openid/v1/jwks", f"/{BUCKET}/.well-known/openid-configuration", f"/{BUCKET}/.oidc-publisher/state.json",
+    ]
+    assert ops.index("CreateOpenIDConnectProvider") > max(i for i, op in enumerate(ops) if op == "PutObject")
+    assert [r.headers.get("if-none-match") for r in aws.recorder.sent("PutObject")] == ["*", "*", "*"]
+
+
 def test_bootstrap_text_says_what_comes_next(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
     front(BUCKET, S3_HOSTS)
     _, pub = keypair(tmp_path)
