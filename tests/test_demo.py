@@ -36,3 +36,6 @@ def test_demo_json() -> None:
     assert body["verified"] is True
     assert body["issuer"].endswith(".cloudfront.net")
     assert body["provider_arn"].startswith("arn:aws:iam::123456789012:oidc-provider/")
+    # "One command, under a minute": the demo's own clock, from starting moto to the verified token.
+    assert 0 < body["seconds"] < 60
+    assert [s["step"] for s in body["steps"]][-1] == "Verified the chain the way STS will"

@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 
 WRITE_PREFIXES = ("Put", "Create", "Delete", "Update", "Add", "Remove", "Tag", "Untag", "Set", "Attach", "Detach", "Upload", "Copy")
+# A call the proxy cannot name is recorded as its HTTP method ("POST /x", "POSTObject"): one that is not a
+# read counts as a write, so that "no write call" cannot pass just because an operation went unrecognised.
+UNNAMED_WRITE_PREFIXES = ("POST", "PUT", "PATCH", "DELETE")
 
 _S3_SUBRESOURCES = {
     "policy": "BucketPolicy", "tagging": "BucketTagging", "versioning": "BucketVersioning",
@@ -72,21 +75,42 @@ def _cloudfront_operation(method: str, path: str, query: dict[str, list[str]] | 
     return f"{method} {p}"
 
 
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One call as it reached AWS: what the tool sent, for assertions on headers and bodies."""
+
+    service: str
+    operation: str
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+
 @dataclass
 class Recorder:
     calls: list[tuple[str, str]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)  # the request path of each call, in order
+    requests: list[RecordedRequest] = field(default_factory=list)  # every call in full, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, service: str, operation: str, path: str = "") -> None:
+    def record(self, service: str, operation: str, path: str = "", request: RecordedRequest | None = None) -> None:
         with self.lock:
             self.calls.append((service, operation))
             self.paths.append(path)
+            if request is not None:
+                self.requests.append(request)
 
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
             self.paths.clear()
+            self.requests.clear()
+
+    def sent(self, operation: str) -> list[RecordedRequest]:
+        """The requests of ``operation``, as the tool sent them."""
+        return [r for r in self.requests if r.operation == operation]
 
     def puts(self) -> list[str]:
         """The paths of PutObject calls, in the order they reached AWS."""
@@ -94,7 +118,7 @@ class Recorder:
 
     @property
     def writes(self) -> list[tuple[str, str]]:
-        return [c for c in self.calls if c[1].startswith(WRITE_PREFIXES)]
+        return [c for c in self.calls if c[1].startswith(WRITE_PREFIXES + UNNAMED_WRITE_PREFIXES)]
 
     def operations(self, service: str | None = None) -> list[str]:
         return [op for svc, op in self.calls if service is None or svc == service]
@@ -148,7 +172,12 @@ class RecordingProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 service, operation = _identify(self.command, self.path, self.headers, body)
-                recorder.record(service, operation, self.path.split("?", 1)[0])
+                path, _, query = self.path.partition("?")
+                sent = RecordedRequest(
+                    service, operation, self.command, path, query,
+                    {name.lower(): value for name, value in self.headers.items()}, body,
+                )
+                recorder.record(service, operation, path, sent)
                 fault = proxy.take_fault(operation)
                 if fault is not None and fault["kind"] != "lost-reply":
                     if fault["kind"] == "timeout":

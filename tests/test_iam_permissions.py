@@ -1,0 +1,195 @@
+"""docs/iam-permissions.md against what each command really calls.
+
+Each command runs against moto's server through the recording proxy, through the paths that make it call
+the most (create from nothing, converge drift, change keys behind CloudFront, tear down), and every AWS
+operation it made is mapped to the IAM action(s) that authorise it. The page must list each of them under
+that command; and every action the page lists for a command must be one that command was seen calling,
+or one of the few named below that these runs cannot reach.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.support import keys as k
+from tests.support.cli import invoke
+from tests.support.fronts import Front
+from tests.support.motoserver import AwsWorld
+
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "iam-permissions.md"
+BUCKET = "perm-issuer"
+ISSUER = f"https://{BUCKET}.s3.us-east-1.amazonaws.com"
+PRIVATE = "perm-private-issuer"
+
+# Operations whose IAM action has another name (or that need two actions).
+S3_ACTIONS = {
+    "HeadBucket": ["s3:ListBucket"],
+    "CreateBucket": ["s3:CreateBucket", "s3:PutBucketOwnershipControls"],  # it sets ObjectOwnership
+    "GetBucketEncryption": ["s3:GetEncryptionConfiguration"],
+    "PutBucketEncryption": ["s3:PutEncryptionConfiguration"],
+    "GetPublicAccessBlock": ["s3:GetBucketPublicAccessBlock"],
+    "PutPublicAccessBlock": ["s3:PutBucketPublicAccessBlock"],
+    "ListObjectVersions": ["s3:ListBucketVersions"],
+    "DeleteObjects": ["s3:DeleteObjectVersion"],  # teardown deletes versions by id
+}
+CLOUDFRONT_ACTIONS = {"CreateDistributionWithTags": ["cloudfront:CreateDistribution", "cloudfront:TagResource"]}
+# The tool always creates its provider with tags (managed-by), which IAM authorises with both actions.
+IAM_ACTIONS = {"CreateOpenIDConnectProvider": ["iam:CreateOpenIDConnectProvider", "iam:TagOpenIDConnectProvider"]}
+
+# Listed, and needed, on paths these runs do not take.
+UNREACHED = {
+    # GetObject on a missing key answers 404 only with ListBucket: an authorisation rule, not a call.
+    "publish": {"s3:ListBucket"},
+    "publish --create-bucket": {
+        "cloudfront:CreateInvalidation",  # only with --distribution-id
+        "s3:PutBucketOwnershipControls",  # an existing bucket with ACLs enabled (moto sets ownership on create)
+    },
+    "register": set(),
+    "bootstrap": {"iam:AddClientIDToOpenIDConnectProvider"},
+    "bootstrap --cloudfront": {
+        "iam:AddClientIDToOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",
+        "s3:PutBucketOwnershipControls", "cloudfront:ListTagsForResource",
+    },
+    "verify": set(),
+    "role create": set(),
+    "audit": set(),
+    "teardown": {"s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:GetBucketPolicy"},  # a bucket it did not create
+}
+
+
+def documented() -> dict[str, set[str]]:
+    """Each '## `command`' section's actions."""
+    sections = re.split(r"^## `([^`]+)`.*$", PAGE.read_text(), flags=re.M)
+    return {
+        command: set(re.findall(r"`((?:s3|iam|sts|cloudfront):[A-Z][A-Za-z]+)`", body))  # actions, not condition keys
+        for command, body in zip(sections[1::2], sections[2::2])
+    }
+
+
+def actions(aws: AwsWorld) -> set[str]:
+    found: set[str] = set()
+    for service, operation in aws.recorder.calls:
+        if service == "s3":
+            found.update(S3_ACTIONS.get(operation, [f"s3:{operation}"]))
+        elif service == "cloudfront":
+            found.update(CLOUDFRONT_ACTIONS.get(operation, [f"cloudfront:{operation}"]))
+        elif service == "iam":
+            found.update(IAM_ACTIONS.get(operation, [f"iam:{operation}"]))
+        else:
+            found.add(f"{service}:{operation}")
+    return found
+
+
+def ok(*args: str) -> dict:
+    result = invoke(*args, "-o", "json")
+    assert result.exit_code == 0, (args, result.stderr)
+    return result.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def pubs(tmp_path: Path) -> tuple[Path, Path]:
+    return (k.write(tmp_path / "one.pub", k.public_pem(k.rsa_key())), k.write(tmp_path / "two.pub", k.public_pem(k.rsa_key())))
+
+
+def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], tmp_path: Path) -> set[str]:
+    one, two = pubs
+    seen: set[str] = set()
+
+    def collect() -> None:
+        seen.update(actions(aws))
+        aws.recorder.reset()
+
+    # One front answers for both kinds of host (the commands that use both need only its certificate).
+    front(PRIVATE if command == "bootstrap --cloudfront" else BUCKET, ("*.s3.us-east-1.amazonaws.com", "*.cloudfront.net"))
+    if command == "publish":
+        ok("bootstrap", "--bucket", BUCKET, "--public-key", str(one))
+        aws.recorder.reset()
+        ok("publish", "--bucket", BUCKET, "--public-key", str(one), "--public-key", str(two))
+        collect()
+        issuer = ok("bootstrap", "--bucket", PRIVATE, "--cloudfront", "--public-key", str(one))["issuer"]
+        aws.recorder.reset()
+        ok("publish", "--bucket", PRIVATE, "--issuer-url", issuer, "--public-key", str(one), "--public-key", str(two))
+        collect()
+        assert "cloudfront:CreateInvalidation" in seen
+    elif command == "publish --create-bucket":
+        for keys in ([one], [one, two]):
+            ok("publish", "--bucket", BUCKET, "--create-bucket", *[a for p in keys for a in ("--public-key", str(p))])
+            collect()
+    elif command == "register":
+        ok("register", "--issuer-url", ISSUER, "--thumbprint", "0" * 40)
+        collect()
+        ok("register", "--issuer-url", ISSUER, "--client-id", "sts.amazonaws.com", "--client-id", "vault", "--tag", "team=x")
+        collect()
+    elif command == "bootstrap":
+        ok("bootstrap", "--bucket", BUCKET, "--public-key", str(one), "--thumbprint", "0" * 40)
+        collect()
+        ok("bootstrap", "--bucket", BUCKET, "--public-key", str(one), "--public-key", str(two), "--tag", "team=x")
+        collect()
+    elif command == "bootstrap --cloudfront":
+        first = ok("bootstrap", "--bucket", PRIVATE, "--cloudfront", "--public-key", str(one))
+        collect()
+        cf = aws.client("cloudfront")
+        current = cf.get_distribution_config(Id=first["distribution_id"])
+        config = {**current["DistributionConfig"], "Enabled": False}
+        cf.update_distribution(Id=first["distribution_id"], IfMatch=current["ETag"], DistributionConfig=config)
+        ok("bootstrap", "--bucket", PRIVATE, "--cloudfront", "--public-key", str(one), "--public-key", str(two))
+        collect()
+        assert {"cloudfront:UpdateDistribution", "cloudfront:CreateInvalidation"} <= seen
+    elif command == "verify":
+        ok("bootstrap", "--bucket", BUCKET, "--public-key", str(one))
+        aws.recorder.reset()
+        ok("verify", "--issuer-url", ISSUER, "--public-key", str(one))
+        collect()
+    elif command in ("role create", "audit"):
+        ok("bootstrap", "--bucket", BUCKET, "--public-key", str(one))
+        aws.recorder.reset()
+        policy = k.write(tmp_path / "policy.json", json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}).encode())
+        iam = aws.client("iam")
+        first, second = (
+            iam.create_policy(PolicyName=name, PolicyDocument=policy.read_text())["Policy"]["Arn"] for name in ("first", "second")
+        )
+        aws.recorder.reset()
+        role = ("role", "create", "--issuer-url", ISSUER, "--namespace", "d", "--service-account", "a")
+        ok(*role, "--policy-file", str(policy))
+        ok(*role, "--policy-arn", first)  # drops the inline policy no longer asked for
+        name = next(r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].endswith("-d-a"))
+        loose = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+                                                         "Principal": {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{BUCKET}.s3.us-east-1.amazonaws.com"}}]}
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(loose))  # loosened by hand
+        ok(*role, "--policy-arn", second, "--permissions-boundary", first, "--max-session-duration", "7200")  # detaches first
+        if command == "audit":
+            aws.recorder.reset()
+            ok("audit", "--issuer-url", ISSUER)
+        collect()
+    elif command == "teardown":
+        for bucket, extra in ((BUCKET, []), (PRIVATE, ["--cloudfront"])):
+            issuer = ok("bootstrap", "--bucket", bucket, *extra, "--public-key", str(one))["issuer"]
+            aws.recorder.reset()
+            ok("teardown", "--issuer-url", issuer, "--bucket", bucket, "--yes")
+            collect()
+        assert {"cloudfront:DeleteDistribution", "cloudfront:DeleteOriginAccessControl"} <= seen or \
+            {"cloudfront:UpdateDistribution"} <= seen
+    return seen
+
+
+COMMANDS = list(UNREACHED)
+
+
+def test_the_page_has_a_section_per_command() -> None:
+    assert sorted(documented()) == sorted(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_the_page_lists_exactly_what_the_command_calls(
+    command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    used = used_by(command, aws, front, pubs, tmp_path)
+    listed = documented()[command]
+    assert used - listed == set(), f"{command} calls actions docs/iam-permissions.md does not list"
+    assert listed - used - UNREACHED[command] == set(), f"{command}: listed but never called"
+    assert UNREACHED[command] <= listed
