@@ -136,6 +136,32 @@ def test_what_the_tool_did_not_create_is_kept(aws: AwsWorld, tmp_path: Path) -> 
     assert aws.recorder.operations("s3").count("ListObjectVersions") == 3
 
 
+def test_another_issuers_objects_are_refused_before_any_write(issuer: AwsWorld) -> None:
+    """A mistyped --issuer-url whose object keys land on another issuer's documents (the same bucket root)."""
+    s3 = issuer.client("s3")
+    before = versions(issuer, BUCKET)
+    wrong = "https://oidc.example.com"
+    for extra in ((), ("--dry-run",)):
+        result = invoke("teardown", "--issuer-url", wrong, "--bucket", BUCKET, "--yes", *extra)
+        assert (result.exit_code, result.stdout, result.stderr) == (1, "", (
+            f"error: s3://{BUCKET}/{STATE} belongs to issuer {ISSUER}, not {wrong}: nothing was removed; "
+            "check --issuer-url and --prefix (teardown removes only this issuer's objects)\n"))
+    # Documents uploaded without the tool's state object (Terraform): the discovery document names its issuer.
+    for version in s3.list_object_versions(Bucket=BUCKET, Prefix=STATE)["Versions"]:
+        s3.delete_object(Bucket=BUCKET, Key=STATE, VersionId=version["VersionId"])
+    before = versions(issuer, BUCKET)
+    result = invoke("teardown", "--issuer-url", wrong, "--bucket", BUCKET, "--yes")
+    assert (result.exit_code, result.stderr) == (1, (
+        f"error: s3://{BUCKET}/{DISCOVERY} belongs to issuer {ISSUER}, not {wrong}: nothing was removed; "
+        "check --issuer-url and --prefix (teardown removes only this issuer's objects)\n"))
+    assert issuer.recorder.writes == []
+    assert versions(issuer, BUCKET) == before
+    assert issuer.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"] != []
+    # The right issuer still tears down.
+    assert invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes").exit_code == 0
+    assert s3.list_buckets()["Buckets"] == []
+
+
 def test_confirmation(issuer: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(teardown_cli, "stdin_is_terminal", lambda: True)
     no = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, input="n\n")
