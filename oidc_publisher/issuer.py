@@ -113,7 +113,7 @@ def s3_direct_issuer_url(bucket: str, region: str, prefix: str = "") -> str:
     validate_bucket_name(bucket, s3_direct=True)
     suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
     url = f"https://{bucket}.s3.{region}{suffix}"
-    prefix = prefix.strip("/")
+    prefix = normalise_prefix(prefix)  # a bad --prefix is named as such, not as a bad issuer URL
     return f"{url}/{prefix}" if prefix else url
 
 

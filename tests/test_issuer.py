@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from oidc_publisher.errors import InputError
 from oidc_publisher.issuer import object_keys_for, parse_issuer, s3_direct_issuer_url, validate_bucket_name
+from tests.support import keys as k
+from tests.support.cli import invoke
+from tests.support.motoserver import AwsWorld
 
 
 @pytest.mark.parametrize(
@@ -73,3 +78,15 @@ def test_bucket_names() -> None:
     for bad in ("ab", "UPPER", "-x-", "a" * 64, "1.2.3.4", "a..b"):
         with pytest.raises(InputError, match="is not a valid S3 bucket name"):
             validate_bucket_name(bad, s3_direct=False)
+
+
+@pytest.mark.parametrize("prefix", ["a//b", "../up", "with space"])
+def test_a_bad_prefix_is_named_as_the_prefix(prefix: str, aws: AwsWorld, tmp_path: Path) -> None:
+    """The S3-direct issuer URL is built from --prefix: a bad prefix is reported as the prefix the user
+    typed (not as an issuer URL they never typed), on one line, before any AWS call."""
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    result = invoke("publish", "--bucket", "my-issuer", "--region", "us-east-1", "--prefix", prefix, "--public-key", str(pub))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: prefix {prefix!r} ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert aws.recorder.calls == []
