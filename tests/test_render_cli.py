@@ -203,3 +203,22 @@ def test_module_entry_point_and_version() -> None:
 
     result = run("--version")
     assert (result.exit_code, result.stdout.strip()) == (0, f"oidc-publisher {__version__}")
+
+
+def test_an_unreadable_key_file_is_one_line_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Permissions cannot be taken away from root (the tests' user), so the read itself is refused."""
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    original = Path.read_bytes
+
+    def refuse(self: Path) -> bytes:
+        if self == pub:
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    out = tmp_path / "out"
+    result = invoke("render", "--issuer-url", ISSUER, "--public-key", str(pub), "--out-dir", str(out))
+    assert (result.exit_code, result.stderr) == (
+        1, f"error: public key file {pub} is not readable; check its permissions (run as a user who can read it)\n"
+    )
+    assert not out.exists()

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -163,6 +163,8 @@ class RecordingProxy:
         self.recorder = recorder
         # Faults to inject: each answers one matching call, after letting `skip` matching calls through.
         self.faults: list[dict[str, Any]] = []
+        # Called with each request before it reaches moto: a test can look at AWS's state at that moment.
+        self.observers: list[Callable[[RecordedRequest], None]] = []
         self.lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
@@ -178,6 +180,8 @@ class RecordingProxy:
                     {name.lower(): value for name, value in self.headers.items()}, body,
                 )
                 recorder.record(service, operation, path, sent)
+                for observe in list(proxy.observers):
+                    observe(sent)
                 fault = proxy.take_fault(operation)
                 if fault is not None and fault["kind"] != "lost-reply":
                     if fault["kind"] == "timeout":
