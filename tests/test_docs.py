@@ -110,5 +110,35 @@ def test_docs_links_resolve() -> None:
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
 
 
+def test_troubleshooting_names_real_checks_and_real_messages() -> None:
+    """docs/troubleshooting.md names `verify` checks that exist, and quotes messages the tool really prints
+    ('…', 'A', 'B', KID stand for what varies; a number may be a constant in the code)."""
+    package = DOCS.parent / "oidc_publisher"
+    source = "\n".join(p.read_text() for p in sorted(package.rglob("*.py")))
+    source = re.sub(r'"\s*\n\s*f?"', "", source)  # implicitly concatenated literals, as one string
+    source = re.sub(r"\{[^{}]*\}", "\x00", source)  # what an f-string fills in
+    templates = [lit for lit in re.findall(r'"((?:[^"\\\n]|\\.)*)"', source) if "\x00" in lit and len(lit) >= 25]
+
+    def printed(message: str) -> bool:
+        parts = re.split(r"('…'|…|'[A-Z]'|\bKID\b|\d+)", message)
+        pattern = "".join(
+            r"(?:\d+|\x00)" if re.fullmatch(r"\d+", p) else ".{0,120}?" if re.fullmatch(r"'…'|…|'[A-Z]'|KID", p) else re.escape(p)
+            for p in parts
+        )
+        return bool(re.search(pattern, source)) or any(
+            re.fullmatch(".+?".join(map(re.escape, t.split("\x00"))), message) for t in templates
+        )
+
+    assert not printed("refusing to publish a key the moon serves")  # the check can fail
+    text = (DOCS / "troubleshooting.md").read_text()
+    sts_table, ours = text.split("Messages of `oidc-publisher` itself")
+    checks = set(re.findall(r'report\.add\(\s*"([^"]+)"', (package / "verification.py").read_text()))
+    named = set(re.findall(r"\*\*([^*]+)\*\*", sts_table))
+    assert named and named <= checks, f"troubleshooting.md names verify checks that do not exist: {named - checks}"
+    quoted = [m for row in re.findall(r"^\| `(.+?)`(?: / `(.+?)`)? \|", ours, re.M) for m in row if m]
+    assert len(quoted) >= 10
+    assert [m for m in quoted if not printed(m)] == [], "troubleshooting.md quotes messages the tool does not print"
+
+
 if __name__ == "__main__":
     (DOCS / "reference.md").write_text(reference())
