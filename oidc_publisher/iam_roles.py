@@ -170,6 +170,16 @@ def _check(settings: RoleSettings) -> None:
         raise InputError(f"role name {settings.role_name!r} is not valid for IAM", "use 1-64 letters, digits and +=,.@_-")
     if settings.out is not None and (is_wildcard(settings.namespace) or is_wildcard(settings.service_account)):
         raise UsageError("--out writes one ServiceAccount, and a wildcard matches many", "annotate the matching ServiceAccounts yourself")
+    if settings.out is not None:
+        # Found out here, not after IAM was changed: the manifest is written last.
+        blocking = next((p for p in (settings.out, *settings.out.parents) if p.exists()), None)
+        if settings.out.is_dir():
+            raise InputError(
+                f"--out {settings.out} is a directory",
+                f"give the file to write the ServiceAccount manifest to, e.g. {settings.out / (settings.service_account + '-serviceaccount.yaml')}",
+            )
+        if blocking is not None and blocking != settings.out and not blocking.is_dir():
+            raise InputError(f"--out {settings.out}: {blocking} is not a directory", "check the path")
 
 
 def _desired_tags(settings: RoleSettings, issuer: Issuer) -> dict[str, str]:

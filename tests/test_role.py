@@ -228,6 +228,20 @@ def test_a_policy_that_does_not_exist_is_refused_before_any_write(issuer: AwsWor
     assert attached(issuer, ROLE) == [READONLY]
 
 
+def test_an_unwritable_out_is_refused_before_any_aws_call(issuer: AwsWorld, tmp_path: Path) -> None:
+    """The manifest is written last: a bad --out found only then would leave IAM changed and the command failed."""
+    a_file = k.write(tmp_path / "a-file", b"x")
+    for out, message in (
+        (tmp_path, f"error: --out {tmp_path} is a directory; give the file to write the ServiceAccount manifest to, "
+                   f"e.g. {tmp_path / 'api-serviceaccount.yaml'}"),
+        (a_file / "sa.yaml", f"error: --out {a_file / 'sa.yaml'}: {a_file} is not a directory; check the path"),
+    ):
+        result = invoke(*BASE, "--policy-arn", READONLY, "--out", str(out))
+        assert (result.exit_code, result.stdout, result.stderr) == (1, "", message + "\n")
+    assert issuer.recorder.calls == []
+    assert issuer.client("iam").list_roles()["Roles"] == []
+
+
 def test_wildcard_only_with_the_flag(issuer: AwsWorld, tmp_path: Path) -> None:
     base = ["role", "create", "--issuer-url", ISSUER, "--namespace", "batch", "--service-account", "job-*", "--policy-arn", READONLY]
     out = invoke(*base, "--allow-wildcard", "--out", str(tmp_path / "x.yaml"))
