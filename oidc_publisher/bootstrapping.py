@@ -59,11 +59,27 @@ class BootstrapReport:
     publish: PublishReport | None = None
     provider_arn: str | None = None
     distribution_id: str | None = None
+    region: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         return EXIT_CHANGES_PENDING if self.dry_run and self.plan.has_changes else 0
+
+    def rotation_job_command(self) -> list[str]:
+        """The 'templates render' command line for this issuer's rotation job, complete (two lines)."""
+        issuer = self.issuer or "<ISSUER_URL>"
+        # The provider's ARN names the partition and account the job's role will live in.
+        partition, account = "aws", "ACCOUNT"
+        if self.provider_arn and self.provider_arn.count(":") >= 5:
+            partition, account = self.provider_arn.split(":")[1], self.provider_arn.split(":")[4]
+        options = f" --region {self.region}" if self.region else ""
+        if self.distribution_id:
+            options += f" --distribution-id {self.distribution_id}"
+        return [
+            f"oidc-publisher templates render --distribution rotation-job --issuer-url {issuer} --bucket {self.bucket}{options} \\",
+            f"  --role-arn arn:{partition}:iam::{account}:role/oidc-publisher --out ./rotation-job",
+        ]
 
     def next_steps(self) -> list[str]:
         issuer = self.issuer or "<ISSUER_URL>"
@@ -81,8 +97,9 @@ class BootstrapReport:
             "         --policy-arn arn:aws:iam::aws:policy/ReadOnlyAccess",
             "  4. Check the whole chain the way STS will:",
             f"       oidc-publisher verify --issuer-url {issuer} --from-cluster",
-            "  5. Keep the keys in step: run 'oidc-publisher publish --from-cluster' every few minutes",
-            f"       (oidc-publisher templates render --distribution rotation-job --issuer-url {issuer} --bucket {self.bucket})",
+            "  5. Keep the keys in step: run 'oidc-publisher publish --from-cluster' every few minutes, as this",
+            "     CronJob does (then create its role with the iam-policy.json it writes; see docs/templates.md):",
+            *(f"       {line}" for line in self.rotation_job_command()),
         ]
 
     def to_text(self) -> str:
@@ -162,6 +179,7 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapRepo
         plan.add("iam:oidc-provider", "create", "for https://<new distribution>.cloudfront.net")
         return report
     report.issuer = target.issuer.url
+    report.region = target.region
     if source.cluster_issuer is not None:
         check_cluster_issuer(source.cluster_issuer, target.issuer)
 

@@ -331,6 +331,13 @@ def _rotation_job_values(settings: TemplateSettings, issuer: Issuer, region: str
             f"--role-arn {settings.role_arn!r} is not an IAM role ARN",
             "give one like arn:aws:iam::123456789012:role/NAME",
         )
+    if settings.distribution_id is None and issuer.host.endswith(".cloudfront.net"):
+        # publish invalidates the distribution its state object names after every change: without the
+        # policy statement that --distribution-id adds, each of those calls would be denied.
+        raise InputError(
+            f"the issuer {issuer.url} is served by CloudFront, and the rotation job invalidates it after each change",
+            "give --distribution-id (bootstrap prints it) so that the job's policy allows cloudfront:CreateInvalidation",
+        )
     if settings.distribution_id is not None and not _DISTRIBUTION_ID.match(settings.distribution_id):
         raise InputError(
             f"--distribution-id {settings.distribution_id!r} is not a CloudFront distribution ID",

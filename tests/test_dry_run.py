@@ -226,3 +226,28 @@ def test_cloudfront_custom_domain_is_the_issuer(aws: AwsWorld, front: Front, tmp
     aws.recorder.reset()
     assert bootstrap(*args)["changed"] is False
     assert aws.recorder.writes == []
+
+
+@pytest.mark.parametrize("mode", ["s3-direct", "cloudfront"])
+def test_the_printed_rotation_job_command_runs(aws: AwsWorld, front: Front, tmp_path: Path, mode: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """bootstrap's 'what comes next' ends with the rotation job's command: run as printed, it renders
+    (for a CloudFront issuer it must carry --region and --distribution-id, or templates render refuses)."""
+    import shlex
+
+    bucket, extra = (BUCKET, []) if mode == "s3-direct" else (PRIVATE, ["--cloudfront", "--region", "eu-west-1"])
+    front(bucket, ("*.s3.us-east-1.amazonaws.com", "*.cloudfront.net"))
+    result = invoke("bootstrap", "--bucket", bucket, *extra, "--public-key", str(keypair(tmp_path, "one")))
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if "--distribution rotation-job" in line)
+    command = " ".join(line.strip().rstrip("\\") for line in lines[start : start + 2])
+    args = shlex.split(command)
+    assert args[0] == "oidc-publisher"
+    assert "arn:aws:iam::123456789012:role/oidc-publisher" in args
+    monkeypatch.chdir(tmp_path)
+    rendered = invoke(*args[1:])
+    assert rendered.exit_code == 0, (command, rendered.stderr)
+    policy = json.loads((tmp_path / "rotation-job" / "iam-policy.json").read_text())
+    invalidates = [s for s in policy["Statement"] if s["Action"] == "cloudfront:CreateInvalidation"]
+    assert len(invalidates) == (1 if mode == "cloudfront" else 0)

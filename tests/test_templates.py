@@ -478,6 +478,26 @@ def test_rendered_rotation_job_runs_as_its_pod_would(aws: AwsWorld, front: Front
     assert body["invalidation_id"] in [i["Id"] for i in invalidations]
     made = cf.get_invalidation(DistributionId=distribution_id, Id=body["invalidation_id"])["Invalidation"]
     assert made["InvalidationBatch"]["Paths"]["Items"] == ["/openid/v1/jwks"]
+    # Every call the job made is one its rendered iam-policy.json allows, on exactly that resource.
+    policy = json.loads((out / "iam-policy.json").read_text())
+    calls = list(zip(aws.recorder.calls, aws.recorder.paths))
+    assert {op for (_, op), _ in calls} == {"GetObject", "PutObject", "CreateInvalidation"}
+    for (service, operation), path in calls:
+        path = path.split("?")[0]
+        if service == "s3" and operation in ("GetObject", "PutObject"):
+            action, resource = f"s3:{operation}", f"arn:aws:s3:::{path.lstrip('/')}"
+        elif service == "s3" and operation in ("HeadBucket", "ListObjects"):
+            action, resource = "s3:ListBucket", f"arn:aws:s3:::{path.strip('/')}"
+        elif service == "cloudfront" and operation == "CreateInvalidation":
+            target = path.split("/distribution/")[1].split("/")[0]
+            action, resource = "cloudfront:CreateInvalidation", f"arn:aws:cloudfront::123456789012:distribution/{target}"
+        else:
+            pytest.fail(f"the job called {service}:{operation}, which its iam-policy.json does not allow")
+        assert any(
+            st["Effect"] == "Allow" and action in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+            and resource in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+            for st in policy["Statement"]
+        ), f"iam-policy.json does not allow {action} on {resource}"
     again = invoke(*container["args"], env=env)  # type: ignore[arg-type]
     assert (again.exit_code, again.json()["changed"]) == (0, False)
 
@@ -598,6 +618,12 @@ def test_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
         (
             ("--distribution", "rotation-job", "--issuer-url", ISSUER, *JOB, "--prefix", 'a"b'),
             "error: --prefix 'a\"b' contains quotes, backslashes or control characters; remove them",
+        ),
+        (
+            ("--distribution", "rotation-job", "--issuer-url", "https://d111111abcdef8.cloudfront.net", *JOB),
+            "error: the issuer https://d111111abcdef8.cloudfront.net is served by CloudFront, and the rotation job "
+            "invalidates it after each change; give --distribution-id (bootstrap prints it) so that the job's policy "
+            "allows cloudfront:CreateInvalidation",
         ),
         (
             ("--distribution", "rotation-job", "--issuer-url", ISSUER, *JOB, "--distribution-id", "e2-bad"),
