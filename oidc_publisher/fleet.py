@@ -13,6 +13,7 @@ exit code says that something failed.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import difflib
 import json
@@ -56,8 +57,9 @@ _SOURCE_MEMBERS = frozenset(m for members in _SOURCE_KINDS.values() for m in mem
 _SOURCE_HINT = "give exactly one: jwks, public_keys, or kubeconfig/context (from the cluster's API server)"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _FORMAT_HINT = 'write it as {"clusters": [{"name": ..., "bucket": ..., "jwks": ...}]} (see docs/fleet.md)'
-# Messages of the single command's checks name its options; in the file they are members.
-_OPTION_NAMES = {"--issuer-url": "issuer_url", "--region": "region", "--prefix": "prefix", "--bucket": "bucket"}
+# Messages of the single command's checks name its options; in the file they are fields. (Only these:
+# "--service-account-issuer" and the like are the API server's flags, and stay.)
+_OPTION = re.compile(r"--(issuer-url|region|prefix|bucket|kubeconfig|context|revoke|public-key|jwks-uri)\b(?!-)")
 
 
 class FleetFileError(InputError):
@@ -107,12 +109,21 @@ def _label(index: int, name: object) -> str:
     return f'clusters[{index}] ("{name}")' if isinstance(name, str) else f"clusters[{index}]"
 
 
+def _in_file_terms(text: str) -> str:
+    return _OPTION.sub(lambda m: "public_keys" if m[1] == "public-key" else m[1].replace("-", "_"), text)
+
+
 def _problem(where: str, exc: InputError) -> InputError:
-    message, hint = exc.message, exc.hint
-    for option, member in _OPTION_NAMES.items():
-        message = message.replace(option, member)
-        hint = hint.replace(option, member) if hint else hint
-    return InputError(f"{where}: {message}", hint)
+    return InputError(f"{where}: {_in_file_terms(exc.message)}", exc.hint and _in_file_terms(exc.hint))
+
+
+def _as_outcome_error(exc: Error) -> Error:
+    """The same error, in the fleet file's words (``revoke``, not ``--revoke``)."""
+    renamed = copy.copy(exc)
+    renamed.message = _in_file_terms(exc.message)
+    renamed.hint = exc.hint and _in_file_terms(exc.hint)
+    renamed.args = (renamed.message,)
+    return renamed
 
 
 class _DuplicateMember(ValueError):
@@ -454,7 +465,7 @@ def _publish_one(cluster: FleetCluster, clients: AwsClients) -> ClusterOutcome:
         source = load_keys(cluster.settings.source, cluster.target.issuer)
         report = publish_documents(cluster.target, source, cluster.settings, clients)
     except Error as exc:
-        return ClusterOutcome(cluster, error=exc)
+        return ClusterOutcome(cluster, error=_as_outcome_error(exc))
     except Exception as exc:  # noqa: BLE001 - one cluster's bug must not hide the other clusters' outcomes
         if os.environ.get("OIDC_PUBLISHER_DEBUG"):
             import traceback

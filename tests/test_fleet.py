@@ -198,7 +198,12 @@ def test_from_cluster_entries_and_inherited_sources(bucket: AwsWorld, kube_api: 
         f"refused: {s3_issuer('refused')}: failed: the API server {kube_api.url} refused the credentials (401); "
         "refresh the kubeconfig's token or certificate"
     )
-    assert lines[3].startswith(f"wrong-issuer: {s3_issuer('wrong')}: failed: the cluster's issuer is '{s3_issuer('kube')}'")
+    # In the file's words: issuer_url, not --issuer-url (the API server's own flag keeps its name).
+    assert lines[3].startswith(
+        f"wrong-issuer: {s3_issuer('wrong')}: failed: the cluster's issuer is '{s3_issuer('kube')}' but issuer_url is "
+        f"'{s3_issuer('wrong')}'; tokens carry the cluster's 'iss': publish for that issuer, or first change the API server's "
+        "--service-account-issuer"
+    )
     assert_published(bucket, "kube", rendered(tmp_path, s3_issuer("kube"), "--from-cluster", "--kubeconfig", str(config)))
     assert_published(bucket, "file", rendered(tmp_path, s3_issuer("file"), "--public-key", str(directory / "sa.pub")))
 
@@ -395,3 +400,31 @@ def test_no_more_clusters_in_flight_than_asked(concurrency: int, in_flight: InFl
         assert in_flight.prefixes == [f"c{i}" for i in range(9) for _ in range(6)]
     else:  # all three workers were busy from the start
         assert sorted(in_flight.prefixes[:3]) == ["c0", "c1", "c2"]
+
+
+def test_revocations_warn_per_cluster_and_are_applied(bucket: AwsWorld, tmp_path: Path) -> None:
+    directory = tmp_path / "fleet"
+    k.write(directory / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    k.write(directory / "old.pub", k.public_pem(k.rsa_key()))
+    both = {"defaults": {"bucket": BUCKET, "public_keys": ["sa.pub", "old.pub"]},
+            "clusters": [{"name": "a", "prefix": "a"}, {"name": "b", "prefix": "b"}]}
+    assert invoke("publish", "--fleet", str(fleet_file(directory, both))).exit_code == 0
+    old_kid = [key["kid"] for key in json.loads(body(bucket, "a/openid/v1/jwks"))["keys"] if key["kid"] != k.K8S_RSA_KID][0]
+    # The old key leaves the source and is revoked in one cluster: dropped at once there, retained in the other.
+    path = fleet_file(directory, {
+        "defaults": {"bucket": BUCKET, "public_keys": ["sa.pub"]},
+        "clusters": [{"name": "a", "prefix": "a", "revoke": [old_kid]}, {"name": "b", "prefix": "b"}],
+    })
+    result = invoke("publish", "--fleet", str(path))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f'warning: clusters[0] ("a"): revoking {old_kid}: every token signed by it stops working as soon as caches expire (minutes)'
+    ]
+    assert [key["kid"] for key in json.loads(body(bucket, "a/openid/v1/jwks"))["keys"]] == [k.K8S_RSA_KID]
+    assert sorted(key["kid"] for key in json.loads(body(bucket, "b/openid/v1/jwks"))["keys"]) == sorted([k.K8S_RSA_KID, old_kid])
+    assert f"revoked {old_kid}" in result.stdout.splitlines()[0]
+
+    unknown = fleet_file(directory, {"clusters": [{"name": "a", "bucket": BUCKET, "prefix": "a", "public_keys": ["sa.pub"], "revoke": ["no-such-kid"]}]})
+    failed = invoke("publish", "--fleet", str(unknown))
+    assert failed.exit_code == 1
+    assert failed.stdout.splitlines()[0].startswith(f"a: {s3_issuer('a')}: failed: revoke no-such-kid: no published key has that kid; ")
