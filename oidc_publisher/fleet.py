@@ -199,7 +199,7 @@ def load_fleet(path: Path, *, default_region: str | None, dry_run: bool = False)
         clusters = []
     defaults = document.get("defaults", {})
     if not isinstance(defaults, dict):
-        problems.append(InputError("defaults must be an object", "give the members every cluster shares"))
+        problems.append(InputError("defaults must be an object", "give the fields every cluster shares"))
         defaults = {}
     problems += _check_members("defaults", defaults, tuple(f for f in FIELDS if f != "name"))
     default_kinds = _source_kinds(defaults)
@@ -401,7 +401,6 @@ class ClusterOutcome:
 class FleetReport:
     outcomes: list[ClusterOutcome]
     dry_run: bool
-    concurrency: int
 
     @property
     def failed(self) -> list[ClusterOutcome]:
@@ -513,5 +512,5 @@ def publish_clusters(fleet: Fleet, clients: AwsClients, *, concurrency: int = DE
         raise
     executor.shutdown()
     dry_run = any(c.settings.dry_run for c in fleet.clusters)
-    return FleetReport(outcomes=outcomes, dry_run=dry_run, concurrency=concurrency)
+    return FleetReport(outcomes=outcomes, dry_run=dry_run)
 
