@@ -16,7 +16,8 @@ from oidc_publisher.errors import InputError
 from oidc_publisher.issuer import Issuer, parse_issuer
 from oidc_publisher.keys import PRIVATE_JWK_MEMBERS, SigningKey, check_unique
 
-# What kube-apiserver serves, and so what STS is used to.
+# Short, so that a published rotation reaches STS and CloudFront's edges within five minutes
+# (kube-apiserver itself serves max-age=3600). Served as plain JSON, as S3 and CloudFront issuers are.
 CACHE_CONTROL = "public, max-age=300"
 CONTENT_TYPE = "application/json"
 
