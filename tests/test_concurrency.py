@@ -35,7 +35,7 @@ def test_the_first_failure_in_order_is_raised_after_every_task_ended() -> None:
         raise ValueError(message)
 
     # "second" fails first in time, "first" first in order: "first" is raised, and only once all ended.
-    with pytest.raises(ValueError, match="^first$"):
+    with pytest.raises(ValueError, match=r"^first$"):
         together([slow_ok, lambda: fail("first", 0.1), lambda: fail("second", 0.0)])
     assert sorted(ended) == ["first", "second", "slow"]
 
