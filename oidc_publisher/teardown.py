@@ -213,9 +213,9 @@ def _bucket_exists(s3: Any, bucket: str) -> bool:
     except ClientError as exc:
         if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchBucket", "NotFound"):
             return False
-        raise aws_error(exc, "s3:HeadBucket", f"s3://{bucket}") from None
+        raise aws_error(exc, "s3:ListBucket", f"s3://{bucket}") from None
     except Exception as exc:  # noqa: BLE001 - BotoCoreError and friends, translated
-        raise aws_error(exc, "s3:HeadBucket", f"s3://{bucket}") from None
+        raise aws_error(exc, "s3:ListBucket", f"s3://{bucket}") from None
     return True
 
 
@@ -275,7 +275,7 @@ def _versions(s3: Any, bucket: str, key: str | None = None) -> list[dict[str, An
     from oidc_publisher.aws import translated as _translated
 
     out: list[dict[str, Any]] = []
-    with _translated("s3:ListObjectVersions", f"s3://{bucket}"):
+    with _translated("s3:ListBucketVersions", f"s3://{bucket}"):
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, **({"Prefix": key} if key else {})):
             for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
                 if key is None or entry["Key"] == key:
