@@ -137,10 +137,10 @@ def test_bootstrap_fails_clearly_on_a_persistent_fault_and_converges_next_run(se
 
 def test_persistent_timeout_on_a_write_fails_clearly(setup: dict) -> None:
     aws = setup["aws"]
-    calls = baseline_calls(setup)
-    index = next(i for i, (_, op) in enumerate(calls) if op == "PutObject")
     reset(aws)
-    aws.proxy.fail_call(index, fault("timeout"), times=ATTEMPTS)
+    # By operation, not by position: bootstrap sets up the bucket and writes the documents side by side,
+    # so the first PutObject (the JWKS, always the first document written) has no fixed place.
+    aws.proxy.fail_next("PutObject", kind="timeout", hold=FAULTS["timeout"]["hold"], times=ATTEMPTS)
     result = bootstrap(setup["one"])
     assert result.exit_code == 1  # type: ignore[attr-defined]
     assert result.stderr.strip() == (  # type: ignore[attr-defined]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from typing import Annotated
 
 import typer
@@ -75,6 +74,8 @@ def main() -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence, see docstring
         if os.environ.get("OIDC_PUBLISHER_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         sys.stderr.write(
             f"internal error: {type(exc).__name__}: {exc}\n"

@@ -14,12 +14,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Protocol, TypeVar
 
 import typer
 
 from oidc_publisher.errors import Error, UsageError
-from oidc_publisher.sources import KeySource
+
+if TYPE_CHECKING:
+    from oidc_publisher.sources import KeySource
 
 
 class OutputFormat(str, enum.Enum):
@@ -142,6 +144,8 @@ def source_options(
         )
     if not from_cluster and (kubeconfig is not None or context is not None):
         raise UsageError("--kubeconfig and --context only apply with --from-cluster", "add --from-cluster or drop them")
+    from oidc_publisher.sources import KeySource
+
     return KeySource(
         from_cluster=from_cluster,
         kubeconfig=kubeconfig,
