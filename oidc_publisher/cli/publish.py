@@ -107,7 +107,7 @@ def publish(
     """Converge the JWKS and discovery document in S3; writes nothing when nothing changed."""
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.cli.common import warn
-    from oidc_publisher.publishing import PublishSettings
+    from oidc_publisher.publishing import PublishReport, PublishSettings
     from oidc_publisher.publishing import publish as do_publish
     from oidc_publisher.rotation import parse_duration
 
@@ -141,8 +141,6 @@ def publish(
         return
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key), output)
     retain = guard(lambda: parse_duration(retain_removed_keys or "48h"), output)
-    for kid in revoke or ():
-        warn(f"revoking {kid}: every token signed by it stops working as soon as caches expire (minutes)")
     settings = PublishSettings(
         bucket=bucket,
         source=source,
@@ -156,7 +154,16 @@ def publish(
         create_bucket=create_bucket,
         dry_run=dry_run,
     )
-    run(lambda: do_publish(settings, AwsClients(region=region)), output)
+
+    def work() -> PublishReport:
+        report = do_publish(settings, AwsClients(region=region))
+        # Only once it is done (or planned): a refused or mistyped --revoke gets its one error line alone.
+        for kid in report.revoked:
+            what = "would revoke" if report.dry_run else "revoked"
+            warn(f"{what} {kid}: every token signed by it stops working as soon as caches expire (minutes)")
+        return report
+
+    run(work, output)
 
 
 def _usage(message: str, hint: str) -> None:
