@@ -222,3 +222,31 @@ def test_an_unreadable_key_file_is_one_line_and_writes_nothing(tmp_path: Path, m
         1, f"error: public key file {pub} is not readable; check its permissions (run as a user who can read it)\n"
     )
     assert not out.exists()
+
+
+TYPER_USAGE_ERRORS = [
+    (["render", "--nope"], "error: No such option: --nope; run 'oidc-publisher render --help' for the options"),
+    (["thumbprint"], "error: Missing argument 'url'; run 'oidc-publisher thumbprint --help' for the options"),
+    (["render", "--issuer-url"], "error: Option '--issuer-url' requires an argument; run 'oidc-publisher"),
+    (["keys", "generate", "--out-dir", "x", "--type", "dsa"], "error: Invalid value for '--type'"),
+    (["no-such-command"], "error: No such command 'no-such-command'; run 'oidc-publisher --help' for the options"),
+]
+
+
+@pytest.mark.parametrize(("args", "line"), TYPER_USAGE_ERRORS)
+def test_typers_own_usage_errors_are_one_line_too(tmp_path: Path, args: list[str], line: str) -> None:
+    """An unknown or missing option, a bad choice: one line on stderr, exit 2, nothing on stdout, no box.
+    In-process (as the tests run) and as a process (as a shell runs it) alike."""
+    for outcome in (invoke(*args), run(*args)):
+        assert outcome.exit_code == 2, outcome
+        assert outcome.stdout == ""
+        assert len(outcome.stderr.splitlines()) == 1, outcome.stderr
+        assert outcome.stderr.startswith(line), outcome.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_arguments_prints_the_help_and_exits_2() -> None:
+    outcome = run()
+    assert outcome.exit_code == 2
+    assert "Usage: oidc-publisher" in outcome.stdout and "bootstrap" in outcome.stdout
+    assert "error" not in outcome.stderr

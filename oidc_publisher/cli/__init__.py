@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from oidc_publisher import __version__
 from oidc_publisher.cli import (
@@ -24,8 +26,46 @@ from oidc_publisher.cli import (
     verify,
 )
 
+# Typer vendors click in recent releases and imports it in older ones: find its base exception by name.
+_CLICK_EXCEPTION: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class _OneLineErrors(TyperGroup):
+    """Typer's own usage errors (an unknown option, a missing one, a bad choice) as one line on stderr,
+    like every other error of the tool, instead of a usage banner and a box."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        call = {"args": args, "prog_name": prog_name, "complete_var": complete_var,
+                "windows_expand_args": windows_expand_args, **extra}
+        if not standalone_mode:
+            return super().main(standalone_mode=False, **call)
+        try:
+            code = super().main(standalone_mode=False, **call)
+        except _CLICK_EXCEPTION as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # the help is the answer (already printed)
+                sys.exit(2)
+            message = exc.format_message().strip().rstrip(".")  # type: ignore[attr-defined]
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx is not None else "oidc-publisher"
+            sys.stderr.write(f"error: {message}; run '{command} --help' for the options\n")
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        except typer.Abort:
+            sys.stderr.write("aborted\n")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="oidc-publisher",
+    cls=_OneLineErrors,
     help="Publish a self-managed Kubernetes cluster's service-account issuer (JWKS + OIDC discovery) "
     "to S3, register it in IAM, and prove that STS will accept its tokens (IRSA).",
     no_args_is_help=True,
