@@ -1,11 +1,14 @@
 """The CloudFront edge: a distribution that serves the issuer from a private bucket through Origin
-Access Control, and invalidations of exactly the paths that changed.
+Access Control, a short-TTL cache policy for it, and invalidations of exactly the paths that changed.
 
-Cache settings: the legacy TTL fields (MinTTL 0, DefaultTTL 300, MaxTTL 3600, nothing forwarded) rather
-than a cache policy. The objects carry ``Cache-Control: public, max-age=300``, which CloudFront honours
-within those bounds, so the effect is the same as a short-TTL cache policy with one resource fewer to
-own, find and delete. It is also what the tests can check: moto (the tests' AWS) implements no
-cache-policy call at all (CreateCachePolicy answers 404), while it stores and returns the legacy fields.
+Cache settings: a custom cache policy per bucket, ``oidc-publisher-BUCKET`` (dots made dashes, as the
+Terraform module names its own), MinTTL 0 / DefaultTTL 300 / MaxTTL 3600, nothing but the path in the
+cache key, gzip and brotli. The objects carry ``Cache-Control: public, max-age=300``, which CloudFront
+honours within those bounds. A distribution the tool made before it used a cache policy (legacy
+ForwardedValues and TTL fields) is moved onto it; a distribution whose behaviour names another cache
+policy (the Terraform module's, or one its owner chose) keeps it. The policy is recognised as the tool's
+by its name and its comment (``managed-by oidc-publisher: ...``); the Terraform module's has the same
+name and another comment, and is never changed or deleted here.
 
 Recognising our distribution: its Comment (``oidc-publisher issuer for BUCKET``) and its origin
 (``BUCKET.s3.REGION.amazonaws.com``), both in ListDistributions' answer, so finding it costs no call per
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.aws import aws_error
-from oidc_publisher.errors import AWSError, InputError
+from oidc_publisher.errors import AWSError, ConflictError, InputError
 from oidc_publisher.plan import Change
 
 if TYPE_CHECKING:
@@ -34,9 +37,13 @@ if TYPE_CHECKING:
 ORIGIN_ID = "oidc-publisher-s3"
 MANAGED_TAG = ("managed-by", "oidc-publisher")
 BUCKET_TAG = "oidc-publisher:bucket"
-# Items per ListDistributions / ListOriginAccessControls page (AWS's maximum is 100; tests lower it).
+# Items per ListDistributions / ListOriginAccessControls / ListCachePolicies page (AWS's maximum is 100;
+# tests lower it).
 LIST_PAGE_SIZE = 100
 MIN_TTL, DEFAULT_TTL, MAX_TTL = 0, 300, 3600
+# A behaviour's legacy cache fields: a cache policy replaces them (CloudFront refuses ForwardedValues next
+# to a CachePolicyId).
+LEGACY_CACHE_FIELDS = ("ForwardedValues", "MinTTL", "DefaultTTL", "MaxTTL")
 MINIMUM_TLS = "TLSv1.2_2021"
 _ACM_ARN = re.compile(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):acm:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):(?P<account>\d{12}):"
@@ -62,6 +69,16 @@ def oac_name(bucket: str) -> str:
     return f"oidc-publisher-{bucket}"[:64]  # CloudFront's limit on an OAC name
 
 
+def cache_policy_name(bucket: str) -> str:
+    """The tool's cache policy for ``bucket``: CloudFront allows letters, digits, '-' and '_' (no dots),
+    128 characters at most. The Terraform module names its policy the same way."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"oidc-publisher-{bucket}")[:128]
+
+
+def cache_policy_comment(bucket: str) -> str:
+    return f"managed-by oidc-publisher: short TTLs for the issuer in s3://{bucket}"[:128]
+
+
 def origin_domain(bucket: str, region: str) -> str:
     """The bucket's regional REST endpoint: OAC signs for it (the website endpoint cannot use OAC)."""
     suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
@@ -79,15 +96,23 @@ _HINTS = {
     "InvalidViewerCertificate": "the ACM certificate must be issued, in us-east-1, and cover {aliases}: check it in ACM",
     "TooManyDistributions": "the account is at its CloudFront distribution quota: delete unused ones, or ask AWS to raise it",
     "TooManyOriginAccessControls": "the account is at its origin access control quota: delete unused ones, or ask AWS to raise it",
-    "PreconditionFailed": "the distribution changed while this run was reading it: re-run to converge it",
+    "PreconditionFailed": "{subject} changed while this run was reading it: re-run to converge it",
     "NoSuchDistribution": "it does not exist (any more): re-run to find or create it",
     "NoSuchOriginAccessControl": "it does not exist (any more): re-run to find or create it",
+    "NoSuchCachePolicy": "it does not exist (any more): re-run to find or create it",
+    "CachePolicyAlreadyExists": "a cache policy of that name exists already, perhaps made by another run at the same moment: re-run to converge it",
+    "TooManyCachePolicies": "the account is at its cache policy quota: delete unused custom cache policies, or ask AWS to raise it",
 }
 
 
 @contextmanager
 def _translated(
-    action: str, resource: str | None = None, *, aliases: Sequence[str] = (), grant: str | None = None
+    action: str,
+    resource: str | None = None,
+    *,
+    aliases: Sequence[str] = (),
+    grant: str | None = None,
+    subject: str = "the distribution",
 ) -> Iterator[None]:
     """Any botocore failure in the block becomes one :class:`AWSError` line naming ``action``; ``grant``
     names the IAM actions when they are not the API call's own name."""
@@ -99,7 +124,8 @@ def _translated(
         error = aws_error(exc, action, resource)
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in _HINTS:
-            error = AWSError(error.message, _HINTS[code].format(aliases=", ".join(aliases) or "the issuer host"))
+            hint = _HINTS[code].format(aliases=", ".join(aliases) or "the issuer host", subject=subject)
+            error = AWSError(error.message, hint)
         elif grant and code in ("AccessDenied", "AccessDeniedException"):
             error = AWSError(error.message, f"grant {grant} to the caller (see docs/iam-permissions.md)")
         raise error from None
@@ -183,6 +209,35 @@ def find_origin_access_control(clients: AwsClients, bucket: str) -> str | None:
         marker = page["NextMarker"]
 
 
+@dataclass(frozen=True)
+class CachePolicy:
+    id: str
+    comment: str
+    config: dict[str, Any]  # its CachePolicyConfig, as ListCachePolicies returned it
+
+    def made_for(self, bucket: str) -> bool:
+        """Made by this tool for ``bucket``: the name alone could be the Terraform module's."""
+        return self.comment == cache_policy_comment(bucket)
+
+
+def find_cache_policy(clients: AwsClients, bucket: str) -> CachePolicy | None:
+    """The custom cache policy named ``oidc-publisher-BUCKET``, whoever made it (see ``made_for``)."""
+    client = clients.cloudfront()
+    name = cache_policy_name(bucket)
+    marker = ""
+    while True:
+        with _translated("cloudfront:ListCachePolicies"):
+            page = client.list_cache_policies(Type="custom", **_page(marker))["CachePolicyList"]
+        for item in _items(page):  # type: ignore[arg-type]
+            policy = item.get("CachePolicy") or {}
+            config = dict(policy.get("CachePolicyConfig") or {})
+            if config.get("Name") == name:
+                return CachePolicy(str(policy["Id"]), str(config.get("Comment") or ""), config)
+        if not page.get("NextMarker"):  # this list has no IsTruncated: a NextMarker means more
+            return None
+        marker = page["NextMarker"]
+
+
 # ---------------------------------------------------------------- the desired state
 
 
@@ -228,8 +283,52 @@ def _viewer_certificate(acm_certificate_arn: str | None) -> dict[str, Any]:
     return {"CloudFrontDefaultCertificate": True}
 
 
+def cache_policy_config(bucket: str) -> dict[str, Any]:
+    """The tool's cache policy, as the Terraform module's: short TTLs, nothing but the path in the cache
+    key (STS sends no cookies or query strings worth keying on), compressed objects cached apart."""
+    return {
+        "Name": cache_policy_name(bucket),
+        "Comment": cache_policy_comment(bucket),
+        "MinTTL": MIN_TTL,
+        "DefaultTTL": DEFAULT_TTL,
+        "MaxTTL": MAX_TTL,
+        "ParametersInCacheKeyAndForwardedToOrigin": {
+            "EnableAcceptEncodingGzip": True,
+            "EnableAcceptEncodingBrotli": True,
+            "HeadersConfig": {"HeaderBehavior": "none"},
+            "CookiesConfig": {"CookieBehavior": "none"},
+            "QueryStringsConfig": {"QueryStringBehavior": "none"},
+        },
+    }
+
+
+def cache_policy_drift(config: dict[str, Any]) -> list[str]:
+    """What differs from :func:`cache_policy_config` in the settings that decide caching."""
+    drift = []
+    ttls = tuple(config.get(name) for name in ("MinTTL", "DefaultTTL", "MaxTTL"))
+    if ttls != (MIN_TTL, DEFAULT_TTL, MAX_TTL):
+        shown = "-".join("?" if ttl is None else str(ttl) for ttl in ttls)
+        drift.append(f"TTL {shown}s -> {MIN_TTL}-{DEFAULT_TTL}-{MAX_TTL}s")
+    key = config.get("ParametersInCacheKeyAndForwardedToOrigin") or {}
+    behaviours = (
+        (key.get("HeadersConfig") or {}).get("HeaderBehavior"),
+        (key.get("CookiesConfig") or {}).get("CookieBehavior"),
+        (key.get("QueryStringsConfig") or {}).get("QueryStringBehavior"),
+    )
+    if behaviours != ("none", "none", "none"):
+        drift.append("cache key -> the path only (no headers, cookies or query strings)")
+    if not (key.get("EnableAcceptEncodingGzip") is True and key.get("EnableAcceptEncodingBrotli") is True):
+        drift.append("compression -> gzip and brotli")
+    return drift
+
+
 def _new_config(
-    bucket: str, region: str, oac_id: str, aliases: Sequence[str], acm_certificate_arn: str | None
+    bucket: str,
+    region: str,
+    oac_id: str,
+    aliases: Sequence[str],
+    acm_certificate_arn: str | None,
+    cache_policy_id: str,
 ) -> dict[str, Any]:
     return {
         # Unique per run; botocore's retries of this one request resend it, and CloudFront answers a
@@ -258,11 +357,7 @@ def _new_config(
                 "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]},
             },
             "Compress": True,
-            # Legacy TTLs, not a cache policy: see the module docstring.
-            "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}, "Headers": {"Quantity": 0}},
-            "MinTTL": MIN_TTL,
-            "DefaultTTL": DEFAULT_TTL,
-            "MaxTTL": MAX_TTL,
+            "CachePolicyId": cache_policy_id,  # no legacy ForwardedValues or TTLs: CloudFront refuses both
             "TrustedSigners": {"Enabled": False, "Quantity": 0},
         },
         "PriceClass": "PriceClass_100",
@@ -273,10 +368,15 @@ def _new_config(
 
 
 def _drift(
-    config: dict[str, Any], oac_id: str | None, aliases: Sequence[str], acm_certificate_arn: str | None
+    config: dict[str, Any],
+    oac_id: str | None,
+    aliases: Sequence[str],
+    acm_certificate_arn: str | None,
+    cache_policy: str | None,
 ) -> list[str]:
-    """What differs, in the fields the tool owns on an existing distribution. Everything else (cache
-    settings, price class, logging, a Terraform-made cache policy) is the owner's to change."""
+    """What differs, in the fields the tool owns on an existing distribution. Everything else (price
+    class, logging, a cache policy the behaviour already names) is the owner's to change. ``cache_policy``
+    is the name of the tool's policy, for a behaviour that still has the legacy cache fields."""
     drift = []
     if not config.get("Enabled", False):
         drift.append("enable it")
@@ -289,8 +389,11 @@ def _drift(
         viewer.get("SSLSupportMethod") != "sni-only" or viewer.get("MinimumProtocolVersion") != MINIMUM_TLS
     ):
         drift.append(f"viewer TLS -> sni-only, {MINIMUM_TLS}")
-    if (config.get("DefaultCacheBehavior") or {}).get("ViewerProtocolPolicy") != "https-only":
+    behaviour = config.get("DefaultCacheBehavior") or {}
+    if behaviour.get("ViewerProtocolPolicy") != "https-only":
         drift.append("viewer protocol -> https-only")
+    if cache_policy and not behaviour.get("CachePolicyId"):
+        drift.append(f"cache policy -> {cache_policy} (instead of the legacy TTL fields)")
     origins = _items(config.get("Origins"))
     # CloudFront returns the origin's OAC id ("" when none); moto drops the field, and an absent field
     # is not taken for drift, or every run against moto would rewrite the distribution.
@@ -300,15 +403,26 @@ def _drift(
 
 
 def _converged(
-    config: dict[str, Any], oac_id: str | None, aliases: Sequence[str], acm_certificate_arn: str | None
+    config: dict[str, Any],
+    oac_id: str | None,
+    aliases: Sequence[str],
+    acm_certificate_arn: str | None,
+    cache_policy_id: str | None,
 ) -> dict[str, Any]:
     """The current config with only the owned fields set (GetDistributionConfig's answer is valid
-    UpdateDistribution input; everything not owned passes through unchanged)."""
+    UpdateDistribution input; everything not owned passes through unchanged). A behaviour without a
+    cache policy gets ``cache_policy_id``; one that names a policy keeps it."""
     wanted = dict(config)
     wanted["Enabled"] = True
     wanted["Aliases"] = _aliases(aliases)
     wanted["ViewerCertificate"] = _viewer_certificate(acm_certificate_arn)
-    wanted["DefaultCacheBehavior"] = {**config.get("DefaultCacheBehavior", {}), "ViewerProtocolPolicy": "https-only"}
+    behaviour = {**config.get("DefaultCacheBehavior", {}), "ViewerProtocolPolicy": "https-only"}
+    if cache_policy_id and not behaviour.get("CachePolicyId"):
+        behaviour["CachePolicyId"] = cache_policy_id
+    if behaviour.get("CachePolicyId"):
+        for name in LEGACY_CACHE_FIELDS:
+            behaviour.pop(name, None)
+    wanted["DefaultCacheBehavior"] = behaviour
     origins = _items(config.get("Origins"))
     if oac_id and origins and "OriginAccessControlId" in origins[0]:
         first = {**origins[0], "OriginAccessControlId": oac_id}
@@ -318,14 +432,50 @@ def _converged(
 
 @dataclass
 class DistributionPlan:
-    """What ``ensure_distribution`` found and would change. ``oac_id`` is None when the OAC is missing."""
+    """What ``ensure_distribution`` found and would change. ``oac_id`` is None when the OAC is missing;
+    ``cache_policy`` is the tool's own policy (None when it is to be made, or not wanted because the
+    behaviour names another policy: ``kept_cache_policy``, which stays as it is)."""
 
     existing: Distribution | None
     oac_id: str | None
     config: dict[str, Any] | None = None  # the existing distribution's config, and its ETag
     etag: str | None = None
     drift: list[str] = field(default_factory=list)
+    cache_policy: CachePolicy | None = None
+    cache_policy_drift: list[str] = field(default_factory=list)
+    kept_cache_policy: str | None = None
     changes: list[Change] = field(default_factory=list)
+
+
+def _plan_cache_policy(plan: DistributionPlan, found: CachePolicy | None, bucket: str) -> None:
+    """Decide about the tool's cache policy once the distribution's current behaviour is known."""
+    behaviour = ((plan.config or {}).get("DefaultCacheBehavior")) or {}
+    named = str(behaviour.get("CachePolicyId") or "")
+    if named and not (found is not None and found.id == named and found.made_for(bucket)):
+        plan.kept_cache_policy = named  # the Terraform module's, or its owner's choice
+        return
+    name = cache_policy_name(bucket)
+    if found is not None and not found.made_for(bucket):
+        raise ConflictError(
+            f"the cache policy {name} ({found.id}) was not made by oidc-publisher for s3://{bucket} "
+            f"(its comment is {found.comment!r}), and the distribution would need that name",
+            "delete or rename that cache policy, or point the distribution's default behaviour at it yourself; then re-run",
+        )
+    plan.cache_policy = found
+    if found is None:
+        plan.changes.append(
+            Change(
+                f"cloudfront:cache-policy/{name}",
+                "create",
+                f"TTL {MIN_TTL}-{DEFAULT_TTL}-{MAX_TTL}s, only the path in the cache key, gzip and brotli",
+            )
+        )
+        return
+    plan.cache_policy_drift = cache_policy_drift(found.config)
+    if plan.cache_policy_drift:
+        plan.changes.append(
+            Change(f"cloudfront:cache-policy/{name}", "update", "; ".join(plan.cache_policy_drift))
+        )
 
 
 def plan_distribution(
@@ -336,11 +486,16 @@ def plan_distribution(
     aliases: tuple[str, ...] = (),
     acm_certificate_arn: str | None = None,
 ) -> DistributionPlan:
-    """Read the current OAC and distribution (no write call) and list what must change."""
+    """Read the current OAC, cache policy and distribution (no write call) and list what must change."""
     check_certificate(aliases, acm_certificate_arn)
     oac_id = find_origin_access_control(clients, bucket)
     existing = find_distribution(clients, bucket=bucket, region=region)
     plan = DistributionPlan(existing=existing, oac_id=oac_id)
+    if existing is not None:
+        with _translated("cloudfront:GetDistributionConfig", existing.id):
+            current = clients.cloudfront().get_distribution_config(Id=existing.id)
+        plan.config = dict(current["DistributionConfig"])
+        plan.etag = current["ETag"]
     if oac_id is None:
         plan.changes.append(
             Change(
@@ -349,24 +504,42 @@ def plan_distribution(
                 "the distribution signs its requests to the private bucket (SigV4, always)",
             )
         )
+    _plan_cache_policy(plan, find_cache_policy(clients, bucket), bucket)
     if existing is None:
         where = f"{', '.join(aliases)} with the ACM certificate" if aliases else "the default *.cloudfront.net name"
         plan.changes.append(
             Change(
                 f"cloudfront:distribution for s3://{bucket}",
                 "create",
-                f"https-only, GET/HEAD, TTL {MIN_TTL}-{DEFAULT_TTL}-{MAX_TTL}s, private bucket through OAC, on {where}",
+                f"https-only, GET/HEAD, cache policy {cache_policy_name(bucket)}, private bucket through OAC, on {where}",
             )
         )
         return plan
-    with _translated("cloudfront:GetDistributionConfig", existing.id):
-        current = clients.cloudfront().get_distribution_config(Id=existing.id)
-    plan.config = dict(current["DistributionConfig"])
-    plan.etag = current["ETag"]
-    plan.drift = _drift(plan.config, oac_id, aliases, acm_certificate_arn)
+    assert plan.config is not None
+    wanted_policy = None if plan.kept_cache_policy else cache_policy_name(bucket)
+    plan.drift = _drift(plan.config, oac_id, aliases, acm_certificate_arn, wanted_policy)
     if plan.drift:
         plan.changes.append(Change(f"cloudfront:distribution/{existing.id}", "update", "; ".join(plan.drift)))
     return plan
+
+
+def _apply_cache_policy(clients: AwsClients, bucket: str, plan: DistributionPlan) -> str | None:
+    """Create or converge the tool's cache policy as planned; its id (None when the behaviour keeps another)."""
+    if plan.kept_cache_policy:
+        return None
+    client = clients.cloudfront()
+    name = cache_policy_name(bucket)
+    if plan.cache_policy is None:
+        with _translated("cloudfront:CreateCachePolicy", name, subject="the cache policy"):
+            created = client.create_cache_policy(CachePolicyConfig=cache_policy_config(bucket))  # type: ignore[arg-type]
+        return str(created["CachePolicy"]["Id"])
+    policy_id = plan.cache_policy.id
+    if plan.cache_policy_drift:
+        with _translated("cloudfront:GetCachePolicy", name):
+            etag = client.get_cache_policy(Id=policy_id)["ETag"]
+        with _translated("cloudfront:UpdateCachePolicy", name, subject="the cache policy"):
+            client.update_cache_policy(Id=policy_id, IfMatch=etag, CachePolicyConfig=cache_policy_config(bucket))  # type: ignore[arg-type]
+    return policy_id
 
 
 def ensure_distribution(
@@ -379,9 +552,9 @@ def ensure_distribution(
     tags: dict[str, str],
     dry_run: bool,
 ) -> tuple[Distribution | None, list[Change]]:
-    """Create the OAC and the distribution when missing; converge an existing distribution's aliases,
-    certificate, viewer policy and OAC. With ``dry_run`` nothing is written; the distribution is None
-    then when it does not exist yet."""
+    """Create the OAC, the cache policy and the distribution when missing; converge the policy's TTLs and
+    cache key, and an existing distribution's aliases, certificate, viewer policy, OAC and cache policy.
+    With ``dry_run`` nothing is written; the distribution is None then when it does not exist yet."""
     plan = plan_distribution(
         clients, bucket=bucket, region=region, aliases=aliases, acm_certificate_arn=acm_certificate_arn
     )
@@ -400,8 +573,11 @@ def ensure_distribution(
                     "OriginAccessControlOriginType": "s3",
                 }
             )["OriginAccessControl"]["Id"]
+    cache_policy_id = _apply_cache_policy(clients, bucket, plan)
     if plan.existing is None:
+        assert cache_policy_id is not None  # a new distribution has no policy of its own to keep
         all_tags = {**tags, MANAGED_TAG[0]: MANAGED_TAG[1], BUCKET_TAG: bucket}
+        config = _new_config(bucket, region, oac_id, aliases, acm_certificate_arn, cache_policy_id)
         with _translated(
             "cloudfront:CreateDistributionWithTags",
             f"the distribution for {bucket}",
@@ -410,7 +586,7 @@ def ensure_distribution(
         ):
             created = client.create_distribution_with_tags(
                 DistributionConfigWithTags={
-                    "DistributionConfig": _new_config(bucket, region, oac_id, aliases, acm_certificate_arn),  # type: ignore[typeddict-item]
+                    "DistributionConfig": config,  # type: ignore[typeddict-item]
                     "Tags": {"Items": [{"Key": k, "Value": v} for k, v in sorted(all_tags.items())]},
                 }
             )["Distribution"]
@@ -424,7 +600,7 @@ def ensure_distribution(
     if not plan.drift:
         return existing, plan.changes
     assert plan.config is not None and plan.etag is not None
-    wanted = _converged(plan.config, oac_id, aliases, acm_certificate_arn)
+    wanted = _converged(plan.config, oac_id, aliases, acm_certificate_arn, cache_policy_id)
     with _translated("cloudfront:UpdateDistribution", existing.id, aliases=aliases):
         updated = client.update_distribution(Id=existing.id, IfMatch=plan.etag, DistributionConfig=wanted)  # type: ignore[arg-type]
     return _describe(dict(updated["Distribution"])), plan.changes
@@ -517,4 +693,26 @@ def delete_origin_access_control(clients: AwsClients, oac_id: str) -> bool:
         raise aws_error(exc, action, oac_id) from None
     except BotoCoreError as exc:
         raise aws_error(exc, action, oac_id) from None
+    return True
+
+
+def delete_cache_policy(clients: AwsClients, policy_id: str) -> bool:
+    """Delete the cache policy; True when it is gone (already gone included), False while a distribution
+    still uses it (CachePolicyInUse: delete that first)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = clients.cloudfront()
+    action = "cloudfront:GetCachePolicy"
+    try:
+        etag = client.get_cache_policy(Id=policy_id)["ETag"]
+        action = "cloudfront:DeleteCachePolicy"
+        client.delete_cache_policy(Id=policy_id, IfMatch=etag)
+    except ClientError as exc:
+        if _code(exc) == "NoSuchCachePolicy":
+            return True
+        if _code(exc) == "CachePolicyInUse":
+            return False
+        raise aws_error(exc, action, policy_id) from None
+    except BotoCoreError as exc:
+        raise aws_error(exc, action, policy_id) from None
     return True

@@ -1,4 +1,5 @@
-"""Local stand-ins for the demo: moto's server as AWS, and an HTTPS front that serves a bucket the way
+"""Local stand-ins for the demo: moto's server as AWS (behind a stand-in for CloudFront's cache-policy
+calls, which moto lacks: emulator_cache_policies), and an HTTPS front that serves a bucket the way
 CloudFront with Origin Access Control does, with a certificate chain of its own.
 
 Nothing here is used against real AWS. The tool reaches the stand-ins exactly as it reaches AWS and
@@ -24,10 +25,13 @@ from oidc_publisher.localca import Chain, make_chain
 
 @dataclass
 class LocalAWS:
-    endpoint: str
+    endpoint: str  # the cache-policy stand-in, in front of moto's server
     _server: Any
+    _cache_policies: Any = None
 
     def stop(self) -> None:
+        if self._cache_policies is not None:
+            self._cache_policies.stop()
         self._server.stop()
 
 
@@ -65,14 +69,18 @@ def start_moto() -> LocalAWS:
         raise Error(
             "the demo needs moto's server (the local AWS)", "install it: pip install 'oidc-publisher[demo]'"
         ) from None
+    from oidc_publisher.emulator_cache_policies import CachePolicyStandIn, fix_moto_cache_behaviours
+
     fix_moto_policy_conditions()
+    fix_moto_cache_behaviours()
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log is noise here
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    return LocalAWS(endpoint=f"http://{host}:{port}", _server=server)
+    cache_policies = CachePolicyStandIn(f"http://{host}:{port}")  # moto has no cache-policy calls
+    return LocalAWS(endpoint=cache_policies.url, _server=server, _cache_policies=cache_policies)
 
 
 Fetch = Callable[[str], tuple[int, bytes, dict[str, str]]]

@@ -2,7 +2,7 @@
 
 Recognised by the ``managed-by=oidc-publisher`` tag (provider, bucket, distribution; a distribution is
 first found by the comment and origin the tool gives it) or by the name the tool gives it (origin
-access control, which takes no tags). The documents and the state object are the issuer's own keys, so
+access control, which takes no tags; cache policy, by its name and the tool's comment). The documents and the state object are the issuer's own keys, so
 they are removed from any bucket; a bucket the tool did not create keeps everything else, minus this
 issuer's objects in the tool's read statements of its policy. Roles are never deleted here: they are listed, so the
 people who own them can decide.
@@ -159,10 +159,15 @@ def _check_objects_belong_to(s3: Any, target: Target) -> None:
 
 
 def _plan_cloudfront(clients: AwsClients, target: Target, plan: Plan, report: TeardownReport, actions: list[Callable[[], None]]) -> None:
-    """The distribution (recognised by its comment and origin, removed only if tagged managed-by) and
-    then its origin access control (recognised by name)."""
+    """The distribution (recognised by its comment and origin, removed only if tagged managed-by), then
+    its origin access control (recognised by name) and its cache policy (by name and the tool's comment)."""
     from oidc_publisher.aws import translated as _translated
-    from oidc_publisher.cloudfront import find_distribution, find_origin_access_control
+    from oidc_publisher.cloudfront import (
+        cache_policy_name,
+        find_cache_policy,
+        find_distribution,
+        find_origin_access_control,
+    )
 
     bucket = target.bucket
     distribution = find_distribution(clients, bucket=bucket, region=target.region)
@@ -177,16 +182,27 @@ def _plan_cloudfront(clients: AwsClients, target: Target, plan: Plan, report: Te
     oac = find_origin_access_control(clients, bucket)
     if oac:
         plan.add(f"cloudfront:origin-access-control/{oac}", "delete", "created by oidc-publisher for this bucket, after the distribution")
-    if distribution is not None or oac:
-        actions.append(lambda: report.notes.extend(_remove_cloudfront(clients, distribution, oac)))
+    policy = find_cache_policy(clients, bucket)
+    name = cache_policy_name(bucket)
+    if policy is not None and not policy.made_for(bucket):
+        report.notes.append(f"kept cache policy {name} ({policy.id}): oidc-publisher did not create it (its comment is {policy.comment!r})")
+        policy = None
+    if policy is not None:
+        plan.add(f"cloudfront:cache-policy/{name}", "delete", "created by oidc-publisher for this bucket, once no distribution uses it")
+    if distribution is not None or oac or policy is not None:
+        policy_id = policy.id if policy is not None else None
+        actions.append(lambda: report.notes.extend(_remove_cloudfront(clients, distribution, oac, name, policy_id)))
 
 
-def _remove_cloudfront(clients: AwsClients, distribution: Distribution | None, oac: str | None) -> list[str]:
-    """Disable and delete the distribution, then its OAC; a note for what has to wait for CloudFront.
+def _remove_cloudfront(
+    clients: AwsClients, distribution: Distribution | None, oac: str | None, policy_name: str, policy_id: str | None
+) -> list[str]:
+    """Disable and delete the distribution, then its OAC and cache policy; a note for what has to wait.
 
     CloudFront deletes a distribution only once it is disabled and deployed (minutes after disabling),
-    and refuses to delete an OAC a distribution still uses: the next run finishes the job."""
+    and refuses to delete an OAC or a cache policy a distribution still uses: the next run finishes the job."""
     from oidc_publisher.cloudfront import (
+        delete_cache_policy,
         delete_distribution_if_disabled,
         delete_origin_access_control,
         disable_distribution,
@@ -195,12 +211,17 @@ def _remove_cloudfront(clients: AwsClients, distribution: Distribution | None, o
     if distribution is not None:
         disable_distribution(clients, distribution)
         if not delete_distribution_if_disabled(clients, distribution):
-            then = f", then its origin access control {oac}" if oac else ""
+            then = [f"its origin access control {oac}"] if oac else []
+            then += [f"its cache policy {policy_name}"] if policy_id else []
             return [f"distribution {distribution.id} is disabled; CloudFront deletes it only once deployed: "
-                    f"re-run teardown in about 15 minutes to delete it{then}"]
+                    f"re-run teardown in about 15 minutes to delete it" + (f", then {' and '.join(then)}" if then else "")]
+    notes = []
     if oac and not delete_origin_access_control(clients, oac):
-        return [f"origin access control {oac} is still in use; re-run teardown once the distribution is gone"]
-    return []
+        notes.append(f"origin access control {oac} is still in use; re-run teardown once the distribution is gone")
+    if policy_id and not delete_cache_policy(clients, policy_id):
+        notes.append(f"kept cache policy {policy_name} ({policy_id}): a distribution still uses it (CachePolicyInUse); "
+                     "re-run teardown once no distribution uses it")
+    return notes
 
 
 def _bucket_exists(s3: Any, bucket: str) -> bool:

@@ -176,7 +176,22 @@ def test_cloudfront_bootstrap_one_key_rotation_invalidates_only_the_jwks(aws: Aw
     assert read["Condition"] == {"StringEquals": {"AWS:SourceArn": f"arn:aws:cloudfront::123456789012:distribution/{distribution_id}"}}
     config = aws.client("cloudfront").get_distribution_config(Id=distribution_id)["DistributionConfig"]
     assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "https-only"
-    assert config["DefaultCacheBehavior"]["DefaultTTL"] == 300
+    [listed] = aws.client("cloudfront").list_cache_policies(Type="custom")["CachePolicyList"]["Items"]
+    cache_policy = listed["CachePolicy"]
+    assert config["DefaultCacheBehavior"]["CachePolicyId"] == cache_policy["Id"]
+    assert "ForwardedValues" not in config["DefaultCacheBehavior"]
+    assert cache_policy["CachePolicyConfig"] == {
+        "Name": "oidc-publisher-private-issuer",
+        "Comment": "managed-by oidc-publisher: short TTLs for the issuer in s3://private-issuer",
+        "MinTTL": 0, "DefaultTTL": 300, "MaxTTL": 3600,
+        "ParametersInCacheKeyAndForwardedToOrigin": {
+            "EnableAcceptEncodingGzip": True, "EnableAcceptEncodingBrotli": True,
+            "HeadersConfig": {"HeaderBehavior": "none"}, "CookiesConfig": {"CookieBehavior": "none"},
+            "QueryStringsConfig": {"QueryStringBehavior": "none"},
+        },
+    }
+    # The objects' own max-age is the policy's DefaultTTL: CloudFront keeps them 300 s, within 0-3600.
+    assert s3.get_object(Bucket="private-issuer", Key="openid/v1/jwks")["CacheControl"] == "public, max-age=300"
     # moto drops OriginAccessControlId from the stored origin (a known gap); the OAC itself must exist.
     oacs = aws.client("cloudfront").list_origin_access_controls()["OriginAccessControlList"]["Items"]
     assert [o["Name"] for o in oacs] == ["oidc-publisher-private-issuer"]

@@ -5,8 +5,11 @@ moto's CloudFront gaps, and what these tests do about them:
   no OAC on its origin. The tests assert what moto keeps, and check the OAC itself separately (it exists,
   with the signing settings asked for). `origins_keep_their_oac` makes moto (in this process) keep the
   field, as CloudFront does, for the tests that need it: what the tool sends, and the OAC drift repair.
-- moto implements no cache-policy call (CreateCachePolicy answers 404), which is one reason the tool uses
-  the legacy TTL fields (see oidc_publisher/cloudfront.py); moto stores and returns those.
+- moto implements no cache-policy call. The `aws` fixture puts a stand-in in front of it
+  (oidc_publisher/emulator_cache_policies.py, also the demo's) that stores and echoes each policy, with
+  CloudFront's ETags, names, pages and CachePolicyInUse, and refuses a behaviour that names an unknown
+  policy or sits next to ForwardedValues; moto is patched to read such a behaviour back without legacy
+  fields, as CloudFront does.
 - moto ignores IfMatch values and deletes an enabled distribution; the tool checks Enabled and Status
   itself before deleting, so that is what is tested.
 What moto never shows: CloudFront serving anything, OAC signing, or the certificate covering the alias.
@@ -31,7 +34,7 @@ from oidc_publisher.cloudfront import (
     invalidate,
     plan_distribution,
 )
-from oidc_publisher.errors import AWSError, InputError
+from oidc_publisher.errors import AWSError, ConflictError, InputError
 from oidc_publisher.plan import Change
 from tests.support.deployments import finish_deployments
 from tests.support.motoserver import AwsWorld
@@ -49,11 +52,32 @@ CREATE_OAC = Change(
     "create",
     "the distribution signs its requests to the private bucket (SigV4, always)",
 )
+POLICY_NAME = f"oidc-publisher-{BUCKET}"
+CREATE_POLICY = Change(
+    f"cloudfront:cache-policy/{POLICY_NAME}",
+    "create",
+    "TTL 0-300-3600s, only the path in the cache key, gzip and brotli",
+)
 CREATE_DEFAULT = Change(
     f"cloudfront:distribution for s3://{BUCKET}",
     "create",
-    "https-only, GET/HEAD, TTL 0-300-3600s, private bucket through OAC, on the default *.cloudfront.net name",
+    f"https-only, GET/HEAD, cache policy {POLICY_NAME}, private bucket through OAC, on the default *.cloudfront.net name",
 )
+# The tool's cache policy, field by field, as the Terraform module's aws_cloudfront_cache_policy.
+POLICY_CONFIG = {
+    "Name": POLICY_NAME,
+    "Comment": f"managed-by oidc-publisher: short TTLs for the issuer in s3://{BUCKET}",
+    "MinTTL": 0,
+    "DefaultTTL": 300,
+    "MaxTTL": 3600,
+    "ParametersInCacheKeyAndForwardedToOrigin": {
+        "EnableAcceptEncodingGzip": True,
+        "EnableAcceptEncodingBrotli": True,
+        "HeadersConfig": {"HeaderBehavior": "none"},
+        "CookiesConfig": {"CookieBehavior": "none"},
+        "QueryStringsConfig": {"QueryStringBehavior": "none"},
+    },
+}
 
 
 @pytest.fixture
@@ -91,17 +115,43 @@ def distributions(aws: AwsWorld) -> list[dict[str, Any]]:
     return list(aws.client("cloudfront").list_distributions()["DistributionList"].get("Items") or [])
 
 
+def cache_policies(aws: AwsWorld) -> dict[str, dict[str, Any]]:
+    """name -> {Id, CachePolicyConfig} of every custom cache policy (through the stand-in, not recorded)."""
+    listed = aws.client("cloudfront").list_cache_policies(Type="custom")["CachePolicyList"]
+    return {i["CachePolicy"]["CachePolicyConfig"]["Name"]: i["CachePolicy"] for i in listed.get("Items") or []}
+
+
+def legacy_distribution(aws: AwsWorld, oac_id: str) -> str:
+    """A distribution as the tool made them before it had a cache policy: legacy ForwardedValues and TTLs."""
+    config = cf_edge._new_config(BUCKET, REGION, oac_id, (), None, "unused")
+    behaviour = {k: v for k, v in config["DefaultCacheBehavior"].items() if k != "CachePolicyId"}
+    behaviour["ForwardedValues"] = {"QueryString": False, "Cookies": {"Forward": "none"}, "Headers": {"Quantity": 0}}
+    behaviour.update(MinTTL=0, DefaultTTL=300, MaxTTL=3600)
+    made = aws.client("cloudfront").create_distribution_with_tags(
+        DistributionConfigWithTags={
+            "DistributionConfig": {**config, "DefaultCacheBehavior": behaviour},
+            "Tags": {"Items": [{"Key": "managed-by", "Value": "oidc-publisher"}]},
+        }
+    )
+    return str(made["Distribution"]["Id"])
+
+
 # ---------------------------------------------------------------- create, converge, dry run
 
 
 def test_create_from_nothing(aws: AwsWorld, clients: AwsClients) -> None:
     dist, changes = ensure(clients)
 
-    assert changes == [CREATE_OAC, CREATE_DEFAULT]
+    assert changes == [CREATE_OAC, CREATE_POLICY, CREATE_DEFAULT]
     assert aws.recorder.writes == [
         ("cloudfront", "CreateOriginAccessControl"),
+        ("cloudfront", "CreateCachePolicy"),
         ("cloudfront", "CreateDistributionWithTags"),
     ]
+    [sent] = aws.recorder.sent("ListCachePolicies")
+    assert "Type=custom" in sent.query.split("&")
+    policy = cache_policies(aws)[POLICY_NAME]
+    assert policy["CachePolicyConfig"] == POLICY_CONFIG
     [oac] = oacs(aws)
     assert oac == {
         "Id": oac["Id"],
@@ -142,13 +192,12 @@ def test_create_from_nothing(aws: AwsWorld, clients: AwsClients) -> None:
         "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]},
     }
     assert behaviour["Compress"] is True
-    assert behaviour["ForwardedValues"] == {
-        "QueryString": False,
-        "Cookies": {"Forward": "none"},
-        "Headers": {"Quantity": 0},
-    }
-    assert (behaviour["MinTTL"], behaviour["DefaultTTL"], behaviour["MaxTTL"]) == (0, 300, 3600)
-    assert behaviour["CachePolicyId"] == ""
+    assert behaviour["CachePolicyId"] == policy["Id"]
+    for legacy in ("ForwardedValues", "MinTTL", "DefaultTTL", "MaxTTL"):
+        assert legacy not in behaviour
+    [create] = aws.recorder.sent("CreateDistributionWithTags")
+    assert b"<CachePolicyId>" + policy["Id"].encode() + b"</CachePolicyId>" in create.body
+    assert b"ForwardedValues" not in create.body and b"TTL>" not in create.body
     assert behaviour["TrustedSigners"]["Enabled"] is False
     assert config["PriceClass"] == "PriceClass_100"
     assert config["HttpVersion"] == "http2"
@@ -200,9 +249,11 @@ def test_ensure_again_makes_no_write_call(aws: AwsWorld, clients: AwsClients) ->
 
     assert changes == []
     assert aws.recorder.writes == []
-    assert aws.recorder.operations() == ["ListOriginAccessControls", "ListDistributions", "GetDistributionConfig"]
+    assert aws.recorder.operations() == [
+        "ListOriginAccessControls", "ListDistributions", "GetDistributionConfig", "ListCachePolicies",
+    ]  # fmt: skip
     assert again == Distribution(first.id, first.arn, first.domain_name, (ALIAS,), None, "Deployed")  # moto: no OAC id
-    assert len(distributions(aws)) == 1 and len(oacs(aws)) == 1
+    assert len(distributions(aws)) == 1 and len(oacs(aws)) == 1 and len(cache_policies(aws)) == 1
 
 
 def test_an_existing_oac_of_that_name_is_reused(aws: AwsWorld, clients: AwsClients) -> None:
@@ -215,8 +266,8 @@ def test_an_existing_oac_of_that_name_is_reused(aws: AwsWorld, clients: AwsClien
         }
     )["OriginAccessControl"]["Id"]
     dist, changes = ensure(clients)
-    assert changes == [CREATE_DEFAULT]
-    assert aws.recorder.writes == [("cloudfront", "CreateDistributionWithTags")]
+    assert changes == [CREATE_POLICY, CREATE_DEFAULT]
+    assert aws.recorder.writes == [("cloudfront", "CreateCachePolicy"), ("cloudfront", "CreateDistributionWithTags")]
     assert dist is not None and dist.origin_access_control_id == made
     assert [o["Id"] for o in oacs(aws)] == [made]
 
@@ -226,15 +277,16 @@ def test_dry_run_on_nothing_writes_nothing(aws: AwsWorld, clients: AwsClients) -
     assert dist is None
     assert changes == [
         CREATE_OAC,
+        CREATE_POLICY,
         Change(
             f"cloudfront:distribution for s3://{BUCKET}",
             "create",
-            f"https-only, GET/HEAD, TTL 0-300-3600s, private bucket through OAC, on {ALIAS} with the ACM certificate",
+            f"https-only, GET/HEAD, cache policy {POLICY_NAME}, private bucket through OAC, on {ALIAS} with the ACM certificate",
         ),
     ]
     assert aws.recorder.writes == []
-    assert aws.recorder.operations() == ["ListOriginAccessControls", "ListDistributions"]
-    assert distributions(aws) == [] and oacs(aws) == []
+    assert aws.recorder.operations() == ["ListOriginAccessControls", "ListDistributions", "ListCachePolicies"]
+    assert distributions(aws) == [] and oacs(aws) == [] and cache_policies(aws) == {}
 
 
 def test_dry_run_on_an_existing_distribution_writes_nothing(aws: AwsWorld, clients: AwsClients) -> None:
@@ -257,7 +309,7 @@ def test_dry_run_on_an_existing_distribution_writes_nothing(aws: AwsWorld, clien
 
 def test_plan_distribution_reads_only(aws: AwsWorld, clients: AwsClients) -> None:
     plan = plan_distribution(clients, bucket=BUCKET, region=REGION)
-    assert (plan.existing, plan.oac_id, plan.changes) == (None, None, [CREATE_OAC, CREATE_DEFAULT])
+    assert (plan.existing, plan.oac_id, plan.changes) == (None, None, [CREATE_OAC, CREATE_POLICY, CREATE_DEFAULT])
     assert aws.recorder.writes == []
 
 
@@ -294,10 +346,11 @@ def test_drift_is_converged_in_place(aws: AwsWorld, clients: AwsClients) -> None
     assert after["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "https-only"
     assert after["PriceClass"] == "PriceClass_All"  # not the tool's to change
     assert after["CallerReference"] == config["CallerReference"]
-    assert (after["DefaultCacheBehavior"]["DefaultTTL"], after["Comment"]) == (
-        300,
+    assert (after["DefaultCacheBehavior"]["CachePolicyId"], after["Comment"]) == (
+        cache_policies(aws)[POLICY_NAME]["Id"],
         f"oidc-publisher issuer for {BUCKET}",
     )
+    assert "ForwardedValues" not in after["DefaultCacheBehavior"]
 
     # Back to the default name: aliases and certificate go, in one update.
     aws.recorder.reset()
@@ -328,6 +381,200 @@ def test_an_origin_without_the_oac_gets_it_back(
     assert changes == [Change(f"cloudfront:distribution/{made.id}", "update", f"origin access control -> {oac['Id']}")]
     assert config_of(aws, made.id)["Origins"]["Items"][0]["OriginAccessControlId"] == oac["Id"]
     assert aws.recorder.writes == [("cloudfront", "UpdateDistribution")]
+
+
+# ---------------------------------------------------------------- the cache policy
+
+
+def test_a_drifted_cache_policy_is_converged(aws: AwsWorld, clients: AwsClients) -> None:
+    made, _ = ensure(clients)
+    assert made is not None
+    cf = aws.client("cloudfront")
+    policy = cache_policies(aws)[POLICY_NAME]
+    current = cf.get_cache_policy(Id=policy["Id"])
+    drifted = {**POLICY_CONFIG, "DefaultTTL": 86400, "MaxTTL": 31536000}
+    drifted["ParametersInCacheKeyAndForwardedToOrigin"] = {
+        **POLICY_CONFIG["ParametersInCacheKeyAndForwardedToOrigin"],  # type: ignore[dict-item]
+        "QueryStringsConfig": {"QueryStringBehavior": "all"},
+    }
+    cf.update_cache_policy(Id=policy["Id"], IfMatch=current["ETag"], CachePolicyConfig=drifted)  # type: ignore[arg-type]
+    before = config_of(aws, made.id)
+    aws.recorder.reset()
+
+    update = Change(
+        f"cloudfront:cache-policy/{POLICY_NAME}",
+        "update",
+        "TTL 0-86400-31536000s -> 0-300-3600s; cache key -> the path only (no headers, cookies or query strings)",
+    )
+    assert ensure(clients, dry_run=True)[1] == [update]
+    assert aws.recorder.writes == []
+    assert cache_policies(aws)[POLICY_NAME]["CachePolicyConfig"] == drifted
+
+    dist, changes = ensure(clients)
+
+    assert changes == [update]
+    assert aws.recorder.writes == [("cloudfront", "UpdateCachePolicy")]
+    assert cache_policies(aws)[POLICY_NAME] == {**policy, "CachePolicyConfig": POLICY_CONFIG}
+    assert dist is not None and config_of(aws, made.id) == before  # the distribution already names it
+    aws.recorder.reset()
+    assert ensure(clients)[1] == [] and aws.recorder.writes == []
+
+
+def test_the_policy_update_is_conditional_on_its_etag(aws: AwsWorld, clients: AwsClients) -> None:
+    ensure(clients)
+    cf = aws.client("cloudfront")
+    policy = cache_policies(aws)[POLICY_NAME]
+    etag = cf.get_cache_policy(Id=policy["Id"])["ETag"]
+    cf.update_cache_policy(Id=policy["Id"], IfMatch=etag, CachePolicyConfig={**POLICY_CONFIG, "MinTTL": 60})  # type: ignore[arg-type]
+    aws.recorder.reset()
+    aws.proxy.fail_next("UpdateCachePolicy", status=412, code="PreconditionFailed")
+    with pytest.raises(AWSError) as caught:
+        ensure(clients)
+    assert str(caught.value) == (
+        f"cloudfront:UpdateCachePolicy on {POLICY_NAME} failed (PreconditionFailed: injected by the test); "
+        "the cache policy changed while this run was reading it: re-run to converge it"
+    )
+    [sent] = aws.recorder.sent("UpdateCachePolicy")
+    assert sent.headers["if-match"] == cf.get_cache_policy(Id=policy["Id"])["ETag"]
+    assert ensure(clients)[1][0].action == "update"
+    assert cache_policies(aws)[POLICY_NAME]["CachePolicyConfig"]["MinTTL"] == 0
+
+
+def test_a_legacy_distribution_moves_onto_the_cache_policy(aws: AwsWorld, clients: AwsClients) -> None:
+    oac_id = aws.client("cloudfront").create_origin_access_control(
+        OriginAccessControlConfig={
+            "Name": f"oidc-publisher-{BUCKET}",
+            "SigningProtocol": "sigv4",
+            "SigningBehavior": "always",
+            "OriginAccessControlOriginType": "s3",
+        }
+    )["OriginAccessControl"]["Id"]
+    made = legacy_distribution(aws, oac_id)
+    assert config_of(aws, made)["DefaultCacheBehavior"]["DefaultTTL"] == 300
+    aws.recorder.reset()
+
+    dist, changes = ensure(clients)
+
+    assert changes == [
+        CREATE_POLICY,
+        Change(
+            f"cloudfront:distribution/{made}",
+            "update",
+            f"cache policy -> {POLICY_NAME} (instead of the legacy TTL fields)",
+        ),
+    ]
+    assert aws.recorder.writes == [("cloudfront", "CreateCachePolicy"), ("cloudfront", "UpdateDistribution")]
+    assert dist is not None and dist.id == made
+    behaviour = config_of(aws, made)["DefaultCacheBehavior"]
+    assert behaviour["CachePolicyId"] == cache_policies(aws)[POLICY_NAME]["Id"]
+    for legacy in ("ForwardedValues", "MinTTL", "DefaultTTL", "MaxTTL"):
+        assert legacy not in behaviour
+    [update] = aws.recorder.sent("UpdateDistribution")
+    assert b"ForwardedValues" not in update.body and b"TTL>" not in update.body
+    aws.recorder.reset()
+    assert ensure(clients)[1] == [] and aws.recorder.writes == []
+
+
+def test_a_distribution_naming_another_cache_policy_keeps_it(aws: AwsWorld, clients: AwsClients) -> None:
+    """As the Terraform module makes it: its own policy, of the same name and another comment."""
+    made, _ = ensure(clients)
+    assert made is not None
+    cf = aws.client("cloudfront")
+    ours = cache_policies(aws)[POLICY_NAME]
+    terraforms = {**POLICY_CONFIG, "Name": f"{POLICY_NAME}-tf", "Comment": f"oidc-publisher issuer for {BUCKET}: short TTLs", "DefaultTTL": 60}
+    other = cf.create_cache_policy(CachePolicyConfig=terraforms)["CachePolicy"]["Id"]  # type: ignore[arg-type]
+    current = cf.get_distribution_config(Id=made.id)
+    config = dict(current["DistributionConfig"])
+    config["DefaultCacheBehavior"] = {**config["DefaultCacheBehavior"], "CachePolicyId": other}
+    cf.update_distribution(Id=made.id, IfMatch=current["ETag"], DistributionConfig=config)
+    etag = cf.get_cache_policy(Id=ours["Id"])["ETag"]
+    cf.update_cache_policy(Id=ours["Id"], IfMatch=etag, CachePolicyConfig={**POLICY_CONFIG, "MaxTTL": 7200})  # type: ignore[arg-type]
+    aws.recorder.reset()
+
+    plan = plan_distribution(clients, bucket=BUCKET, region=REGION)
+    assert (plan.kept_cache_policy, plan.changes) == (other, [])
+    dist, changes = ensure(clients, aliases=(ALIAS,), acm_certificate_arn=CERT)  # an update of its own fields
+
+    assert [c.reason for c in changes] == [f"aliases -> {ALIAS}; certificate -> {CERT}"]
+    assert aws.recorder.writes == [("cloudfront", "UpdateDistribution")]  # neither policy touched
+    assert config_of(aws, made.id)["DefaultCacheBehavior"]["CachePolicyId"] == other
+    assert cache_policies(aws)[f"{POLICY_NAME}-tf"]["CachePolicyConfig"]["DefaultTTL"] == 60
+    assert cache_policies(aws)[POLICY_NAME]["CachePolicyConfig"]["MaxTTL"] == 7200  # unused: not converged
+
+
+def test_a_terraform_policy_of_the_same_name_is_kept_and_never_taken(aws: AwsWorld, clients: AwsClients) -> None:
+    terraforms = {**POLICY_CONFIG, "Comment": f"oidc-publisher issuer for {BUCKET}: short TTLs", "DefaultTTL": 60}
+    cf = aws.client("cloudfront")
+    other = cf.create_cache_policy(CachePolicyConfig=terraforms)["CachePolicy"]["Id"]  # type: ignore[arg-type]
+    aws.recorder.reset()
+
+    with pytest.raises(ConflictError) as caught:
+        ensure(clients, dry_run=True)
+    assert caught.value.message == (
+        f"the cache policy {POLICY_NAME} ({other}) was not made by oidc-publisher for s3://{BUCKET} (its comment is "
+        f"'oidc-publisher issuer for {BUCKET}: short TTLs'), and the distribution would need that name"
+    )
+    assert caught.value.hint.startswith("delete or rename that cache policy")
+    assert aws.recorder.writes == []
+
+    # Named by the distribution (as the Terraform module does), it is kept and left alone.
+    oac_id = cf.create_origin_access_control(
+        OriginAccessControlConfig={
+            "Name": f"oidc-publisher-{BUCKET}", "SigningProtocol": "sigv4", "SigningBehavior": "always",
+            "OriginAccessControlOriginType": "s3",
+        }
+    )["OriginAccessControl"]["Id"]  # fmt: skip
+    config = cf_edge._new_config(BUCKET, REGION, oac_id, (), None, other)
+    made = cf.create_distribution(DistributionConfig=config)["Distribution"]["Id"]  # type: ignore[arg-type]
+    aws.recorder.reset()
+    assert ensure(clients) == (find_distribution(clients, bucket=BUCKET, region=REGION), [])
+    assert aws.recorder.writes == []
+    assert config_of(aws, made)["DefaultCacheBehavior"]["CachePolicyId"] == other
+
+
+def test_find_cache_policy_pages_through_the_list(
+    aws: AwsWorld, clients: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cf = aws.client("cloudfront")
+    for n in range(3):
+        cf.create_cache_policy(CachePolicyConfig={**POLICY_CONFIG, "Name": f"someone-else-{n}"})  # type: ignore[arg-type]
+    ensure(clients)
+    monkeypatch.setattr(cf_edge, "LIST_PAGE_SIZE", 2)
+    aws.recorder.reset()
+    found = cf_edge.find_cache_policy(clients, BUCKET)
+    assert found is not None and found.id == cache_policies(aws)[POLICY_NAME]["Id"] and found.made_for(BUCKET)
+    assert aws.recorder.operations() == ["ListCachePolicies", "ListCachePolicies"]
+    assert [sorted(r.query.split("&")) for r in aws.recorder.sent("ListCachePolicies")] == [
+        ["MaxItems=2", "Type=custom"], ["Marker=2", "MaxItems=2", "Type=custom"],
+    ]  # fmt: skip
+    assert cf_edge.find_cache_policy(clients, "another-bucket") is None
+
+
+def test_cache_policy_names_follow_cloudfronts_rules() -> None:
+    assert cf_edge.cache_policy_name("issuer.example.com") == "oidc-publisher-issuer-example-com"
+    assert len(cf_edge.cache_policy_name("a" * 200)) == 128
+    assert cf_edge.cache_policy_config("a.b")["Comment"] == "managed-by oidc-publisher: short TTLs for the issuer in s3://a.b"
+
+
+def test_delete_cache_policy_waits_for_the_distribution(aws: AwsWorld, clients: AwsClients) -> None:
+    made, _ = ensure(clients)
+    assert made is not None
+    policy_id = cache_policies(aws)[POLICY_NAME]["Id"]
+    assert cf_edge.delete_cache_policy(clients, policy_id) is False  # CachePolicyInUse
+    assert POLICY_NAME in cache_policies(aws)
+    aws.client("cloudfront").delete_distribution(Id=made.id, IfMatch="any")
+    assert cf_edge.delete_cache_policy(clients, policy_id) is True
+    assert cache_policies(aws) == {}
+    assert cf_edge.delete_cache_policy(clients, policy_id) is True  # already gone
+
+
+def test_access_denied_on_the_cache_policy_names_the_action(aws: AwsWorld, clients: AwsClients) -> None:
+    aws.proxy.fail_next("CreateCachePolicy", status=403, code="AccessDenied")
+    with pytest.raises(AWSError) as caught:
+        ensure(clients)
+    assert str(caught.value).startswith(f"cloudfront:CreateCachePolicy on {POLICY_NAME} failed (AccessDenied")
+    assert caught.value.hint == "grant cloudfront:CreateCachePolicy to the caller (see docs/iam-permissions.md)"
+    assert distributions(aws) == []  # nothing made without its cache policy
 
 
 # ---------------------------------------------------------------- input checks (before any call)

@@ -27,7 +27,7 @@ PRIVATE = "dry-private-issuer"
 def snapshot(aws: AwsWorld) -> dict[str, Any]:
     """Everything the tool could have changed, read straight from moto."""
     s3, iam, cf = aws.client("s3"), aws.client("iam"), aws.client("cloudfront")
-    state: dict[str, Any] = {"buckets": {}, "providers": {}, "distributions": {}, "oacs": []}
+    state: dict[str, Any] = {"buckets": {}, "providers": {}, "distributions": {}, "oacs": [], "cache_policies": {}}
     for bucket in s3.list_buckets().get("Buckets", []):
         name = bucket["Name"]
         versions = s3.list_object_versions(Bucket=name)
@@ -51,6 +51,10 @@ def snapshot(aws: AwsWorld) -> dict[str, Any]:
         invalidations = cf.list_invalidations(DistributionId=summary["Id"])["InvalidationList"].get("Items", [])
         state["distributions"][summary["Id"]] = (json.dumps(config, sort_keys=True, default=str), len(invalidations or []))
     state["oacs"] = sorted(o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"].get("Items", []) or [])
+    for item in cf.list_cache_policies(Type="custom")["CachePolicyList"].get("Items", []) or []:  # the stand-in's
+        policy = item["CachePolicy"]
+        etag = cf.get_cache_policy(Id=policy["Id"])["ETag"]
+        state["cache_policies"][policy["Id"]] = (json.dumps(policy["CachePolicyConfig"], sort_keys=True), etag)
     return state
 
 
@@ -165,8 +169,11 @@ def test_cloudfront_bootstrap_again_writes_nothing_and_dry_runs_never_write(
     dry = invoke("bootstrap", *cloudfront, "--public-key", str(one), "--dry-run", "-o", "json")
     assert dry.exit_code == 3, dry.stderr
     assert aws.recorder.writes == []
-    assert snapshot(aws) == {"buckets": {}, "providers": {}, "distributions": {}, "oacs": []}
+    assert snapshot(aws) == {"buckets": {}, "providers": {}, "distributions": {}, "oacs": [], "cache_policies": {}}
     assert {"create"} <= {c["action"] for c in dry.json()["changes"]}
+    assert ("create", f"cloudfront:cache-policy/oidc-publisher-{PRIVATE}") in [
+        (c["action"], c["resource"]) for c in dry.json()["changes"]
+    ]
 
     first = bootstrap(*cloudfront, "--public-key", str(one))
     assert first["changed"] is True
@@ -200,6 +207,22 @@ def test_cloudfront_bootstrap_again_writes_nothing_and_dry_runs_never_write(
     disabled = invoke("bootstrap", *cloudfront, "--public-key", str(one), "--dry-run", "-o", "json")
     assert disabled.exit_code == 3, disabled.stderr
     assert [c["reason"] for c in disabled.json()["changes"]] == ["enable it"]
+    assert aws.recorder.writes == []
+    assert snapshot(aws) == before
+
+    # The cache policy's TTL changed by hand: the dry run plans it back and writes nothing.
+    [item] = cf.list_cache_policies(Type="custom")["CachePolicyList"]["Items"]
+    policy_id, policy = item["CachePolicy"]["Id"], item["CachePolicy"]["CachePolicyConfig"]
+    etag = cf.get_cache_policy(Id=policy_id)["ETag"]
+    cf.update_cache_policy(Id=policy_id, IfMatch=etag, CachePolicyConfig={**policy, "DefaultTTL": 86400})
+    before = snapshot(aws)
+    aws.recorder.reset()
+    drifted = invoke("bootstrap", *cloudfront, "--public-key", str(one), "--dry-run", "-o", "json")
+    assert drifted.exit_code == 3, drifted.stderr
+    assert [(c["action"], c["resource"], c["reason"]) for c in drifted.json()["changes"]] == [
+        ("update", f"cloudfront:cache-policy/oidc-publisher-{PRIVATE}", "TTL 0-86400-3600s -> 0-300-3600s"),
+        ("update", f"cloudfront:distribution/{first['distribution_id']}", "enable it"),
+    ]
     assert aws.recorder.writes == []
     assert snapshot(aws) == before
 

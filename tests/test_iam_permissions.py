@@ -136,9 +136,13 @@ def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], 
         current = cf.get_distribution_config(Id=first["distribution_id"])
         config = {**current["DistributionConfig"], "Enabled": False}
         cf.update_distribution(Id=first["distribution_id"], IfMatch=current["ETag"], DistributionConfig=config)
+        [policy] = cf.list_cache_policies(Type="custom")["CachePolicyList"]["Items"]  # its TTL changed by hand
+        etag = cf.get_cache_policy(Id=policy["CachePolicy"]["Id"])["ETag"]
+        drifted = {**policy["CachePolicy"]["CachePolicyConfig"], "DefaultTTL": 86400}
+        cf.update_cache_policy(Id=policy["CachePolicy"]["Id"], IfMatch=etag, CachePolicyConfig=drifted)
         ok("bootstrap", "--bucket", PRIVATE, "--cloudfront", "--public-key", str(one), "--public-key", str(two))
         collect()
-        assert {"cloudfront:UpdateDistribution", "cloudfront:CreateInvalidation"} <= seen
+        assert {"cloudfront:UpdateDistribution", "cloudfront:CreateInvalidation", "cloudfront:UpdateCachePolicy"} <= seen
     elif command == "verify":
         ok("bootstrap", "--bucket", BUCKET, "--public-key", str(one))
         aws.recorder.reset()
@@ -172,8 +176,7 @@ def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], 
             aws.recorder.reset()
             ok("teardown", "--issuer-url", issuer, "--bucket", bucket, "--yes")
             collect()
-        assert {"cloudfront:DeleteDistribution", "cloudfront:DeleteOriginAccessControl"} <= seen or \
-            {"cloudfront:UpdateDistribution"} <= seen
+        assert {"cloudfront:DeleteDistribution", "cloudfront:DeleteOriginAccessControl", "cloudfront:DeleteCachePolicy"} <= seen
     return seen
 
 

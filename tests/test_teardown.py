@@ -188,13 +188,19 @@ def test_teardown_cloudfront(aws: AwsWorld, front: Front, tmp_path: Path) -> Non
     dry = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--dry-run", "-o", "json")
     assert dry.exit_code == 3
     resources = [c["resource"] for c in dry.json()["changes"]]
-    assert resources[-2:] == [f"cloudfront:distribution/{distribution['Id']}",
-                              f"cloudfront:origin-access-control/{cf.list_origin_access_controls()['OriginAccessControlList']['Items'][0]['Id']}"]
+    assert resources[-3:] == [f"cloudfront:distribution/{distribution['Id']}",
+                              f"cloudfront:origin-access-control/{cf.list_origin_access_controls()['OriginAccessControlList']['Items'][0]['Id']}",
+                              "cloudfront:cache-policy/oidc-publisher-cf-issuer"]
     assert aws.recorder.writes == []
+    assert list(aws.cache_policies.by_name()) == ["oidc-publisher-cf-issuer"]
     done = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--yes", "-o", "json")
     assert done.exit_code == 0, done.stderr
+    assert done.json()["notes"] == []
     assert cf.list_distributions()["DistributionList"].get("Items", []) == []
     assert cf.list_origin_access_controls()["OriginAccessControlList"].get("Items", []) == []
+    assert cf.list_cache_policies(Type="custom")["CachePolicyList"].get("Items", []) == []
+    ops = aws.recorder.operations("cloudfront")
+    assert ops.index("DeleteCachePolicy") > ops.index("DeleteDistribution")
     assert aws.client("s3").list_buckets()["Buckets"] == []
     assert aws.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
 
@@ -217,8 +223,10 @@ def test_teardown_cloudfront_waits_for_the_disabled_distribution(aws: AwsWorld, 
     assert first.exit_code == 0, first.stderr
     assert first.json()["notes"] == [
         f"distribution {distribution_id} is disabled; CloudFront deletes it only once deployed: "
-        f"re-run teardown in about 15 minutes to delete it, then its origin access control {oac}"
+        f"re-run teardown in about 15 minutes to delete it, then its origin access control {oac} "
+        "and its cache policy oidc-publisher-cf-issuer"
     ]
+    assert list(aws.cache_policies.by_name()) == ["oidc-publisher-cf-issuer"]  # the distribution still uses it
     assert cf.get_distribution_config(Id=distribution_id)["DistributionConfig"]["Enabled"] is False
     assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [distribution_id]
     assert [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]] == [oac]
@@ -237,9 +245,11 @@ def test_teardown_cloudfront_waits_for_the_disabled_distribution(aws: AwsWorld, 
     second = invoke(*args)
     assert second.exit_code == 0, second.stderr
     assert [(c["action"], c["resource"]) for c in second.json()["changes"]] == [
-        ("delete", f"cloudfront:distribution/{distribution_id}"), ("delete", f"cloudfront:origin-access-control/{oac}")]
+        ("delete", f"cloudfront:distribution/{distribution_id}"), ("delete", f"cloudfront:origin-access-control/{oac}"),
+        ("delete", "cloudfront:cache-policy/oidc-publisher-cf-issuer")]
     assert cf.list_distributions()["DistributionList"].get("Items", []) == []
     assert cf.list_origin_access_controls()["OriginAccessControlList"].get("Items", []) == []
+    assert aws.cache_policies.by_name() == {}
     aws.recorder.reset()
     done = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--yes")
     assert done.exit_code == 0 and done.stdout.startswith("Nothing of this issuer's to remove.\n")
@@ -259,6 +269,59 @@ def test_a_distribution_not_tagged_by_the_tool_is_kept(aws: AwsWorld, front: Fro
     assert f"kept CloudFront distribution {distribution['Id']}: it is not tagged managed-by=oidc-publisher" in done.json()["notes"]
     assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [distribution["Id"]]
     assert len(cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]) == 1
+    assert list(aws.cache_policies.by_name()) == ["oidc-publisher-cf-issuer"]
+
+
+def test_a_cache_policy_still_in_use_is_kept_with_a_note(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """Another distribution (not this issuer's) was pointed at the tool's cache policy: CloudFront answers
+    CachePolicyInUse, and teardown keeps the policy and says why, instead of failing."""
+    front("cf-issuer", ("*.cloudfront.net",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    boot = invoke("bootstrap", "--bucket", "cf-issuer", "--cloudfront", "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    cf = aws.client("cloudfront")
+    policy_id = aws.cache_policies.by_name()["oidc-publisher-cf-issuer"]
+    mine = cf.get_distribution_config(Id=boot.json()["distribution_id"])["DistributionConfig"]
+    other = {**mine, "CallerReference": "someone-else", "Comment": "another site", "Origins": {"Quantity": 1, "Items": [
+        {**mine["Origins"]["Items"][0], "DomainName": "another-bucket.s3.eu-west-1.amazonaws.com"}]}}
+    other_id = cf.create_distribution(DistributionConfig=other)["Distribution"]["Id"]
+
+    done = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--yes", "-o", "json")
+
+    assert done.exit_code == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.json()["notes"] == [
+        f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): a distribution still uses it (CachePolicyInUse); "
+        "re-run teardown once no distribution uses it"
+    ]
+    assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [other_id]
+    assert aws.cache_policies.by_name() == {"oidc-publisher-cf-issuer": policy_id}
+
+
+def test_a_cache_policy_the_tool_did_not_make_is_kept(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """The Terraform module names its policy as the tool does, with another comment: never deleted here."""
+    front("cf-issuer", ("*.cloudfront.net",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    boot = invoke("bootstrap", "--bucket", "cf-issuer", "--cloudfront", "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    cf = aws.client("cloudfront")
+    policy_id = aws.cache_policies.by_name()["oidc-publisher-cf-issuer"]
+    current = cf.get_cache_policy(Id=policy_id)
+    config = {**current["CachePolicy"]["CachePolicyConfig"], "Comment": "oidc-publisher issuer for cf-issuer: short TTLs"}
+    cf.update_cache_policy(Id=policy_id, IfMatch=current["ETag"], CachePolicyConfig=config)
+    aws.recorder.reset()
+
+    dry = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--dry-run", "-o", "json")
+    assert dry.exit_code == 3, dry.stderr
+    assert "cloudfront:cache-policy/oidc-publisher-cf-issuer" not in [c["resource"] for c in dry.json()["changes"]]
+    note = (f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): oidc-publisher did not create it "
+            "(its comment is 'oidc-publisher issuer for cf-issuer: short TTLs')")
+    assert note in dry.json()["notes"]
+    done = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    assert note in done.json()["notes"]
+    assert aws.cache_policies.by_name() == {"oidc-publisher-cf-issuer": policy_id}
+    assert ("cloudfront", "DeleteCachePolicy") not in aws.recorder.calls
 
 
 def test_bucket_policy_trimming() -> None:

@@ -4,13 +4,15 @@ not ours (PyJWT, requests) accepting a token through a local HTTPS front; an emp
 input checks; and checkov.
 
 moto's CloudFront gaps, and what the CloudFront test does about them (nothing else is stood in):
-- moto drops an origin's OriginAccessControlId (the origin reads back with no OAC), invents legacy
-  ForwardedValues next to a CachePolicyId, and reports CloudFrontDefaultCertificate=true next to an ACM
-  certificate (both show as drift in the plan after apply). `cloudfront_like_aws` makes those three answers
-  CloudFront's, for that test only (moto runs in this process).
-- moto implements no cache-policy calls. `CachePolicyStandIn` answers Create/Get/Update/Delete/List
-  CachePolicy from memory and forwards every other request to moto. It stores and echoes the config, so the
-  test checks what the module asked for (TTLs, an empty cache key), not how CloudFront caches.
+- moto drops an origin's OriginAccessControlId (the origin reads back with no OAC) and reports
+  CloudFrontDefaultCertificate=true next to an ACM certificate (both show as drift in the plan after
+  apply). `cloudfront_like_aws` makes those answers CloudFront's, for that test only (moto runs in this
+  process). The `aws` fixture already makes a behaviour with a CachePolicyId read back without the legacy
+  ForwardedValues and TTLs moto would invent.
+- moto implements no cache-policy calls. The `aws` fixture's `CachePolicyStandIn`
+  (oidc_publisher/emulator_cache_policies.py) answers Create/Get/Update/Delete/List CachePolicy from
+  memory in front of moto (``aws.moto_endpoint`` is that stand-in). It stores and echoes the config, so the test checks what
+  the module asked for (TTLs, an empty cache key), not how CloudFront caches.
 What moto never shows: that S3 enforces Block Public Access, the bucket policy or OAC signing, or that
 CloudFront serves anything. The HTTPS front in these tests reads the objects through the S3 API.
 """
@@ -22,20 +24,13 @@ import contextlib
 import datetime as dt
 import glob
 import hashlib
-import http.client
 import json
 import os
-import re
 import shutil
 import socket
 import ssl
 import subprocess
-import threading
-import urllib.parse
-import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +64,6 @@ pytestmark = [
 REGION = "eu-west-1"
 STS = "sts.amazonaws.com"
 ACM_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
-CF_NS = "{http://cloudfront.amazonaws.com/doc/2020-05-31/}"
 
 
 # ---------------------------------------------------------------- running terraform
@@ -122,22 +116,17 @@ def init(directory: Path) -> Path:
 
 @pytest.fixture
 def cloudfront_like_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Three places where moto's CloudFront (in this process) answers unlike CloudFront, made to answer
-    as CloudFront does, for this test only. Each would otherwise show as drift in every plan after apply."""
+    """Two places where moto's CloudFront (in this process) answers unlike CloudFront, made to answer
+    as CloudFront does, for this test only (the third, legacy fields next to a CachePolicyId, is patched
+    for every test by the `aws` fixture). Each would otherwise show as drift in every plan after apply."""
     from moto.cloudfront import models
 
     origin_init = models.Origin.__init__
-    behaviour_init = models.DefaultCacheBehaviour.__init__
     certificate_init = models.ViewerCertificate.__init__
 
     def keep_origin_access_control(self: Any, origin: dict[str, Any]) -> None:
         origin_init(self, origin)  # moto forgets the OAC the origin was given
         self.origin_access_control_id = origin.get("OriginAccessControlId") or ""
-
-    def no_forwarded_values_with_a_cache_policy(self: Any, config: dict[str, Any]) -> None:
-        behaviour_init(self, config)  # moto makes up legacy ForwardedValues next to a CachePolicyId
-        if config.get("CachePolicyId"):
-            self.forwarded_values = None
 
     def no_default_certificate_with_acm(self: Any, config: dict[str, Any]) -> None:
         certificate_init(self, config)  # moto says CloudFrontDefaultCertificate=true next to an ACM certificate
@@ -145,136 +134,7 @@ def cloudfront_like_aws(monkeypatch: pytest.MonkeyPatch) -> None:
             self.cloud_front_default_certificate = False
 
     monkeypatch.setattr(models.Origin, "__init__", keep_origin_access_control)
-    monkeypatch.setattr(models.DefaultCacheBehaviour, "__init__", no_forwarded_values_with_a_cache_policy)
     monkeypatch.setattr(models.ViewerCertificate, "__init__", no_default_certificate_with_acm)
-
-
-class CachePolicyStandIn:
-    """In front of moto: answers the CachePolicy calls moto lacks, forwards everything else."""
-
-    PATH = re.compile(r"^/2020-05-31/cache-policy(?:/(?P<id>[^/?]+))?(?P<config>/config)?$")
-
-    def __init__(self, upstream: str) -> None:
-        target = urllib.parse.urlsplit(upstream)
-        self.policies: dict[str, bytes] = {}  # id -> the CachePolicyConfig element as sent
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                match = stand_in.PATH.match(self.path.split("?", 1)[0])
-                if match is None:
-                    conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port or 80, timeout=30)
-                    conn.request(
-                        self.command,
-                        self.path,
-                        body=body,
-                        headers={k: v for k, v in self.headers.items() if k.lower() != "connection"},
-                    )
-                    response = conn.getresponse()
-                    data = response.read()
-                    passed = {
-                        k: v
-                        for k, v in response.getheaders()
-                        if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date")
-                    }
-                    conn.close()
-                    self._reply(response.status, data if self.command != "HEAD" else b"", passed)
-                    return
-                policy_id = match["id"]
-                if self.command == "POST" and policy_id is None:
-                    policy_id = uuid.uuid4().hex[:14].upper()
-                    stand_in.policies[policy_id] = re.sub(rb"^<\?xml[^>]*\?>\s*", b"", body)
-                    self._reply(
-                        201,
-                        stand_in.document(policy_id, match["config"] is not None),
-                        {
-                            "Content-Type": "text/xml",
-                            "ETag": policy_id,
-                            "Location": f"https://cloudfront.amazonaws.com/2020-05-31/cache-policy/{policy_id}",
-                        },
-                    )
-                elif policy_id not in stand_in.policies and policy_id is not None:
-                    error = b"<ErrorResponse><Error><Type>Sender</Type><Code>NoSuchCachePolicy</Code><Message>none</Message></Error></ErrorResponse>"
-                    self._reply(404, error, {"Content-Type": "text/xml"})
-                elif self.command == "GET" and policy_id is None:
-                    items = b"".join(
-                        b"<CachePolicySummary><Type>custom</Type>"
-                        + stand_in.document(i, False)
-                        + b"</CachePolicySummary>"
-                        for i in stand_in.policies
-                    )
-                    listing = (
-                        b'<CachePolicyList xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><MaxItems>100</MaxItems>'
-                        b"<Quantity>%d</Quantity><Items>%s</Items></CachePolicyList>" % (len(stand_in.policies), items)
-                    )
-                    self._reply(200, listing, {"Content-Type": "text/xml"})
-                elif self.command == "GET":
-                    self._reply(
-                        200,
-                        stand_in.document(policy_id, match["config"] is not None),
-                        {"Content-Type": "text/xml", "ETag": policy_id},
-                    )
-                elif self.command == "PUT":
-                    stand_in.policies[policy_id] = re.sub(rb"^<\?xml[^>]*\?>\s*", b"", body)
-                    self._reply(
-                        200, stand_in.document(policy_id, False), {"Content-Type": "text/xml", "ETag": policy_id}
-                    )
-                elif self.command == "DELETE":
-                    del stand_in.policies[policy_id]
-                    self._reply(204)
-                else:
-                    self._reply(405)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-
-    def document(self, policy_id: str, config_only: bool) -> bytes:
-        config = self.policies[policy_id]
-        if config_only:
-            return config
-        return (
-            b'<CachePolicy xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><Id>'
-            + policy_id.encode()
-            + b"</Id><LastModifiedTime>2024-01-01T00:00:00Z</LastModifiedTime>"
-            + config
-            + b"</CachePolicy>"
-        )
-
-    def config(self, policy_id: str) -> ET.Element:
-        return ET.fromstring(self.policies[policy_id])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
-@pytest.fixture
-def cache_policies(aws: AwsWorld) -> Iterator[CachePolicyStandIn]:
-    stand_in = CachePolicyStandIn(aws.moto_endpoint)
-    yield stand_in
-    stand_in.stop()
 
 
 # ---------------------------------------------------------------- an OIDC relying party that is not ours
@@ -482,8 +342,8 @@ def test_cloudfront_example_against_moto(
     front: Front,
     tmp_path: Path,
     cloudfront_like_aws: None,
-    cache_policies: CachePolicyStandIn,
 ) -> None:
+    cache_policies = aws.cache_policies
     bucket = "issuer.tf-test.example"  # dots are fine behind CloudFront
     host = "oidc.tf-test.example"
     issuer = f"https://{host}/clusters/prod"
@@ -496,7 +356,7 @@ def test_cloudfront_example_against_moto(
         bucket_name=bucket,
         documents_dir=documents,
         acm_certificate_arn=ACM_ARN,
-        endpoint_url=cache_policies.url,
+        endpoint_url=aws.moto_endpoint,  # the cache-policy stand-in, in front of moto
         region=REGION,
         thumbprints=[chain.expected_thumbprint],
         wait_for_deployment="false",  # the provider's waiter sleeps 30 s before its first look, even at moto
@@ -533,12 +393,13 @@ def test_cloudfront_example_against_moto(
     [policy_id] = cache_policies.policies
     assert behaviour["CachePolicyId"] == policy_id
     cache = cache_policies.config(policy_id)
-    assert [cache.findtext(f"{CF_NS}{ttl}") for ttl in ("MinTTL", "DefaultTTL", "MaxTTL")] == ["0", "300", "3600"]
-    key = cache.find(f"{CF_NS}ParametersInCacheKeyAndForwardedToOrigin")
+    assert [cache.findtext(ttl) for ttl in ("MinTTL", "DefaultTTL", "MaxTTL")] == ["0", "300", "3600"]
+    key = cache.find("ParametersInCacheKeyAndForwardedToOrigin")
     assert key is not None
-    assert [key.findtext(f".//{CF_NS}{b}") for b in ("CookieBehavior", "HeaderBehavior", "QueryStringBehavior")] == [
+    assert [key.findtext(f".//{b}") for b in ("CookieBehavior", "HeaderBehavior", "QueryStringBehavior")] == [
         "none"
     ] * 3
+    assert [key.findtext(f) for f in ("EnableAcceptEncodingGzip", "EnableAcceptEncodingBrotli")] == ["true", "true"]
 
     s3 = aws.client("s3", REGION)
     assert_objects_are_the_documents(s3, bucket, "clusters/prod/", documents)
@@ -779,6 +640,8 @@ def test_checkov_passes() -> None:
     candidates = [REPO / ".venv-scan" / "bin" / "checkov", shutil.which("checkov")]
     checkov = next((str(c) for c in candidates if c and Path(c).exists()), None)
     if checkov is None:
+        if os.environ.get("CI") == "true":  # .ci/run installs it: missing there is a broken CI, not a skip
+            pytest.fail("checkov is not installed: .ci/run should have made .venv-scan")
         pytest.skip("checkov is not installed (python3 -m venv .venv-scan && .venv-scan/bin/pip install checkov)")
     scan = subprocess.run(
         [checkov, "-d", str(ROOT), "--framework", "terraform", "--compact", "--skip-download", "-o", "json"],

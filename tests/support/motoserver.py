@@ -2,6 +2,9 @@
 
 The tool reaches it exactly as it reaches AWS: ``AWS_ENDPOINT_URL`` points at the proxy, which forwards
 to moto and records (service, operation) for each request, so tests can assert "no write calls".
+Between the proxy and moto sits the stand-in for CloudFront's cache policies, which moto lacks
+(oidc_publisher/emulator_cache_policies.py, also the demo's); the tests' own clients (``AwsWorld.client``)
+reach AWS through it too.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from oidc_publisher.emulator_cache_policies import CachePolicyStandIn
 
 WRITE_PREFIXES = ("Put", "Create", "Delete", "Update", "Add", "Remove", "Tag", "Untag", "Set", "Attach", "Detach", "Upload", "Copy")
 # A call the proxy cannot name is recorded as its HTTP method ("POST /x", "POSTObject"): one that is not a
@@ -64,6 +69,13 @@ def _cloudfront_operation(method: str, path: str, query: dict[str, list[str]] | 
         if method == "PUT":
             return "Update" + name
         return "List" + name + "s" if p.rstrip("/") == "/origin-access-control" else "Get" + name
+    if p.startswith("/cache-policy"):
+        name = "CachePolicy"
+        if method in ("POST", "PUT", "DELETE"):
+            return {"POST": "Create", "PUT": "Update", "DELETE": "Delete"}[method] + name
+        if p.rstrip("/") == "/cache-policy":
+            return "ListCachePolicies"
+        return "GetCachePolicyConfig" if p.endswith("/config") else "GetCachePolicy"
     if p.startswith("/distribution"):
         if method == "POST":
             return "CreateDistributionWithTags" if "WithTags" in (query or {}) else "CreateDistribution"  # POST /distribution?WithTags
@@ -322,9 +334,10 @@ class RecordingProxy:
 @dataclass
 class AwsWorld:
     endpoint: str  # what the tool is pointed at (the proxy)
-    moto_endpoint: str
+    moto_endpoint: str  # AWS without the recording: the cache-policy stand-in in front of moto
     recorder: Recorder
     proxy: RecordingProxy
+    cache_policies: CachePolicyStandIn
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         """A boto3 client straight to moto (not recorded), for the test's own setup and assertions."""
@@ -341,8 +354,10 @@ def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     from oidc_publisher.emulator import fix_moto_policy_conditions
+    from oidc_publisher.emulator_cache_policies import fix_moto_cache_behaviours
 
     fix_moto_policy_conditions()  # see its docstring: a moto bug, fixed to AWS's semantics
+    fix_moto_cache_behaviours()  # legacy fields next to a CachePolicyId, which CloudFront never returns
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -359,8 +374,9 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]
     import requests
 
     requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
+    cache_policies = CachePolicyStandIn(moto_server)
     recorder = Recorder()
-    proxy = RecordingProxy(moto_server, recorder)
+    proxy = RecordingProxy(cache_policies.url, recorder)
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(name, raising=False)
     # No other credential provider of the machine's may answer for the tests (container, web identity).
@@ -376,5 +392,8 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/oidc-publisher-tests")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/oidc-publisher-tests")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    yield AwsWorld(endpoint=proxy.url, moto_endpoint=moto_server, recorder=recorder, proxy=proxy)
+    yield AwsWorld(
+        endpoint=proxy.url, moto_endpoint=cache_policies.url, recorder=recorder, proxy=proxy, cache_policies=cache_policies
+    )
     proxy.stop()
+    cache_policies.stop()
