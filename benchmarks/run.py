@@ -272,7 +272,7 @@ def write_report(results: dict[str, Any]) -> None:
          s["steady_calls"] <= 2 and s["steady_writes"] == 0),
         ("one-key rotation: one JWKS write (+ state), at most one invalidation",
          ", ".join(s["rotation_writes"]), s["rotation_writes"].count("PutObject") <= 2 and s["rotation_writes"].count("CreateInvalidation") <= 1),
-        ("--help within 1.2x of a hello-world Typer app", f"{u['help_ratio']:.2f}x", u["help_ratio"] <= 1.2),
+        ("--help within 1.2x of a hello-world Typer app", f"{u['help_ratio']:.3f}x", u["help_ratio"] <= 1.2),
     ]
     results["budgets"] = [{"budget": n, "measured": m, "met": ok} for n, m, ok in budgets]
     (out / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
