@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -169,6 +168,9 @@ def load_public_keys_pem(data: bytes, source: str) -> list[SigningKey]:
             elif label == "RSA PUBLIC KEY":
                 public_key = serialization.load_pem_public_key(pem)
             elif label in ("CERTIFICATE", "TRUSTED CERTIFICATE"):
+                # x509 costs ~10 ms to import, and certificates are the rare case.
+                from cryptography import x509
+
                 public_key = x509.load_pem_x509_certificate(pem).public_key()
             elif label == "EC PARAMETERS":
                 continue
