@@ -228,8 +228,10 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapRepo
 
     # The provider's reads (the host's certificate chain, the provider in IAM) go on while the bucket is
     # set up and the documents written; the provider itself is written only after the documents are.
-    # Clients and the partition are made here: a boto3 session is not safe to share while it makes them.
-    clients.s3(target.region), clients.iam(), clients.partition
+    # The S3 client and the partition are made before the threads start. The IAM client is made on the
+    # registration side, after its TLS handshake, while S3's first calls wait on the network: AwsClients
+    # makes clients one at a time under its lock, and a client in use is safe to share.
+    clients.s3(target.region), clients.partition
     _, prepared = together([publish_side, lambda: prepare_registration(register_settings, clients)])
     registration = apply_registration(prepared, clients)
     plan.extend(list(registration.plan.changes))
