@@ -1,6 +1,5 @@
 """The ``oidc-publisher`` command line: this module only wires the commands together."""
 
-from __future__ import annotations
 
 import os
 import sys

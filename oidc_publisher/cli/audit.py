@@ -1,6 +1,5 @@
 """``oidc-publisher audit``."""
 
-from __future__ import annotations
 
 import enum
 from typing import Annotated

@@ -1,6 +1,5 @@
 """``oidc-publisher bootstrap``: bucket + publish + register in one step."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

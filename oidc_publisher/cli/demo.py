@@ -1,6 +1,5 @@
 """``oidc-publisher demo``: the README's first command."""
 
-from __future__ import annotations
 
 import sys
 from pathlib import Path

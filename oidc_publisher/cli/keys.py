@@ -1,6 +1,5 @@
 """``oidc-publisher keys ...``."""
 
-from __future__ import annotations
 
 import enum
 from pathlib import Path

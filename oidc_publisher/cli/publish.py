@@ -1,6 +1,5 @@
 """``oidc-publisher publish``: the rotation job's command."""
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated

@@ -1,6 +1,5 @@
 """``oidc-publisher register``."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

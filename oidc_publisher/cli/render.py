@@ -1,6 +1,5 @@
 """``oidc-publisher render``."""
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated

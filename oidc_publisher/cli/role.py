@@ -1,6 +1,5 @@
 """``oidc-publisher role ...``."""
 
-from __future__ import annotations
 
 import json
 from pathlib import Path

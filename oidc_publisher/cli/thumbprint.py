@@ -1,6 +1,5 @@
 """``oidc-publisher thumbprint``."""
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any

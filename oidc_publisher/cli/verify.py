@@ -1,6 +1,5 @@
 """``oidc-publisher verify``: what STS will check, end to end."""
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
