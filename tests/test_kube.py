@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 from pathlib import Path
 
 import pytest
+import yaml
 
 from oidc_publisher.errors import SourceError
 from oidc_publisher.keys import signing_key
 from oidc_publisher.kube import read_issuer_documents, request_token, service_account_role_annotations
 from tests.support import keys as k
-from tests.support.cli import invoke
+from tests.support.cli import invoke, run
 from tests.support.kube_api import KubeAPI
 
 ISSUER = "https://oidc.example.com"
@@ -150,3 +152,20 @@ def test_token_request_and_annotations(kube_api: KubeAPI, tmp_path: Path) -> Non
         request_token(config, None, namespace="default", service_account="ghost")
     refs = service_account_role_annotations(config, None)
     assert [(r.namespace, r.name, r.role_arn) for r in refs] == [("default", "app", "arn:aws:iam::123456789012:role/app")]
+
+
+def test_client_key_copies_are_gone_when_the_process_ends(kube_api: KubeAPI, tmp_path: Path) -> None:
+    # The kubernetes client writes a kubeconfig's embedded client certificate and key to temporary files
+    # and deletes them at exit. The tool ends its process its own way (cli.main freezes the collector):
+    # a real process, with its own TMPDIR, must still leave no copy of the private key behind.
+    config = kube_api.kubeconfig(tmp_path / "kubeconfig", kind="client-cert")
+    key_pem = base64.b64decode(yaml.safe_load(config.read_text())["users"][0]["user"]["client-key-data"])
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = run("render", "--issuer-url", ISSUER, "--from-cluster", "--kubeconfig", str(config),
+                 "--out-dir", str(tmp_path / "out"), env={"TMPDIR": str(scratch)})
+    assert result.exit_code == 0, result.stderr
+    assert kube_api.requests and all(r.client_cert is not None for r in kube_api.requests)
+    assert sorted(scratch.iterdir()) == []
+    # Nor anywhere else the run wrote (the kubeconfig holds it base64-encoded, not as PEM).
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and key_pem.strip() in p.read_bytes()] == []
