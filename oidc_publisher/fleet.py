@@ -188,6 +188,8 @@ def load_fleet(path: Path, *, default_region: str | None, dry_run: bool = False)
     Pure but for reading the file: no AWS call, no key file read (a key file that cannot be read is
     that cluster's failure at run time, not the fleet's).
     """
+    from oidc_publisher.rotation import short_retention
+
     document = _read_document(path)
     if not isinstance(document, dict):
         raise InputError(f"fleet file {path} is not a JSON object", _FORMAT_HINT)
@@ -236,6 +238,8 @@ def load_fleet(path: Path, *, default_region: str | None, dry_run: bool = False)
             f"{where}: revoking {kid}: every token signed by it stops working as soon as caches expire (minutes)"
             for kid in cluster.settings.revoke
         ]
+        if (risk := short_retention(cluster.settings.retain, "retain_removed_keys")) is not None:
+            warnings.append(f"{where}: {risk}")
     problems += _duplicates(loaded)
     if problems:
         raise FleetFileError(problems)

@@ -28,6 +28,7 @@ STATE_FORMAT = 1
 # max-age=300; STS's own JWKS cache is shorter than that in practice).
 # x 2: margin for clock skew, a job that did not run for a while, and a kubelet that refreshed late.
 DEFAULT_RETAIN = dt.timedelta(hours=48)
+TOKEN_LIFE = dt.timedelta(hours=24)
 _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 
 
@@ -38,6 +39,24 @@ def parse_duration(text: str) -> dt.timedelta:
         raise InputError(f"duration {text!r} is not understood", "write it like 48h, 2d, 90m or 1d12h")
     parts = {k: int(v) for k, v in match.groupdict().items() if v}
     return dt.timedelta(days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0))
+
+
+def short_retention(retain: dt.timedelta, name: str = "--retain-removed-keys") -> str | None:
+    """Why a retention shorter than an IRSA token's life is a risk, or None when it is long enough.
+
+    Not refused: a cluster whose tokens are shorter-lived may want it. But a removed key then leaves the
+    JWKS while tokens it signed are still in use, and those fail at STS until the pods get new ones.
+    """
+    if retain >= TOKEN_LIFE:
+        return None
+    seconds = int(retain.total_seconds())
+    given = format_duration(retain) if seconds >= 60 else f"{seconds}s"
+    revoke = "use --revoke KID" if name.startswith("--") else "list its kid under revoke"
+    return (
+        f"{name} {given} is shorter than the 24h life of an IRSA token: "
+        "a removed key leaves the JWKS while tokens it signed are still used, and STS refuses them "
+        f"(48h is the default; to drop a compromised key at once, {revoke})"
+    )
 
 
 def format_duration(delta: dt.timedelta) -> str:

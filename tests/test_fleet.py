@@ -424,6 +424,18 @@ def test_revocations_warn_per_cluster_and_are_applied(bucket: AwsWorld, tmp_path
     assert sorted(key["kid"] for key in json.loads(body(bucket, "b/openid/v1/jwks"))["keys"]) == sorted([k.K8S_RSA_KID, old_kid])
     assert f"revoked {old_kid}" in result.stdout.splitlines()[0]
 
+    short = fleet_file(directory, {
+        "defaults": {"bucket": BUCKET, "public_keys": ["sa.pub"]},
+        "clusters": [{"name": "a", "prefix": "a", "retain_removed_keys": "2h"}, {"name": "b", "prefix": "b", "retain_removed_keys": "24h"}],
+    })
+    warned = invoke("publish", "--fleet", str(short))
+    assert warned.exit_code == 0, warned.stdout + warned.stderr
+    assert warned.stderr.splitlines() == [
+        'warning: clusters[0] ("a"): retain_removed_keys 2h00m is shorter than the 24h life of an IRSA token: a removed '
+        "key leaves the JWKS while tokens it signed are still used, and STS refuses them (48h is the default; to drop a "
+        "compromised key at once, list its kid under revoke)"
+    ]
+
     unknown = fleet_file(directory, {"clusters": [{"name": "a", "bucket": BUCKET, "prefix": "a", "public_keys": ["sa.pub"], "revoke": ["no-such-kid"]}]})
     failed = invoke("publish", "--fleet", str(unknown))
     assert failed.exit_code == 1

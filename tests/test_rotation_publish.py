@@ -97,3 +97,26 @@ def test_empty_source_is_refused_and_live_jwks_untouched(aws: AwsWorld, tmp_path
     assert "holds no keys" in result.stderr
     assert aws.recorder.calls == []
     assert aws.client("s3").get_object(Bucket=BUCKET, Key="openid/v1/jwks")["Body"].read() == before
+
+
+def test_a_retention_shorter_than_a_token_warns_and_still_publishes(aws: AwsWorld, tmp_path: Path) -> None:
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    one = k.write(tmp_path / "one.pub", k.K8S_RSA_PUBLIC_KEY)
+    two = k.write(tmp_path / "two.pub", k.K8S_EC_PUBLIC_KEY)
+    assert invoke("publish", "--bucket", BUCKET, "--public-key", str(one), "--public-key", str(two)).exit_code == 0
+    short = invoke("publish", "--bucket", BUCKET, "--public-key", str(two), "--retain-removed-keys", "0s")
+    assert short.exit_code == 0, short.stderr
+    assert short.stderr.splitlines() == [
+        "warning: --retain-removed-keys 0s is shorter than the 24h life of an IRSA token: a removed key leaves the "
+        "JWKS while tokens it signed are still used, and STS refuses them (48h is the default; to drop a "
+        "compromised key at once, use --revoke KID)"
+    ]
+    # A warning, not a refusal: what was asked for is done.
+    assert live_kids(aws) == {k.K8S_EC_KID}
+    assert "23h59m is shorter" in invoke("publish", "--bucket", BUCKET, "--public-key", str(two), "--retain-removed-keys", "23h59m").stderr
+    for enough in ("24h", "1d", "48h"):
+        quiet = invoke("publish", "--bucket", BUCKET, "--public-key", str(two), "--retain-removed-keys", enough)
+        assert (quiet.exit_code, quiet.stderr) == (0, ""), enough
+    bootstrap = invoke("bootstrap", "--bucket", "short-retention", "--public-key", str(two), "--retain-removed-keys", "90m", "--no-thumbprint")
+    assert bootstrap.exit_code == 0, bootstrap.stderr
+    assert bootstrap.stderr.splitlines()[0].startswith("warning: --retain-removed-keys 1h30m is shorter than the 24h life")

@@ -24,6 +24,7 @@ from oidc_publisher.cli.common import (
     parse_tags,
     run,
     source_options,
+    warn,
 )
 from oidc_publisher.cli.publish import BucketOpt, PrefixOpt, RegionOpt, RetainOpt
 
@@ -59,10 +60,12 @@ def bootstrap(
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.bootstrapping import BootstrapSettings
     from oidc_publisher.bootstrapping import bootstrap as do_bootstrap
-    from oidc_publisher.rotation import parse_duration
+    from oidc_publisher.rotation import parse_duration, short_retention
 
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key), output)
     retain = guard(lambda: parse_duration(retain_removed_keys), output)
+    if (risk := short_retention(retain)) is not None:
+        warn(risk)
     tags = guard(lambda: parse_tags(tag), output)
     settings = BootstrapSettings(
         bucket=bucket,

@@ -108,7 +108,7 @@ def publish(
     from oidc_publisher.cli.common import warn
     from oidc_publisher.publishing import PublishReport, PublishSettings
     from oidc_publisher.publishing import publish as do_publish
-    from oidc_publisher.rotation import parse_duration
+    from oidc_publisher.rotation import parse_duration, short_retention
 
     single = {
         "--bucket": bucket is not None,
@@ -140,6 +140,8 @@ def publish(
         return
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key), output)
     retain = guard(lambda: parse_duration(retain_removed_keys or "48h"), output)
+    if (risk := short_retention(retain)) is not None:
+        warn(risk)
     settings = PublishSettings(
         bucket=bucket,
         source=source,
