@@ -1,5 +1,8 @@
-"""The ``oidc-publisher`` command line: this module only wires the commands together."""
+"""The ``oidc-publisher`` command line: this module only wires the commands together.
 
+The command modules leave out ``from __future__ import annotations`` on purpose: Typer reads every
+command's signature on every run, and string annotations would be compiled and evaluated each time.
+"""
 
 import gc
 import os

@@ -1,6 +1,5 @@
 """``oidc-publisher audit``."""
 
-
 import enum
 from typing import Annotated
 

@@ -1,6 +1,5 @@
 """``oidc-publisher bootstrap``: bucket + publish + register in one step."""
 
-
 from typing import Annotated
 
 import typer

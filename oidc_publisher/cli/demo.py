@@ -1,6 +1,5 @@
 """``oidc-publisher demo``: the README's first command."""
 
-
 import sys
 from pathlib import Path
 from typing import Annotated

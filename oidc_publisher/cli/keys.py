@@ -1,6 +1,5 @@
 """``oidc-publisher keys ...``."""
 
-
 import enum
 from pathlib import Path
 from typing import Annotated

@@ -1,6 +1,5 @@
 """``oidc-publisher publish``: the rotation job's command."""
 
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,6 +1,5 @@
 """``oidc-publisher register``."""
 
-
 from typing import Annotated
 
 import typer

@@ -1,6 +1,5 @@
 """``oidc-publisher render``."""
 
-
 from pathlib import Path
 from typing import Annotated
 

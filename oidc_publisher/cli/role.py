@@ -1,6 +1,5 @@
 """``oidc-publisher role ...``."""
 
-
 import json
 from pathlib import Path
 from typing import Annotated, Any

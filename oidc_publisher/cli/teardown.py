@@ -1,6 +1,5 @@
 """``oidc-publisher teardown``."""
 
-
 from typing import Annotated
 
 import typer

@@ -1,6 +1,5 @@
 """``oidc-publisher templates list`` and ``oidc-publisher templates render``."""
 
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,6 +1,5 @@
 """``oidc-publisher thumbprint``."""
 
-
 from dataclasses import dataclass
 from typing import Annotated, Any
 

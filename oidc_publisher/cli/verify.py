@@ -1,6 +1,5 @@
 """``oidc-publisher verify``: what STS will check, end to end."""
 
-
 from pathlib import Path
 from typing import Annotated
 
