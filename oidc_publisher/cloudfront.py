@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -677,42 +677,35 @@ def delete_distribution_if_disabled(clients: AwsClients, dist: Distribution) -> 
 def delete_origin_access_control(clients: AwsClients, oac_id: str) -> bool:
     """Delete the OAC; True when it is gone (already gone included), False while a distribution still
     uses it (delete that first)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     client = clients.cloudfront()
-    action = "cloudfront:GetOriginAccessControl"
-    try:
-        etag = client.get_origin_access_control(Id=oac_id)["ETag"]
-        action = "cloudfront:DeleteOriginAccessControl"
-        client.delete_origin_access_control(Id=oac_id, IfMatch=etag)
-    except ClientError as exc:
-        if _code(exc) == "NoSuchOriginAccessControl":
-            return True
-        if _code(exc) == "OriginAccessControlInUse":
-            return False
-        raise aws_error(exc, action, oac_id) from None
-    except BotoCoreError as exc:
-        raise aws_error(exc, action, oac_id) from None
-    return True
+    return _delete_by_etag(
+        "OriginAccessControl", oac_id, client.get_origin_access_control, client.delete_origin_access_control
+    )
 
 
 def delete_cache_policy(clients: AwsClients, policy_id: str) -> bool:
     """Delete the cache policy; True when it is gone (already gone included), False while a distribution
     still uses it (CachePolicyInUse: delete that first)."""
+    client = clients.cloudfront()
+    return _delete_by_etag("CachePolicy", policy_id, client.get_cache_policy, client.delete_cache_policy)
+
+
+def _delete_by_etag(kind: str, ident: str, get: Callable[..., Any], delete: Callable[..., Any]) -> bool:
+    """CloudFront's delete of a ``kind`` (OriginAccessControl, CachePolicy): read its ETag, delete with
+    IfMatch. Gone already is done (``NoSuch<kind>``); still in use (``<kind>InUse``) is False."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = clients.cloudfront()
-    action = "cloudfront:GetCachePolicy"
+    action = f"cloudfront:Get{kind}"
     try:
-        etag = client.get_cache_policy(Id=policy_id)["ETag"]
-        action = "cloudfront:DeleteCachePolicy"
-        client.delete_cache_policy(Id=policy_id, IfMatch=etag)
+        etag = get(Id=ident)["ETag"]
+        action = f"cloudfront:Delete{kind}"
+        delete(Id=ident, IfMatch=etag)
     except ClientError as exc:
-        if _code(exc) == "NoSuchCachePolicy":
+        if _code(exc) == f"NoSuch{kind}":
             return True
-        if _code(exc) == "CachePolicyInUse":
+        if _code(exc) == f"{kind}InUse":
             return False
-        raise aws_error(exc, action, policy_id) from None
+        raise aws_error(exc, action, ident) from None
     except BotoCoreError as exc:
-        raise aws_error(exc, action, policy_id) from None
+        raise aws_error(exc, action, ident) from None
     return True
