@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from oidc_publisher.errors import ConflictError, InputError
 from oidc_publisher.keys import signing_key
-from oidc_publisher.rotation import State, decide, format_duration, parse_duration
+from oidc_publisher.rotation import State, decide, format_duration, parse_duration, short_retention
 from tests.support import keys as k
 
 K = [signing_key(k.ec_key().public_key(), f"k{i}") for i in range(4)]
@@ -144,3 +144,19 @@ def test_property_source_keys_always_published_and_removed_keys_kept_for_retenti
         previous = current | previous
         previous = {kid for kid in previous if kid in current or kid in kids(d.keys)}
         state, published = d.state, d.keys
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [("0s", "0s"), ("59s", "59s"), ("90m", "1h30m"), ("23h59m59s", "23h59m"), ("24h", None), ("1d", None), ("48h", None), ("30d", None)],
+)
+def test_short_retention_warns_below_a_token_life(given: str, shown: str | None) -> None:
+    risk = short_retention(parse_duration(given))
+    if shown is None:
+        assert risk is None
+    else:
+        assert risk is not None and risk.startswith(f"--retain-removed-keys {shown} is shorter than the 24h life")
+        assert risk.endswith("use --revoke KID)")
+    fleet = short_retention(parse_duration(given), "retain_removed_keys")
+    assert (fleet is None) == (shown is None)
+    assert fleet is None or (fleet.startswith("retain_removed_keys ") and fleet.endswith("list its kid under revoke)"))
