@@ -117,6 +117,17 @@ def test_a_retention_shorter_than_a_token_warns_and_still_publishes(aws: AwsWorl
     for enough in ("24h", "1d", "48h"):
         quiet = invoke("publish", "--bucket", BUCKET, "--public-key", str(two), "--retain-removed-keys", enough)
         assert (quiet.exit_code, quiet.stderr) == (0, ""), enough
+    # A refused run gets its one error line alone: the warning is for work that was done.
+    aws.recorder.reset()
+    refused = invoke("publish", "--bucket", "b", "--public-key", str(two), "--retain-removed-keys", "0s")
+    assert refused.exit_code == 1
+    assert refused.stderr.splitlines() == [
+        "error: bucket name 'b' is not a valid S3 bucket name; use 3-63 lower-case letters, digits, '-' (and '.' only behind CloudFront)"
+    ]
+    refused = invoke("bootstrap", "--bucket", "b", "--public-key", str(two), "--retain-removed-keys", "0s", "--no-thumbprint")
+    assert refused.exit_code == 1 and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert refused.stderr.startswith("error: bucket name 'b'")
+    assert aws.recorder.writes == []
     bootstrap = invoke("bootstrap", "--bucket", "short-retention", "--public-key", str(two), "--retain-removed-keys", "90m", "--no-thumbprint")
     assert bootstrap.exit_code == 0, bootstrap.stderr
     assert bootstrap.stderr.splitlines()[0].startswith("warning: --retain-removed-keys 1h30m is shorter than the 24h life")

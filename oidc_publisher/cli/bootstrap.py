@@ -23,7 +23,7 @@ from oidc_publisher.cli.common import (
     parse_tags,
     run,
     source_options,
-    warn,
+    warn_short_retention,
 )
 from oidc_publisher.cli.publish import BucketOpt, PrefixOpt, RegionOpt, RetainOpt
 
@@ -57,14 +57,12 @@ def bootstrap(
 ) -> None:
     """Create or converge the bucket, publish the documents, register the IAM OIDC provider; then say what's next."""
     from oidc_publisher.aws import AwsClients
-    from oidc_publisher.bootstrapping import BootstrapSettings
+    from oidc_publisher.bootstrapping import BootstrapReport, BootstrapSettings
     from oidc_publisher.bootstrapping import bootstrap as do_bootstrap
-    from oidc_publisher.rotation import parse_duration, short_retention
+    from oidc_publisher.rotation import parse_duration
 
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key), output)
     retain = guard(lambda: parse_duration(retain_removed_keys), output)
-    if (risk := short_retention(retain)) is not None:
-        warn(risk)
     tags = guard(lambda: parse_tags(tag), output)
     settings = BootstrapSettings(
         bucket=bucket,
@@ -82,4 +80,10 @@ def bootstrap(
         retain=retain,
         dry_run=dry_run,
     )
-    run(lambda: do_bootstrap(settings, AwsClients(region=region)), output)
+
+    def work() -> BootstrapReport:
+        report = do_bootstrap(settings, AwsClients(region=region))
+        warn_short_retention(retain)
+        return report
+
+    run(work, output)

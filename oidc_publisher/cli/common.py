@@ -21,6 +21,8 @@ import typer
 from oidc_publisher.errors import Error, UsageError
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from oidc_publisher.sources import KeySource
 
 
@@ -222,6 +224,15 @@ def fail(exc: Error, output: OutputFormat = OutputFormat.text) -> NoReturn:
 def warn(message: str) -> None:
     """A warning for the user; always on stderr so that stdout stays parseable."""
     _stderr(f"warning: {message}")
+
+
+def warn_short_retention(retain: dt.timedelta) -> None:
+    """Warn of a retention shorter than a token's life; called once the work is done, so that a refused
+    run gets its one error line alone."""
+    from oidc_publisher.rotation import short_retention
+
+    if (risk := short_retention(retain)) is not None:
+        warn(risk)
 
 
 def _stderr(line: str) -> None:

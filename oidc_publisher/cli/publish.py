@@ -104,10 +104,10 @@ def publish(
 ) -> None:
     """Converge the JWKS and discovery document in S3; writes nothing when nothing changed."""
     from oidc_publisher.aws import AwsClients
-    from oidc_publisher.cli.common import warn
+    from oidc_publisher.cli.common import warn, warn_short_retention
     from oidc_publisher.publishing import PublishReport, PublishSettings
     from oidc_publisher.publishing import publish as do_publish
-    from oidc_publisher.rotation import parse_duration, short_retention
+    from oidc_publisher.rotation import parse_duration
 
     single = {
         "--bucket": bucket is not None,
@@ -139,8 +139,6 @@ def publish(
         return
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key), output)
     retain = guard(lambda: parse_duration(retain_removed_keys or "48h"), output)
-    if (risk := short_retention(retain)) is not None:
-        warn(risk)
     settings = PublishSettings(
         bucket=bucket,
         source=source,
@@ -161,6 +159,7 @@ def publish(
         for kid in report.revoked:
             what = "would revoke" if report.dry_run else "revoked"
             warn(f"{what} {kid}: every token signed by it stops working as soon as caches expire (minutes)")
+        warn_short_retention(retain)
         return report
 
     run(work, output)
