@@ -155,10 +155,13 @@ def bench_steady_and_rotation(world: World, runs: int) -> dict[str, Any]:
     one = k.write(world.work / "one.pub", k.public_pem(k.rsa_key()))
     subprocess.run([*CLI, "bootstrap", "--bucket", bucket, "--public-key", str(one)], env=world.env, check=True, capture_output=True)
     publish = [*CLI, "publish", "--bucket", bucket, "--public-key", str(one)]
-    world.recorder.reset()
-    timed(publish, world.env)
-    steady_calls, steady_writes = list(world.recorder.calls), list(world.recorder.writes)
-    steady = [timed(publish, world.env) for _ in range(runs)]
+    # Every run's calls are recorded, and the budgets are held against each of them, not a sample.
+    steady, steady_calls, steady_writes = [], [], []
+    for _ in range(runs):
+        world.recorder.reset()
+        steady.append(timed(publish, world.env))
+        steady_calls.append([op for _, op in world.recorder.calls])
+        steady_writes.append([op for _, op in world.recorder.writes])
     rotation_times, rotation_calls, rotation_writes = [], [], []
     for i in range(runs):
         new = k.write(world.work / f"new-{i}.pub", k.public_pem(k.rsa_key()))
@@ -168,10 +171,12 @@ def bench_steady_and_rotation(world: World, runs: int) -> dict[str, Any]:
         rotation_writes.append([op for _, op in world.recorder.writes])
         publish = [*publish, "--public-key", str(new)]
     return {
-        "steady_calls": len(steady_calls), "steady_call_list": [op for _, op in steady_calls], "steady_writes": len(steady_writes),
-        "steady_median_s": statistics.median(steady),
-        "rotation_median_s": statistics.median(rotation_times), "rotation_calls": rotation_calls[0],
-        "rotation_writes": rotation_writes[0],
+        "steady_calls": max(len(calls) for calls in steady_calls), "steady_call_list": steady_calls[0],
+        "steady_writes": max(len(writes) for writes in steady_writes),
+        "steady_s": steady, "steady_median_s": statistics.median(steady),
+        "rotation_s": rotation_times, "rotation_median_s": statistics.median(rotation_times),
+        "rotation_calls": max(rotation_calls), "rotation_calls_each_run": rotation_calls,
+        "rotation_writes": rotation_writes[0], "rotation_writes_each_run": rotation_writes,
     }
 
 
@@ -183,8 +188,8 @@ def bench_startup(world: World, runs: int) -> dict[str, Any]:
     for _ in range(max(runs * 4, 20)):
         floor.append(timed([PY, str(hello), "--help"], world.env))
         ours.append(timed([*CLI, "--help"], world.env))
-    return {"help_median_s": statistics.median(ours), "hello_typer_median_s": statistics.median(floor),
-            "help_ratio": statistics.median(ours) / statistics.median(floor)}
+    return {"help_s": ours, "hello_typer_s": floor, "help_median_s": statistics.median(ours),
+            "hello_typer_median_s": statistics.median(floor), "help_ratio": statistics.median(ours) / statistics.median(floor)}
 
 
 def bench_scale(world: World) -> dict[str, Any]:
@@ -272,7 +277,9 @@ def write_report(results: dict[str, Any]) -> None:
         ("steady-state run: at most 2 AWS calls, no writes", f"{s['steady_calls']} calls, {s['steady_writes']} writes",
          s["steady_calls"] <= 2 and s["steady_writes"] == 0),
         ("one-key rotation: one JWKS write (+ state), at most one invalidation",
-         ", ".join(s["rotation_writes"]), s["rotation_writes"].count("PutObject") <= 2 and s["rotation_writes"].count("CreateInvalidation") <= 1),
+         ", ".join(s["rotation_writes"]),
+         all(w.count("PutObject") <= 2 and w.count("CreateInvalidation") <= 1 and set(w) <= {"PutObject", "CreateInvalidation"}
+             for w in s["rotation_writes_each_run"])),
         ("--help within 1.2x of a hello-world Typer app", f"{u['help_ratio']:.3f}x", u["help_ratio"] <= 1.2),
     ]
     results["budgets"] = [{"budget": n, "measured": m, "met": ok} for n, m, ok in budgets]
