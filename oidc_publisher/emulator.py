@@ -35,15 +35,26 @@ class LocalAWS:
         self._server.stop()
 
 
+_requester = threading.local()  # the account of the S3 request moto is handling on this thread (None: anonymous)
+
+
 def fix_moto_policy_conditions() -> None:
     """Make moto's bucket-policy evaluation see what AWS sees when this tool calls it.
 
-    The tool always talks to AWS over TLS. moto (5.x) skips condition operators it does not implement,
-    ``Bool`` among them, so it treats the standard "Deny s3:* when aws:SecureTransport is false" statement
-    as unconditional and denies every request. Here that one condition is evaluated as AWS would for a
-    TLS request: it is not met, so the Deny does not apply. Everything else is left to moto. Idempotent.
+    moto (5.x) evaluates a bucket policy's statements without the request's context: a Deny with a
+    Condition applies to every request, whatever the condition says. Two conditions the tool writes are
+    evaluated here as AWS evaluates them, and everything else is left to moto:
+
+    - ``Bool aws:SecureTransport = false`` (deny without TLS): the tool always talks to AWS over TLS, so the
+      condition is not met and the Deny does not apply.
+    - ``StringNotEquals aws:PrincipalAccount = ACCOUNT`` (a tombstone's deny to everyone but the owner): met
+      unless the request is signed by that account (the account moto's S3 gives the request's access key);
+      an anonymous request has no account, so it is met for it, as on AWS.
+
+    Idempotent.
     """
     from moto.iam import access_control
+    from moto.s3.responses import S3Response
 
     statement = access_control.IAMPolicyStatement
     if getattr(statement, "_oidc_publisher_fixed", False):
@@ -55,9 +66,22 @@ def fix_moto_policy_conditions() -> None:
         secure = condition.get("Bool", {}).get("aws:SecureTransport")
         if secure is not None and str(secure).lower() == "false":
             return access_control.PermissionResult.NEUTRAL
+        accounts = condition.get("StringNotEquals", {}).get("aws:PrincipalAccount")
+        if accounts is not None and list(condition) == ["StringNotEquals"] and hasattr(_requester, "account"):
+            owners = [accounts] if isinstance(accounts, str) else list(accounts)
+            if _requester.account is not None and _requester.account in owners:
+                return access_control.PermissionResult.NEUTRAL  # the condition is not met: no Deny
         return original(self, *args, **kwargs)
 
+    original_setup = S3Response.setup_class
+
+    def setup_class(self: Any, request: Any, *args: Any, **kwargs: Any) -> None:
+        original_setup(self, request, *args, **kwargs)
+        signed = "Authorization" in request.headers or "Signature=" in str(getattr(request, "url", ""))
+        _requester.account = self.current_account if signed else None
+
     statement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
+    S3Response.setup_class = setup_class  # type: ignore[method-assign]
     statement._oidc_publisher_fixed = True  # type: ignore[attr-defined]
 
 

@@ -12,6 +12,7 @@ POLICY_VERSION = "2012-10-17"
 PUBLIC_READ_SID = "OidcPublisherPublicRead"
 CLOUDFRONT_READ_SID = "OidcPublisherCloudFrontRead"
 DENY_INSECURE_SID = "OidcPublisherDenyInsecureTransport"
+TOMBSTONE_SID = "OidcPublisherTombstone"
 
 Policy = dict[str, Any]
 
@@ -63,3 +64,18 @@ def bucket_policy(
             "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
         }
     return {"Version": POLICY_VERSION, "Statement": [read, _deny_insecure(partition, bucket)]}
+
+
+def tombstone_policy(partition: str, bucket: str, account_id: str) -> Policy:
+    """The policy of a bucket kept as a tombstone (an S3-direct issuer's, whose name IAM may still trust):
+    every S3 action by anyone outside the owning account is denied. The owner keeps what its IAM
+    policies grant, so it can still read the bucket and delete it later (teardown --delete-bucket)."""
+    deny_others = {
+        "Sid": TOMBSTONE_SID,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [f"arn:{partition}:s3:::{bucket}", f"arn:{partition}:s3:::{bucket}/*"],
+        "Condition": {"StringNotEquals": {"aws:PrincipalAccount": account_id}},
+    }
+    return {"Version": POLICY_VERSION, "Statement": [deny_others, _deny_insecure(partition, bucket)]}

@@ -6,6 +6,10 @@ access control, which takes no tags; cache policy, by its name and the tool's co
 they are removed from any bucket; a bucket the tool did not create keeps everything else, minus this
 issuer's objects in the tool's read statements of its policy. Roles are never deleted here: they are listed, so the
 people who own them can decide.
+
+Teardown never frees a name IAM still trusts: an S3-direct issuer's bucket name is its host, so the bucket the
+tool created is kept, emptied and locked, as a tombstone (``_plan_tombstone``) unless ``--delete-bucket`` asks
+for it, and that is refused while a provider of this account trusts the host.
 """
 
 from __future__ import annotations
@@ -14,9 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.errors import UsageError
+from oidc_publisher.errors import ConflictError, UsageError
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
-from oidc_publisher.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBLIC_READ_SID, object_arn
+from oidc_publisher.policies import (
+    CLOUDFRONT_READ_SID,
+    DENY_INSECURE_SID,
+    PUBLIC_READ_SID,
+    object_arn,
+    tombstone_policy,
+)
 from oidc_publisher.publishing import Target, resolve_target
 
 if TYPE_CHECKING:
@@ -24,6 +34,9 @@ if TYPE_CHECKING:
     from oidc_publisher.cloudfront import Distribution
 
 MANAGED = ("managed-by", "oidc-publisher")
+# On a bucket kept as a tombstone (see _plan_tombstone): the issuer whose name it keeps.
+TOMBSTONE_TAG = "oidc-publisher:tombstone"
+BLOCK_ALL = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,7 @@ class TeardownSettings:
     region: str | None = None
     yes: bool = False
     dry_run: bool = False
+    delete_bucket: bool = False
 
 
 @dataclass
@@ -79,9 +93,10 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
     actions: list[Callable[[], None]] = []
 
     provider = get_provider(clients, provider_arn_for(clients, issuer))
+    owned_provider = provider is not None and provider.tags.get(MANAGED[0]) == MANAGED[1]
     if provider is None:
         report.notes.append(f"no IAM OIDC provider is registered for {issuer.url}")
-    elif provider.tags.get(MANAGED[0]) == MANAGED[1]:
+    elif owned_provider:
         plan.add(f"iam:oidc-provider/{issuer.provider_path}", "delete", "created by oidc-publisher")
         actions.append(lambda: delete_provider(clients, provider.arn))
     else:
@@ -105,7 +120,16 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
             plan.add(f"s3://{bucket}/{key}", "delete", "every version and delete marker")
         if mine:
             actions.append(lambda: _delete_versions(s3, bucket, mine))
-        if managed and not others:
+        names_the_issuer = issuer.s3_origin() is not None  # the bucket's name is the issuer's host
+        if managed and not others and names_the_issuer and not settings.delete_bucket:
+            _plan_tombstone(s3, clients, target, tags, plan, report, actions)
+        elif managed and not others:
+            if names_the_issuer:
+                _refuse_while_trusted(clients, target, provider.arn if provider is not None and owned_provider else None)
+                report.notes.append(
+                    f"warning: IAM OIDC providers in other accounts cannot be seen from here: if one trusts {issuer.url}, "
+                    f"whoever re-creates s3://{bucket} can mint tokens for the roles that trust it"
+                )
             plan.add(f"s3://{bucket}", "delete", "created by oidc-publisher and empty once the documents are gone")
             actions.append(lambda: report.notes.extend(_delete_bucket(s3, bucket, ours)))
         else:
@@ -121,7 +145,8 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
 
     if settings.dry_run or not plan.has_changes:
         return report
-    if not settings.yes and not confirm(plan.to_text(dry_run=True) + "\nRemove all of this?"):
+    warnings = [note for note in report.notes if note.startswith("warning: ")]
+    if not settings.yes and not confirm("\n".join([plan.to_text(dry_run=True), *warnings, "Remove all of this?"])):
         report.cancelled = True
         return report
     for action in actions:
@@ -156,6 +181,62 @@ def _check_objects_belong_to(s3: Any, target: Target) -> None:
             f"s3://{bucket}/{where} belongs to issuer {owner}, not {url}: nothing was removed",
             "check --issuer-url and --prefix (teardown removes only this issuer's objects)",
         )
+
+
+def _plan_tombstone(
+    s3: Any, clients: AwsClients, target: Target, tags: dict[str, str], plan: Plan, report: TeardownReport,
+    actions: list[Callable[[], None]],
+) -> None:
+    """Keep an S3-direct issuer's bucket, emptied, as a tombstone: its name is the issuer's host, so whoever
+    re-created it could serve their own JWKS to STS for every IAM provider (in any account) that trusts the
+    issuer. Locked: tagged, Block Public Access all on, and a policy that denies everyone but this account.
+    Each part is planned from the live state, so a re-run finishes what a failed run left, and a tombstone
+    already locked is left alone."""
+    bucket = target.bucket
+    steps: list[str] = []
+    if TOMBSTONE_TAG not in tags:
+        steps.append(f"tag {TOMBSTONE_TAG}={target.issuer.url}")
+        tagged = {**tags, TOMBSTONE_TAG: tombstone_tag_value(target.issuer.url)}
+        actions.append(lambda: _put_bucket_tags(s3, bucket, tagged))
+    if _public_access_block(s3, bucket) != BLOCK_ALL:
+        steps.append("Block Public Access all on")
+        actions.append(lambda: _put_public_access_block(s3, bucket))
+    wanted = tombstone_policy(clients.partition, bucket, clients.account_id)
+    if _bucket_policy(s3, bucket) != wanted:
+        steps.append(f"bucket policy: public read gone, every S3 action denied to all but account {clients.account_id}")
+        actions.append(lambda: _put_bucket_policy(s3, bucket, wanted))
+    if steps:
+        plan.add(f"s3://{bucket}", "update", "keep as a locked tombstone, not deleted: " + "; ".join(steps))
+    report.notes.append(
+        f"kept s3://{bucket} as a tombstone (empty, private, tagged {TOMBSTONE_TAG}): its name is the issuer's host, "
+        f"and whoever re-created it could mint tokens for every role that trusts {target.issuer.url} through an IAM "
+        "provider in any account; delete it with --delete-bucket once no provider trusts the issuer"
+    )
+
+
+def tombstone_tag_value(issuer_url: str) -> str:
+    """The issuer URL as an S3 tag value (letters, digits, spaces and _ . : / = + - @; 256 at most)."""
+    import re
+
+    return re.sub(r"[^\w .:/=+@-]", "_", issuer_url, flags=re.ASCII)[:256]
+
+
+def _refuse_while_trusted(clients: AwsClients, target: Target, deleted_now: str | None) -> None:
+    """Refuse, before any write, to free an S3-direct issuer's bucket name while an IAM provider of this
+    account trusts its host (any path: every issuer under this bucket shares the name). The provider this
+    run deletes does not count."""
+    from oidc_publisher.iam import list_provider_arns
+
+    host = target.issuer.host
+    for arn in list_provider_arns(clients):
+        url = arn.split(":oidc-provider/", 1)[-1]
+        if arn != deleted_now and (url == host or url.startswith(f"{host}/")):
+            raise ConflictError(
+                f"refusing to delete s3://{target.bucket}: the IAM OIDC provider {arn} still trusts it, and whoever "
+                "re-created the bucket could mint tokens for every role that trusts that provider: nothing was removed",
+                f"delete that provider first (aws iam delete-open-id-connect-provider --open-id-connect-provider-arn {arn}), "
+                "or drop --delete-bucket to keep the bucket as a locked tombstone",
+            )
 
 
 def _plan_cloudfront(clients: AwsClients, target: Target, plan: Plan, report: TeardownReport, actions: list[Callable[[], None]]) -> None:
@@ -289,6 +370,33 @@ def _put_bucket_policy(s3: Any, bucket: str, policy: dict[str, Any] | None) -> N
     else:
         with _translated("s3:PutBucketPolicy", f"s3://{bucket}"):
             s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy, sort_keys=True))
+
+
+def _public_access_block(s3: Any, bucket: str) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
+
+    from oidc_publisher.aws import aws_error
+
+    try:
+        return dict(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"])
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code")) == "NoSuchPublicAccessBlockConfiguration":
+            return None
+        raise aws_error(exc, "s3:GetBucketPublicAccessBlock", f"s3://{bucket}") from None
+
+
+def _put_public_access_block(s3: Any, bucket: str) -> None:
+    from oidc_publisher.aws import translated as _translated
+
+    with _translated("s3:PutBucketPublicAccessBlock", f"s3://{bucket}"):
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_ALL)
+
+
+def _put_bucket_tags(s3: Any, bucket: str, tags: dict[str, str]) -> None:
+    from oidc_publisher.aws import translated as _translated
+
+    with _translated("s3:PutBucketTagging", f"s3://{bucket}"):
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
 
 
 def _versions(s3: Any, bucket: str, key: str | None = None) -> list[dict[str, Any]]:

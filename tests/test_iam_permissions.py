@@ -175,6 +175,7 @@ def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], 
             issuer = ok("bootstrap", "--bucket", bucket, *extra, "--public-key", str(one))["issuer"]
             aws.recorder.reset()
             ok("teardown", "--issuer-url", issuer, "--bucket", bucket, "--yes")
+            ok("teardown", "--issuer-url", issuer, "--bucket", bucket, "--yes", "--delete-bucket")  # the tombstone too
             collect()
         assert {"cloudfront:DeleteDistribution", "cloudfront:DeleteOriginAccessControl", "cloudfront:DeleteCachePolicy"} <= seen
     return seen

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from oidc_publisher.cli import teardown as teardown_cli
 from oidc_publisher.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBLIC_READ_SID
@@ -14,10 +17,16 @@ from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.deployments import finish_deployments
 from tests.support.fronts import Front
-from tests.support.irsa import ACCOUNT, BUCKET, HOST, ISSUER, READONLY, seed_issuer
+from tests.support.irsa import ACCOUNT, BUCKET, HOST, ISSUER, PROVIDER, READONLY, seed_issuer
 from tests.support.motoserver import AwsWorld
 
+OTHER_ACCOUNT = "111111111111"
 JWKS, DISCOVERY, STATE = "openid/v1/jwks", ".well-known/openid-configuration", ".oidc-publisher/state.json"
+OTHER_ACCOUNTS_WARNING = (f"warning: IAM OIDC providers in other accounts cannot be seen from here: if one trusts {ISSUER}, "
+                          f"whoever re-creates s3://{BUCKET} can mint tokens for the roles that trust it")
+TOMBSTONE_NOTE = (f"kept s3://{BUCKET} as a tombstone (empty, private, tagged oidc-publisher:tombstone): its name is the "
+                  f"issuer's host, and whoever re-created it could mint tokens for every role that trusts {ISSUER} through "
+                  "an IAM provider in any account; delete it with --delete-bucket once no provider trusts the issuer")
 
 
 @pytest.fixture
@@ -54,7 +63,7 @@ def test_teardown_removes_what_the_tool_made_and_nothing_else(issuer: AwsWorld, 
                                                       "re-run with --yes (or --dry-run to see what would go)\n")
     assert issuer.recorder.calls == []
 
-    dry = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--dry-run", "-o", "json")
+    dry = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--delete-bucket", "--dry-run", "-o", "json")
     assert dry.exit_code == 3, dry.stderr
     assert [(c["action"], c["resource"]) for c in dry.json()["changes"]] == [
         ("delete", f"iam:oidc-provider/{HOST}"),
@@ -64,12 +73,13 @@ def test_teardown_removes_what_the_tool_made_and_nothing_else(issuer: AwsWorld, 
         ("delete", f"s3://{BUCKET}"),
     ]
     assert issuer.recorder.writes == []
-    text = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--dry-run")
+    text = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--delete-bucket", "--dry-run")
     assert text.stdout.startswith(f"Would change:\n  delete     iam:oidc-provider/{HOST}: created by oidc-publisher\n")
 
-    done = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes", "-o", "json")
+    done = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--delete-bucket", "--yes", "-o", "json")
     assert done.exit_code == 0, done.stderr
-    assert done.json()["notes"] == ["roles that trust this issuer are kept (delete them yourself): irsa-roles-issuer-d-a"]
+    assert done.json()["notes"] == ["roles that trust this issuer are kept (delete them yourself): irsa-roles-issuer-d-a",
+                                    OTHER_ACCOUNTS_WARNING]
     # Nothing of the tool's is left ...
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["unrelated-bucket"]
     assert [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]] == [
@@ -82,7 +92,7 @@ def test_teardown_removes_what_the_tool_made_and_nothing_else(issuer: AwsWorld, 
     assert deletes == ["DeleteOpenIDConnectProvider", "DeleteObjects", "DeleteBucket"]
 
     issuer.recorder.reset()
-    again = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes")
+    again = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--delete-bucket", "--yes")
     assert again.exit_code == 0
     assert again.stdout == (f"Nothing of this issuer's to remove.\nno IAM OIDC provider is registered for {ISSUER}\n"
                             "roles that trust this issuer are kept (delete them yourself): irsa-roles-issuer-d-a\n"
@@ -158,22 +168,140 @@ def test_another_issuers_objects_are_refused_before_any_write(issuer: AwsWorld) 
     assert versions(issuer, BUCKET) == before
     assert issuer.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"] != []
     # The right issuer still tears down.
-    assert invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes").exit_code == 0
+    assert invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--delete-bucket", "--yes").exit_code == 0
     assert s3.list_buckets()["Buckets"] == []
 
 
 def test_confirmation(issuer: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(teardown_cli, "stdin_is_terminal", lambda: True)
-    no = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, input="n\n")
+    no = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--delete-bucket", input="n\n")
     assert no.exit_code == 1
     assert no.stdout.endswith("\nCancelled: nothing was removed.\n")  # CliRunner echoes the answer to stdout
     assert f"delete     s3://{BUCKET}: created by oidc-publisher" in no.stderr
-    assert "Remove all of this? [y/N]" in no.stderr
+    assert f"\n{OTHER_ACCOUNTS_WARNING}\nRemove all of this? [y/N]" in no.stderr  # the warning comes before the question
     assert issuer.recorder.writes == []
-    yes = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, input="y\n")
+    yes = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--delete-bucket", input="y\n")
     assert yes.exit_code == 0, yes.stderr
     assert "\nChanged:\n" in yes.stdout
     assert issuer.client("s3").list_buckets()["Buckets"] == []
+
+
+def other_account(world: AwsWorld, service: str) -> Any:
+    """A client of another AWS account (moto scopes AssumeRole's credentials to the role's account)."""
+    import boto3
+
+    creds = world.client("sts").assume_role(RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/x", RoleSessionName="stranger")["Credentials"]
+    return boto3.client(service, region_name="us-east-1", endpoint_url=world.moto_endpoint, aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+
+
+def refused(call: Callable[[], object]) -> tuple[int, str]:
+    """The HTTP status and error code of a call that fails (moto answers a policy's Deny with a bare 403)."""
+    with pytest.raises(ClientError) as caught:
+        call()
+    return caught.value.response["ResponseMetadata"]["HTTPStatusCode"], str(caught.value.response["Error"]["Code"])
+
+
+TOMBSTONE_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Sid": "OidcPublisherTombstone", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+     "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+     "Condition": {"StringNotEquals": {"aws:PrincipalAccount": ACCOUNT}}},
+    {"Sid": DENY_INSECURE_SID, "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+     "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+     "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+]}
+
+
+def test_an_s3_direct_bucket_is_kept_as_a_locked_tombstone(issuer: AwsWorld) -> None:
+    """The bucket's name is the issuer's host: deleting it would let anyone re-create it and serve their own
+    JWKS to every provider that trusts the issuer. By default it is emptied and locked, never deleted."""
+    s3 = issuer.client("s3")
+    import requests
+
+    assert requests.get(f"{issuer.moto_endpoint}/{BUCKET}/{JWKS}", timeout=10).status_code == 200  # public before
+    dry = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--dry-run", "-o", "json")
+    assert dry.exit_code == 3, dry.stderr
+    lock = ("update", f"s3://{BUCKET}", "keep as a locked tombstone, not deleted: tag oidc-publisher:tombstone="
+            f"{ISSUER}; Block Public Access all on; bucket policy: public read gone, every S3 action denied to all but "
+            f"account {ACCOUNT}")
+    assert [(c["action"], c["resource"], c["reason"]) for c in dry.json()["changes"]][-1] == lock
+    assert ("delete", f"s3://{BUCKET}") not in [(c["action"], c["resource"]) for c in dry.json()["changes"]]
+    assert dry.json()["notes"][-1] == TOMBSTONE_NOTE
+    assert issuer.recorder.writes == []
+
+    done = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes")
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.endswith(f"\n{TOMBSTONE_NOTE}\n")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == [BUCKET]
+    assert versions(issuer, BUCKET) == []
+    assert {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=BUCKET)["TagSet"]} == {
+        "managed-by": "oidc-publisher", "oidc-publisher:issuer": ISSUER, "oidc-publisher:tombstone": ISSUER}
+    assert s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    [sent] = issuer.recorder.sent("PutBucketPolicy")
+    assert sent.body == json.dumps(TOMBSTONE_POLICY, sort_keys=True).encode()  # what AWS gets, byte for byte
+    assert json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"]) == TOMBSTONE_POLICY
+    # Locked: nobody outside the account reads, writes or re-creates it; the owner still reads it.
+    assert requests.get(f"{issuer.moto_endpoint}/{BUCKET}/{JWKS}", timeout=10).status_code == 403
+    stranger = other_account(issuer, "s3")
+    assert refused(lambda: stranger.put_object(Bucket=BUCKET, Key=JWKS, Body=b"{}"))[0] == 403
+    assert refused(lambda: stranger.get_object(Bucket=BUCKET, Key=STATE))[0] == 403
+    assert refused(lambda: stranger.create_bucket(Bucket=BUCKET)) == (409, "BucketAlreadyExists")
+    assert refused(lambda: s3.get_object(Bucket=BUCKET, Key=STATE)) == (404, "NoSuchKey")
+
+    # A re-run on the tombstone has nothing to do.
+    issuer.recorder.reset()
+    again = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes")
+    assert (again.exit_code, again.stdout) == (0, f"Nothing of this issuer's to remove.\nno IAM OIDC provider is registered for {ISSUER}\n"
+                                                  f"{TOMBSTONE_NOTE}\n")
+    assert issuer.recorder.writes == []
+    # Asked for explicitly, with no provider left in this account, the tombstone goes (with the warning).
+    gone = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--delete-bucket", "--yes", "-o", "json")
+    assert gone.exit_code == 0, gone.stderr
+    assert [(c["action"], c["resource"]) for c in gone.json()["changes"]] == [("delete", f"s3://{BUCKET}")]
+    assert OTHER_ACCOUNTS_WARNING in gone.json()["notes"]
+    assert s3.list_buckets()["Buckets"] == []
+
+
+def test_a_tombstone_left_half_locked_is_finished_by_the_next_run(issuer: AwsWorld) -> None:
+    """Each part of the lock is derived from the live state: a run that failed after the tag is finished."""
+    issuer.proxy.fail_next("PutPublicAccessBlock", 403, "AccessDenied")
+    failed = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes")
+    assert failed.exit_code == 1
+    issuer.recorder.reset()
+    done = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    assert [(c["action"], c["reason"]) for c in done.json()["changes"]] == [
+        ("update", "keep as a locked tombstone, not deleted: Block Public Access all on; bucket policy: public read gone, "
+                   f"every S3 action denied to all but account {ACCOUNT}")]
+    assert [op for _, op in issuer.recorder.writes] == ["PutPublicAccessBlock", "PutBucketPolicy"]
+    assert json.loads(issuer.client("s3").get_bucket_policy(Bucket=BUCKET)["Policy"]) == TOMBSTONE_POLICY
+
+
+def test_delete_bucket_is_refused_while_a_provider_of_this_account_trusts_the_issuer(issuer: AwsWorld) -> None:
+    iam = issuer.client("iam")
+    iam.untag_open_id_connect_provider(OpenIDConnectProviderArn=PROVIDER, TagKeys=["managed-by"])  # not the tool's: kept
+    before = versions(issuer, BUCKET)
+    refusal = (f"error: refusing to delete s3://{BUCKET}: the IAM OIDC provider {PROVIDER} still trusts it, and whoever "
+               "re-created the bucket could mint tokens for every role that trusts that provider: nothing was removed; "
+               f"delete that provider first (aws iam delete-open-id-connect-provider --open-id-connect-provider-arn {PROVIDER}), "
+               "or drop --delete-bucket to keep the bucket as a locked tombstone\n")
+    for extra in (("--dry-run",), ("--yes",)):
+        result = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--delete-bucket", *extra)
+        assert (result.exit_code, result.stdout, result.stderr) == (1, "", refusal)
+    assert issuer.recorder.writes == []
+    assert versions(issuer, BUCKET) == before
+    # Another issuer under the same bucket (another path) shares its name: its provider counts too.
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=PROVIDER)
+    other = iam.create_open_id_connect_provider(Url=f"{ISSUER}/other", ClientIDList=["sts.amazonaws.com"],
+                                                ThumbprintList=["a" * 40])["OpenIDConnectProviderArn"]
+    result = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--delete-bucket", "--yes")
+    assert (result.exit_code, result.stderr.split(":", 2)[:2]) == (1, ["error", " refusing to delete s3"])
+    assert other in result.stderr
+    assert issuer.recorder.writes == []
+    # Without --delete-bucket the tombstone is the way out.
+    assert invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes").exit_code == 0
+    assert [b["Name"] for b in issuer.client("s3").list_buckets()["Buckets"]] == [BUCKET]
 
 
 def test_teardown_cloudfront(aws: AwsWorld, front: Front, tmp_path: Path) -> None:

@@ -21,14 +21,25 @@ def teardown(
     prefix: PrefixOpt = None,
     region: RegionOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    delete_bucket: Annotated[
+        bool,
+        typer.Option(
+            "--delete-bucket",
+            help="Also delete an S3-direct issuer's bucket, whose name is the issuer's host (by default it is kept, "
+            "emptied and locked, as a tombstone). Refused while an IAM OIDC provider of this account trusts it.",
+        ),
+    ] = False,
     dry_run: DryRunOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """Remove the provider, documents, state, and the bucket and distribution the tool created (after confirmation)."""
+    """Remove the provider, documents, state, and the bucket and distribution the tool created (after confirmation).
+
+    An S3-direct issuer's bucket is kept, emptied and locked, unless --delete-bucket: its name is the issuer's host."""
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.teardown import TeardownSettings, require_terminal
     from oidc_publisher.teardown import teardown as do_teardown
 
     guard(lambda: require_terminal(yes, dry_run, stdin_is_terminal()), output)
-    settings = TeardownSettings(issuer_url=issuer_url, bucket=bucket, prefix=prefix, region=region, yes=yes, dry_run=dry_run)
+    settings = TeardownSettings(issuer_url=issuer_url, bucket=bucket, prefix=prefix, region=region, yes=yes, dry_run=dry_run,
+                                 delete_bucket=delete_bucket)
     run(lambda: do_teardown(settings, AwsClients(region=region), lambda text: typer.confirm(text, err=True)), output)
