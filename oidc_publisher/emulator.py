@@ -67,7 +67,7 @@ def start_moto() -> LocalAWS:
         from moto.server import ThreadedMotoServer
     except ImportError:
         raise Error(
-            "the demo needs moto's server (the local AWS)", "install it: pip install 'oidc-publisher[demo]'"
+            "the demo needs moto's server (the local AWS)", "install the demo extra: pip install '.[demo]' in the clone (pipx: pipx install --force '.[demo]')"
         ) from None
     from oidc_publisher.emulator_cache_policies import CachePolicyStandIn, fix_moto_cache_behaviours
 

@@ -207,3 +207,17 @@ def test_serve_refuses_what_it_cannot_do_before_starting_anything(tmp_path: Path
     assert bad.exit_code != 0
     assert bad.stderr.startswith("error: issuer URL 'http://oidc.example.com' is not https")
     assert not (tmp_path / "w").exists()
+
+
+def test_without_moto_it_says_how_to_install_the_demo_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No PyPI package to name: the fix is the clone's own extra."""
+    from tests.support.cli import invoke
+
+    monkeypatch.setitem(sys.modules, "moto.server", None)  # what an install without the demo extra has
+    for args in (("demo",), ("demo", "--serve")):
+        result = invoke(*args)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            "error: the demo needs moto's server (the local AWS); install the demo extra: pip install '.[demo]' in "
+            "the clone (pipx: pipx install --force '.[demo]')\n",
+        ), args
