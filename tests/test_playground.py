@@ -221,3 +221,29 @@ def test_without_moto_it_says_how_to_install_the_demo_extra(monkeypatch: pytest.
             "error: the demo needs moto's server (the local AWS); install the demo extra: pip install '.[demo]' in "
             "the clone (pipx: pipx install --force '.[demo]')\n",
         ), args
+
+
+def test_the_kubernetes_stand_in_signs_tokens_an_independent_verifier_accepts() -> None:
+    import jwt
+
+    from oidc_publisher.emulator_kube import ClusterStandIn
+    from tests.support import keys as k
+
+    issuer = "https://my-cluster-oidc.s3.eu-west-1.amazonaws.com"
+    cluster = ClusterStandIn(issuer, k.rsa_key(), "https://127.0.0.1:6443", "secret-token")
+    assert cluster.answer("GET", "/openid/v1/jwks", "Bearer wrong", b"").status == 401
+    assert cluster.answer("GET", "/openid/v1/jwks", "", b"").status == 401
+    discovery = cluster.answer("GET", "/.well-known/openid-configuration", "Bearer secret-token", b"")
+    assert discovery.body["issuer"] == issuer
+    assert discovery.body["jwks_uri"] == "https://127.0.0.1:6443/openid/v1/jwks"
+    jwks = cluster.answer("GET", "/openid/v1/jwks", "Bearer secret-token", b"")
+    assert jwks.content_type == "application/jwk-set+json"
+    [jwk] = jwks.body["keys"]
+    request = json.dumps({"spec": {"audiences": ["sts.amazonaws.com"], "expirationSeconds": 600}}).encode()
+    minted = cluster.answer("POST", "/api/v1/namespaces/default/serviceaccounts/my-app/token", "Bearer secret-token", request)
+    assert minted.status == 201
+    token = minted.body["status"]["token"]
+    assert jwt.get_unverified_header(token)["kid"] == jwk["kid"]
+    claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience="sts.amazonaws.com", issuer=issuer)
+    assert claims["sub"] == "system:serviceaccount:default:my-app"
+    assert cluster.answer("GET", "/api/v1/namespaces/default/pods", "Bearer secret-token", b"").status == 404
