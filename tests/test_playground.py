@@ -155,6 +155,7 @@ def test_the_kubeadm_quick_start_runs_as_written_against_the_playground(playgrou
     assert code == 0, out
     assert out[-1] == "Playground stopped (SIGINT); removed its work directory."
     assert "Traceback" not in "\n".join(out)
+    assert "PRIVATE KEY" not in "\n".join([*playground.output, *out])  # the signing key stays in its 0600 file
     assert all(refused(port) for port in ports)
     assert not work.exists()
 
