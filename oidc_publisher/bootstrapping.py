@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from oidc_publisher import __version__
 from oidc_publisher.concurrency import together
 from oidc_publisher.errors import InputError
 from oidc_publisher.issuer import object_keys_for, parse_issuer
@@ -78,7 +79,7 @@ class BootstrapReport:
             options += f" --distribution-id {self.distribution_id}"
         return [
             f"oidc-publisher templates render --distribution rotation-job --issuer-url {issuer} --bucket {self.bucket}{options} \\",
-            f"  --role-arn arn:{partition}:iam::{account}:role/oidc-publisher --out ./rotation-job",
+            f"  --role-arn arn:{partition}:iam::{account}:role/oidc-publisher --image REGISTRY/oidc-publisher:{__version__} --out ./rotation-job",
         ]
 
     def next_steps(self) -> list[str]:

@@ -44,19 +44,37 @@ class DemoReport:
         if self.verified:
             return (
                 f"Demo complete in {self.seconds:.1f}s: STS would accept tokens from {self.issuer}.\n"
-                "On a real cluster: see README.md, 'On a real cluster'."
+                "Next: follow the quick starts locally with 'oidc-publisher demo --serve', then on a real cluster.\n"
+                f"Every command: 'oidc-publisher --help'; the docs: {docs_url()}"
             )
         return f"Demo finished in {self.seconds:.1f}s, but verification FAILED (see the checklist above)."
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "issuer": self.issuer,
             "provider_arn": self.provider_arn,
             "verified": self.verified,
             "steps": self.steps,
-            "work_dir": self.work_dir,
             "seconds": round(self.seconds, 2),
         }
+        if self.work_dir:  # only a directory that still exists
+            body["work_dir"] = self.work_dir
+        return body
+
+
+def docs_url() -> str:
+    """The documentation link of the installed package's metadata (what a pip user has), else the repository's docs/."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls: list[str] = metadata("oidc-publisher").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        urls = []
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "documentation" and url.strip():
+            return str(url.strip())
+    return "the docs/ folder of the repository"
 
 
 def run_demo(settings: DemoSettings, say: Callable[[str], None]) -> DemoReport:
@@ -66,7 +84,9 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None]) -> DemoReport:
     report = DemoReport()
     work = settings.work_dir or Path(tempfile.mkdtemp(prefix="oidc-publisher-demo-"))
     work.mkdir(parents=True, exist_ok=True)
-    report.work_dir = str(work)
+    kept = settings.keep or settings.work_dir is not None
+    if kept:
+        report.work_dir = str(work)
 
     def step(title: str, detail: str = "") -> None:
         report.steps.append({"step": title, "detail": detail})
@@ -110,7 +130,7 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None]) -> DemoReport:
         if front is not None:
             front.stop()
         aws.stop()
-        if not settings.keep and settings.work_dir is None:
+        if not kept:
             shutil.rmtree(work, ignore_errors=True)
     report.seconds = time.monotonic() - started
     return report

@@ -91,7 +91,7 @@ def start_moto() -> LocalAWS:
         from moto.server import ThreadedMotoServer
     except ImportError:
         raise Error(
-            "the demo needs moto's server (the local AWS)", "install it: pip install 'oidc-publisher[demo]'"
+            "the demo needs moto's server (the local AWS)", "install the demo extra: pip install '.[demo]' in the clone (pipx: pipx install --force '.[demo]')"
         ) from None
     from oidc_publisher.emulator_cache_policies import CachePolicyStandIn, fix_moto_cache_behaviours
 
@@ -108,14 +108,22 @@ def start_moto() -> LocalAWS:
 
 
 Fetch = Callable[[str], tuple[int, bytes, dict[str, str]]]
+HostFetch = Callable[[str, str], tuple[int, bytes, dict[str, str]]]
 
 
 class HTTPSFront:
-    """A threaded HTTPS server on 127.0.0.1 that answers GET/HEAD with ``fetch(path)``."""
+    """A threaded HTTPS server on 127.0.0.1 that answers GET/HEAD with ``fetch(path)``, or with
+    ``by_host(host, path)`` when one front stands in for many hosts."""
 
-    def __init__(self, chain: Chain, fetch: Fetch) -> None:
+    def __init__(self, chain: Chain, fetch: Fetch | None = None, *, by_host: HostFetch | None = None) -> None:
         if not chain.files:
             raise ValueError("write the chain first (Chain.write)")
+        if by_host is None:
+            if fetch is None:
+                raise ValueError("give fetch or by_host")
+            single = fetch
+            by_host = lambda host, path: single(path)  # noqa: E731
+        answer = by_host
         self.requests: list[str] = []
         front = self
 
@@ -125,7 +133,7 @@ class HTTPSFront:
             def _answer(self) -> None:
                 path = self.path.split("?", 1)[0]
                 front.requests.append(path)
-                status, body, headers = fetch(path)
+                status, body, headers = answer(self.headers.get("Host", "").rsplit(":", 1)[0].lower(), path)
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

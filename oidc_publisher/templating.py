@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher import __version__
-from oidc_publisher.errors import InputError
+from oidc_publisher.errors import InputError, UsageError
 from oidc_publisher.issuer import Issuer, object_keys_for, parse_issuer, validate_bucket_name
 
 if TYPE_CHECKING:
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 # Published by the upstream project (aws/amazon-eks-pod-identity-webhook) to ECR Public on each release
 # tag; override with --image (for example to mirror it, or to pin a digest).
 WEBHOOK_IMAGE = "public.ecr.aws/eks/amazon-eks-pod-identity-webhook:v0.6.17"
-# Built from this repository's Dockerfile and pushed wherever the cluster pulls from.
+# Built from this repository's Dockerfile and pushed wherever the cluster pulls from: the project
+# publishes no image, so this is only the tag docs/templates.md builds; --image is required.
 DEFAULT_IMAGE = f"oidc-publisher:{__version__}"
 # The audience kube-apiserver gives tokens when it was never told otherwise: the first issuer, which is
 # this on kubeadm, kind, k3s and RKE2 (cluster domain cluster.local).
@@ -346,6 +347,13 @@ def _rotation_job_values(settings: TemplateSettings, issuer: Issuer, region: str
     partition, account = role["partition"], role["account"]
     bucket_arn = f"arn:{partition}:s3:::{settings.bucket}"
     region = _job_region(region, issuer)
+    if settings.image is None:
+        # A CronJob with an image no registry has fails only later, in the cluster, as ImagePullBackOff.
+        raise UsageError(
+            "the rotation job needs --image: no registry publishes an oidc-publisher image",
+            f"build it from the repository's Dockerfile, push it where the cluster pulls from, and give "
+            f"--image REGISTRY/{DEFAULT_IMAGE}",
+        )
     args = ["publish", "--from-cluster", "--issuer-url", issuer.url, "--bucket", settings.bucket]
     if issuer.s3_origin() is None:
         # Only an S3-direct issuer names the bucket's region; boto3 reads AWS_DEFAULT_REGION, not AWS_REGION.
@@ -358,7 +366,7 @@ def _rotation_job_values(settings: TemplateSettings, issuer: Issuer, region: str
     return {
         "bucket": settings.bucket,
         "role_arn": settings.role_arn,
-        "image": _image(settings.image or DEFAULT_IMAGE),
+        "image": _image(settings.image),
         "region": region,
         "job_args": "\n".join(f'                - "{arg}"' for arg in args),
         "object_arns": ",\n".join(f'        "{bucket_arn}/{key}"' for key in (*keys.published, keys.state)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from tests.support.cli import run
 
@@ -22,6 +23,12 @@ def test_demo_bootstraps_and_verifies_end_to_end() -> None:
     assert "All checks passed: STS will accept this issuer's tokens." in out
     assert "[FAIL]" not in out
     assert re.search(r"^Demo complete in \d+\.\ds: STS would accept tokens from https://[a-z0-9]+\.cloudfront\.net\.$", out, re.M)
+    # The last line points at what a pip user has (no README.md): --help, and the docs URL of the package's metadata.
+    from importlib.metadata import metadata
+
+    [docs] = [u.split(",", 1)[1].strip() for u in metadata("oidc-publisher").get_all("Project-URL") or [] if u.startswith("Documentation,")]
+    assert out.rstrip("\n").splitlines()[-1] == f"Every command: 'oidc-publisher --help'; the docs: {docs}"
+    assert "README.md" not in out
     # Nothing of moto's request log or a traceback leaks into what the user sees.
     assert "Traceback" not in result.stderr
     assert "HTTP/1.1" not in out + result.stderr
@@ -39,3 +46,11 @@ def test_demo_json() -> None:
     # "One command, under a minute": the demo's own clock, from starting moto to the verified token.
     assert 0 < body["seconds"] < 60
     assert [s["step"] for s in body["steps"]][-1] == "Verified the chain the way STS will"
+    assert "work_dir" not in body  # the temporary work directory is gone: nothing to point at
+
+
+def test_demo_json_reports_only_a_kept_work_dir(tmp_path: Path) -> None:
+    from oidc_publisher.demo import DemoReport
+
+    assert "work_dir" not in DemoReport(verified=True).to_json()
+    assert DemoReport(verified=True, work_dir=str(tmp_path)).to_json()["work_dir"] == str(tmp_path)

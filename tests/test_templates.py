@@ -41,14 +41,16 @@ CORE_KINDS = {
     "MutatingWebhookConfiguration",
     "CronJob",
 }
-JOB = ["--bucket", "issuer-bucket", "--role-arn", ROLE, "--region", "eu-west-1"]
+# The project publishes no image: the rotation job is always rendered with the one the user built.
+JOB_IMAGE = "registry.example.com/oidc-publisher:0.1.0"
+JOB = ["--bucket", "issuer-bucket", "--role-arn", ROLE, "--region", "eu-west-1", "--image", JOB_IMAGE]
 
 
 def render_to(tmp_path: Path, distribution: str, *extra: str, issuer: str = ISSUER) -> dict[str, str]:
     out = tmp_path / distribution
     args = ["templates", "render", "--distribution", distribution, "--issuer-url", issuer, "--out", str(out), *extra]
     if distribution == "rotation-job" and "--role-arn" not in extra:
-        args += JOB if issuer == ISSUER else ["--bucket", "my-cluster-oidc", "--role-arn", ROLE]
+        args += JOB if issuer == ISSUER else ["--bucket", "my-cluster-oidc", "--role-arn", ROLE, "--image", JOB_IMAGE]
     result = invoke(*args)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [f"Wrote {out / Path(f).name}" for f in FILES[distribution]]
@@ -407,6 +409,8 @@ def test_rotation_job_for_an_s3_direct_issuer_in_another_partition(tmp_path: Pat
         "my-cluster-oidc",
         "--role-arn",
         "arn:aws-cn:iam::123456789012:role/jobs/oidc-publisher",
+        "--image",
+        JOB_IMAGE,
         issuer=S3_ISSUER,
     )
     [cron] = documents(files["cronjob.yaml"])
@@ -425,7 +429,7 @@ def test_rotation_job_for_an_s3_direct_issuer_in_another_partition(tmp_path: Pat
         {"name": "AWS_DEFAULT_REGION", "value": "eu-west-1"},
         {"name": "AWS_REGION", "value": "eu-west-1"},
     ]
-    assert container["image"] == "oidc-publisher:0.1.0"
+    assert container["image"] == JOB_IMAGE
     policy = json.loads(files["iam-policy.json"])
     assert [s["Sid"] for s in policy["Statement"]] == [
         "ReadAndWriteTheIssuerDocumentsAndState",
@@ -452,7 +456,8 @@ def test_rendered_rotation_job_runs_as_its_pod_would(aws: AwsWorld, front: Front
     issuer, distribution_id = boot.json()["issuer"], boot.json()["distribution_id"]
     out = tmp_path / "job"
     rendered = invoke("templates", "render", "--distribution", "rotation-job", "--issuer-url", issuer, "--bucket", "job-issuer",
-                      "--region", "eu-west-1", "--role-arn", ROLE, "--distribution-id", distribution_id, "--out", str(out))
+                      "--region", "eu-west-1", "--role-arn", ROLE, "--distribution-id", distribution_id, "--image", JOB_IMAGE,
+                      "--out", str(out))
     assert rendered.exit_code == 0, rendered.stderr
     [cron] = [d for d in yaml.safe_load_all((out / "cronjob.yaml").read_text()) if d]
     [container] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
@@ -650,6 +655,23 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, args: tuple[st
     assert not out.exists()
     as_json = invoke("templates", "render", *args, "--output", "json")
     assert as_json.exit_code == 1
+
+
+def test_rotation_job_without_image_is_refused_with_the_fix(tmp_path: Path) -> None:
+    """No registry has an oidc-publisher image: a default reference would only fail later, in the cluster
+    (ImagePullBackOff). Without --image the job is refused: one line, exit 2, nothing written."""
+    out = tmp_path / "job"
+    args = ("templates", "render", "--distribution", "rotation-job", "--issuer-url", S3_ISSUER, "--bucket", "my-cluster-oidc",
+            "--role-arn", ROLE)
+    result = invoke(*args, "--out", str(out))
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: the rotation job needs --image: no registry publishes an oidc-publisher image; build it from the "
+        "repository's Dockerfile, push it where the cluster pulls from, and give --image REGISTRY/oidc-publisher:0.1.0\n"
+    )
+    assert not out.exists()
+    assert invoke(*args, "--output", "json").exit_code == 2
+    assert invoke(*args, "--image", JOB_IMAGE, "--out", str(out)).exit_code == 0
 
 
 def test_unfilled_or_stray_placeholders_fail_clearly() -> None:
