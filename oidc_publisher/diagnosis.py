@@ -24,6 +24,9 @@ from oidc_publisher.roles import (
 )
 from oidc_publisher.verification import FAIL, PASS, SKIP, Check
 
+# The checklist, in the order doctor runs it (docs/troubleshooting.md and docs/doctor.md name these).
+CHECKS = ("pod", "cluster issuer", "service account", "pod identity webhook", "pod mutated", "IAM provider", "token audience",
+          "published keys", "trust policy", "session duration", "role policies", "exchange")
 TOKEN_EXPIRATION_ANNOTATION = "eks.amazonaws.com/token-expiration"  # noqa: S105 - a name, not a secret
 REGIONAL_STS_ANNOTATION = "eks.amazonaws.com/sts-regional-endpoints"
 WEBHOOK_NAME = "pod-identity-webhook.amazonaws.com"

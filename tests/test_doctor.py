@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from oidc_publisher import diagnosis
 from oidc_publisher.diagnosis import check_service_account, evaluate_statement, recreate_command
 from oidc_publisher.roles import ROLE_ARN_ANNOTATION
 from tests.support import keys as k
@@ -69,7 +70,7 @@ def failed(checks: dict[str, dict]) -> list[str]:
 def test_a_healthy_pod_passes_every_check_and_doctor_only_reads(world: World) -> None:
     code, checks, body = world.doctor()
     assert code == 0, body
-    assert list(checks) == CHECKS
+    assert list(checks) == CHECKS == list(diagnosis.CHECKS)
     assert {c["status"] for c in checks.values()} == {"pass"}
     assert checks["exchange"]["detail"].endswith("a local emulator's STS ignores the token, so this is not proof; run doctor against AWS)")
     assert checks["exchange"]["detail"].startswith(f"STS returned credentials for arn:aws:sts::{ACCOUNT}:assumed-role/{world.role_name}/oidc-publisher-doctor")
