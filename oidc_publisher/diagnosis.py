@@ -164,9 +164,15 @@ def check_webhook(
 # --- the pod --------------------------------------------------------------------------------------
 
 
+SKIP_CONTAINERS_ANNOTATION = "eks.amazonaws.com/skip-containers"
+
+
 def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """The containers the webhook mutates: all of them (init containers too) but those the pod's
+    skip-containers annotation names."""
     spec = pod.get("spec") or {}
-    return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    skipped = {n.strip() for n in _annotations(pod).get(SKIP_CONTAINERS_ANNOTATION, "").split(",") if n.strip()}
+    return [c for c in (*(spec.get("initContainers") or []), *(spec.get("containers") or [])) if c.get("name") not in skipped]
 
 
 def pod_token(pod: dict[str, Any]) -> tuple[str, int] | None:

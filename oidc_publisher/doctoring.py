@@ -13,13 +13,14 @@ permission it needs, and the others go on.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from oidc_publisher import diagnosis as dx
-from oidc_publisher.errors import Error
+from oidc_publisher.errors import Error, InputError, SourceError
 from oidc_publisher.roles import Finding
 from oidc_publisher.verification import FAIL, PASS, Check, check_lines
 
@@ -92,8 +93,15 @@ class _Doctor:
 
     def attempt(self, name: str, read: Callable[[], T]) -> tuple[bool, T | None]:
         """(True, the answer), or (False, None) after a failed check that says what stopped the read."""
+        from oidc_publisher.kube import KubeForbidden
+
         try:
             return True, read()
+        except SourceError as exc:
+            if not isinstance(exc, KubeForbidden):
+                raise  # the API server cannot be used at all (unreachable, credentials refused): one line, not a failure per check
+            self.report.add(Check(name, FAIL, f"cannot check: {exc.message}", exc.hint or ""))
+            return False, None
         except Error as exc:
             self.report.add(Check(name, FAIL, f"cannot check: {exc.message}", exc.hint or ""))
             return False, None
@@ -311,9 +319,22 @@ def _read_or_none(call: Callable[..., Any], action: str, resource: str, **kwargs
         raise aws_error(exc, action, resource) from None
 
 
+_POD_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def check_target(settings: DoctorSettings) -> None:
+    """The names go into API paths: refuse anything that is not a Kubernetes name before any call."""
+    from oidc_publisher.roles import check_names
+
+    check_names(settings.namespace, settings.service_account or "x", allow_wildcard=False)
+    if settings.pod is not None and (len(settings.pod) > 253 or not _POD_NAME.match(settings.pod)):
+        raise InputError(f"pod {settings.pod!r} is not a valid Kubernetes name", "give the name 'kubectl get pods' shows")
+
+
 def doctor(settings: DoctorSettings, clients: AwsClients) -> DoctorReport:
     from oidc_publisher.kube import cluster_reader
 
+    check_target(settings)
     target = f"pod {settings.namespace}/{settings.pod}" if settings.pod else f"service account {settings.namespace}/{settings.service_account}"
     report = DoctorReport(target)
     _Doctor(settings, cluster_reader(settings.kubeconfig, settings.context), clients, report).run()

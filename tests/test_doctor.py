@@ -304,3 +304,54 @@ def test_the_command_that_recreates_a_pod() -> None:
     assert recreate_command(pod(("StatefulSet", "db"))) == f"kubectl -n {NS} rollout restart statefulset/db"
     assert recreate_command(pod(("Job", "nightly"))) == f"kubectl -n {NS} delete pod p (its Job nightly creates a new one)"
     assert recreate_command(pod()).startswith(f"kubectl -n {NS} get pod p -o yaml > pod.yaml")
+
+
+def test_sts_refusing_the_exchange_is_named(world: World) -> None:
+    world.aws.proxy.fail_next("AssumeRoleWithWebIdentity", status=400, code="InvalidIdentityToken")
+    code, checks, _ = world.doctor()
+    assert code == 1
+    assert failed(checks) == ["exchange"]
+    assert checks["exchange"]["detail"] == "AssumeRoleWithWebIdentity failed: InvalidIdentityToken: injected by the test"
+    assert checks["exchange"]["fix"] == "see the IAM provider and published keys checks"
+    assert ("sts", "AssumeRoleWithWebIdentity") in world.aws.recorder.calls
+
+
+def test_the_api_server_refusing_the_credentials_is_one_line(world: World, tmp_path: Path) -> None:
+    bad = world.kube.kubeconfig(tmp_path / "bad", kind="bad-token")
+    result = invoke("doctor", "-n", NS, "--pod", POD, "--kubeconfig", str(bad))
+    assert result.exit_code == 1
+    assert result.stderr == f"error: the API server {world.kube.url} refused the credentials (401); refresh the kubeconfig's token or certificate\n"
+    assert world.aws.recorder.calls == []
+
+
+def test_bad_names_are_refused_before_any_call(world: World) -> None:
+    for target, message in ((("-n", "Shop", "--pod", POD), "namespace 'Shop' is not a valid Kubernetes name"),
+                            (("-n", NS, "--pod", "../secrets/x"), "pod '../secrets/x' is not a valid Kubernetes name"),
+                            (("-n", NS, "--service-account", "a b"), "service account 'a b' is not a valid Kubernetes name")):
+        result = invoke("doctor", *target)
+        assert result.exit_code == 1
+        assert result.stderr.startswith(f"error: {message}; "), result.stderr
+    assert world.kube.requests == [] and world.aws.recorder.calls == []
+
+
+def test_mutation_in_every_container_but_the_skipped_ones() -> None:
+    from oidc_publisher.diagnosis import check_mutation
+    from tests.support.kube_api import KubeAPI
+
+    role = f"arn:aws:iam::{ACCOUNT}:role/cart"
+    _, intent = check_service_account({"metadata": {"annotations": {ROLE_ARN_ANNOTATION: role}}}, NS, SA, ISSUER)
+    assert intent is not None
+    api = KubeAPI(issuer=ISSUER, keys=[])
+    pod = api.add_pod(NS, POD, SA, mutated_for=role, deployment="cart")
+    sa: dict = {"metadata": {}}
+    assert check_mutation(pod, sa, intent).status == "pass"
+    pod["spec"]["containers"].append({"name": "istio-proxy", "image": "istio/proxyv2"})
+    check = check_mutation(pod, sa, intent)
+    assert check.status == "fail" and "istio-proxy lacks AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE, the aws-iam-token volume mount" in check.detail
+    pod["metadata"]["annotations"] = {"eks.amazonaws.com/skip-containers": "istio-proxy"}
+    assert check_mutation(pod, sa, intent).status == "pass"
+    _, moved = check_service_account({"metadata": {"annotations": {ROLE_ARN_ANNOTATION: role + "-v2"}}}, NS, SA, ISSUER)
+    assert moved is not None
+    stale = check_mutation(pod, sa, moved)
+    assert (stale.status, stale.fix) == ("fail", f"recreate it: kubectl -n {NS} rollout restart deployment/cart")
+    assert stale.detail == f"pod {NS}/{POD} has AWS_ROLE_ARN {role}, the service account is now annotated with {role}-v2"

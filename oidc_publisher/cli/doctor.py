@@ -32,10 +32,8 @@ def doctor(
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.doctoring import DoctorReport, DoctorSettings
     from oidc_publisher.doctoring import doctor as do_doctor
-    from oidc_publisher.roles import check_names
 
     def work() -> DoctorReport:
-        check_names(namespace, service_account or "x", allow_wildcard=False)
         settings = DoctorSettings(namespace=namespace, pod=pod, service_account=service_account, kubeconfig=kubeconfig, context=context)
         return do_doctor(settings, AwsClients())
 
