@@ -355,6 +355,22 @@ def check_trust(
                  f"admit the token: {difference}", f"{fix}:\n{json.dumps(fixed_statement, indent=2, sort_keys=True)}"), []
 
 
+def check_role_found(found_arn: str | None, intent: Intent, issuer: str) -> Check:
+    """The annotated role is not what GetRole found: missing (from the credentials' account), or another path."""
+    if found_arn:
+        return Check("trust policy", FAIL, f"the annotation names {intent.role_arn}, but the role {intent.role_name} is {found_arn}: "
+                     "STS looks the role up by the exact ARN",
+                     f"kubectl annotate --overwrite serviceaccount -n {intent.namespace} {intent.name} {ROLE_ARN_ANNOTATION}={found_arn}")
+    return Check("trust policy", FAIL, f"the role {intent.role_arn} does not exist (looked up in the account of the credentials doctor runs "
+                 f"with: for a role of another account, run doctor with that account's credentials)",
+                 f"oidc-publisher role create --issuer-url {issuer} --namespace {intent.namespace} --service-account {intent.name} "
+                 f"--role-name {intent.role_name} --policy-arn POLICY_ARN")
+
+
+# Failures that do not decide doctor's own exchange (it mints its own token, and a role without policies is assumed fine).
+NOT_BLOCKING_EXCHANGE = ("pod identity webhook", "pod mutated", "session duration", "role policies")
+
+
 def check_session(max_session: int, token_seconds: int) -> Check:
     if max_session < SDK_SESSION_SECONDS:
         return Check("session duration", FAIL, f"the role allows {max_session}s sessions, the SDKs ask for {SDK_SESSION_SECONDS}s",

@@ -242,16 +242,14 @@ class _Doctor:
             for name in names[1:]:
                 self.report.add(dx.skipped(name, "the role could not be read"))
             return
-        if answer is None:
-            command = (f"oidc-publisher role create --issuer-url {issuer} --namespace {intent.namespace} "
-                       f"--service-account {intent.name} --role-name {intent.role_name} --policy-arn POLICY_ARN")
-            self.report.add(Check("trust policy", FAIL, f"the role {intent.role_arn} does not exist", command))
+        role = (answer or {}).get("Role") or {}
+        if answer is None or role.get("Arn") != intent.role_arn:
+            self.report.add(dx.check_role_found(role.get("Arn"), intent, issuer))
             for name in names[1:]:
                 self.report.add(dx.skipped(name, "no role"))
             return
         from oidc_publisher.iam_roles import policy_document
 
-        role = answer["Role"]
         provider = dx.provider_arn(intent, path)
         fixed = trust_policy(provider, parse_issuer(issuer), intent.namespace, intent.name, audience)["Statement"][0]
         tags = {t["Key"]: t["Value"] for t in role.get("Tags") or []}
@@ -280,8 +278,11 @@ class _Doctor:
         if intent is None or token is None:
             self.report.add(dx.skipped(name, "no role or no token that verifies"))
             return
-        if any(c.status == FAIL for c in self.report.checks):
-            self.report.add(dx.skipped(name, "an earlier check failed: STS would refuse for that reason"))
+        # The exchange uses doctor's own token: the pod's mutation, the webhook and the role's policies do not
+        # decide it, every other failure does.
+        blocking = [c.name for c in self.report.checks if c.status == FAIL and c.name not in dx.NOT_BLOCKING_EXCHANGE]
+        if blocking:
+            self.report.add(dx.skipped(name, f"STS would refuse: see {', '.join(blocking)}"))
             return
         from botocore.exceptions import ClientError
 

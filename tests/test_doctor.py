@@ -124,7 +124,7 @@ def test_wrong_sub_in_the_trust_policy(world: World) -> None:
     assert first == (f"oidc-publisher role create --issuer-url {ISSUER} --namespace {NS} --service-account {SA} "
                      f"--role-name {world.role_name} converges it (the tool made this role)")
     assert json.loads(fixed)["Condition"]["StringEquals"] == {f"{HOST}:aud": "sts.amazonaws.com", f"{HOST}:sub": f"system:serviceaccount:{NS}:{SA}"}
-    assert checks["exchange"]["status"] == "skip"
+    assert checks["exchange"] == {"check": "exchange", "status": "skip", "detail": "STS would refuse: see trust policy"}
 
 
 def test_a_wildcard_that_admits_is_an_audit_finding(world: World) -> None:
@@ -220,6 +220,7 @@ def test_role_without_policies(world: World) -> None:
     assert failed(checks) == ["role policies"]
     assert checks["role policies"]["detail"] == f"{world.role_name} has no policy: the exchange works, and every AWS call is then denied"
     assert checks["role policies"]["fix"].startswith(f"aws iam attach-role-policy --role-name {world.role_name} --policy-arn POLICY_ARN")
+    assert checks["exchange"]["status"] == "pass"  # the exchange itself does not need a policy
 
 
 def test_missing_role(world: World) -> None:
@@ -230,6 +231,18 @@ def test_missing_role(world: World) -> None:
     assert code == 1
     assert failed(checks) == ["trust policy"]
     assert checks["trust policy"]["fix"].startswith(f"oidc-publisher role create --issuer-url {ISSUER} --namespace {NS} --service-account {SA}")
+
+
+def test_annotation_with_another_path_than_the_role(world: World) -> None:
+    moved = world.role_arn.replace(":role/", ":role/team/")
+    world.kube.service_accounts[(NS, SA)] = {ROLE_ARN_ANNOTATION: moved}
+    world.kube.add_pod(NS, POD, SA, mutated_for=moved, deployment="cart")
+    code, checks, _ = world.doctor()
+    assert code == 1
+    assert failed(checks) == ["trust policy"]
+    assert checks["trust policy"]["detail"] == (
+        f"the annotation names {moved}, but the role {world.role_name} is {world.role_arn}: STS looks the role up by the exact ARN")
+    assert checks["trust policy"]["fix"] == f"kubectl annotate --overwrite serviceaccount -n {NS} {SA} {ROLE_ARN_ANNOTATION}={world.role_arn}"
 
 
 def test_a_check_without_permission_names_it_and_the_others_go_on(world: World) -> None:
