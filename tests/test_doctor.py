@@ -368,3 +368,30 @@ def test_mutation_in_every_container_but_the_skipped_ones() -> None:
     stale = check_mutation(pod, sa, moved)
     assert (stale.status, stale.fix) == ("fail", f"recreate it: kubectl -n {NS} rollout restart deployment/cart")
     assert stale.detail == f"pod {NS}/{POD} has AWS_ROLE_ARN {role}, the service account is now annotated with {role}-v2"
+
+
+def test_trust_policy_differences_and_fixes() -> None:
+    from oidc_publisher.diagnosis import check_trust
+    from oidc_publisher.issuer import parse_issuer
+    from oidc_publisher.roles import trust_policy
+
+    role = f"arn:aws:iam::{ACCOUNT}:role/cart"
+    _, intent = check_service_account({"metadata": {"annotations": {ROLE_ARN_ANNOTATION: role}}}, NS, SA, ISSUER)
+    assert intent is not None
+    good = trust_policy(PROVIDER, parse_issuer(ISSUER), NS, SA)
+    fixed = good["Statement"][0]
+
+    def judge(document: dict, tags: dict | None = None) -> tuple[str, str, str]:
+        check, _ = check_trust(document, "cart", tags or {}, PROVIDER, HOST, intent, "sts.amazonaws.com", fixed, ISSUER)
+        return check.status, check.detail, check.fix
+
+    assert judge(good)[0] == "pass"
+    other = f"arn:aws:iam::{ACCOUNT}:oidc-provider/other.example.com"
+    status, detail, fix = judge({"Statement": [{**fixed, "Principal": {"Federated": other}}]})
+    assert (status, detail.split(": ")[-1]) == ("fail", f"it trusts {other}, not {PROVIDER}")
+    assert fix.startswith("add this statement to the trust policy of cart (aws iam update-assume-role-policy --role-name cart")
+    assert json.loads(fix.split(":\n", 1)[1]) == fixed
+    deny = {"Effect": "Deny", "Principal": {"Federated": PROVIDER}, "Action": "sts:AssumeRoleWithWebIdentity"}
+    assert judge({"Statement": [fixed, deny]})[1] == (
+        f"Not authorized to perform sts:AssumeRoleWithWebIdentity: a Deny statement of cart matches system:serviceaccount:{NS}:{SA}")
+    assert judge({"Statement": fixed}, {"managed-by": "oidc-publisher"})[0] == "pass"  # a lone statement, not in a list
