@@ -224,3 +224,104 @@ def service_account_role_annotations(
 ) -> list[ServiceAccountRef]:
     """Every ServiceAccount annotated with an IAM role."""
     return [ref for ref in service_accounts(kubeconfig, context, service_account_dir=service_account_dir) if ref.role_arn]
+
+
+# --- doctor's reads -------------------------------------------------------------------------------
+
+
+class KubeForbidden(SourceError):
+    """The API server answered 403: the identity lacks the RBAC permission the message names."""
+
+
+@dataclass
+class ClusterReader:
+    """One API server, read object by object in the API's own JSON shapes (plain dicts), for ``doctor``.
+
+    Every call is a GET, except :meth:`token`: TokenRequest is a ``create`` on the API, but it stores
+    nothing (the token is signed and returned, no object is persisted).
+    """
+
+    api: Any
+    server: str
+
+    def _call(self, method: str, path: str, what: str, permission: str, body: Any = None) -> dict[str, Any] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        with _translated(self.server, what):
+            headers = {"Accept": "application/json"}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            method, url, headers, data, post = self.api.param_serialize(
+                method=method, resource_path=path, body=body, auth_settings=["BearerToken"], header_params=headers
+            )
+            response = self.api.call_api(method, url, header_params=headers, body=data, post_params=post, _request_timeout=TIMEOUT)
+            raw = response.read()
+            if response.status == 404:
+                return None
+            if response.status == 403:
+                raise KubeForbidden(f"the API server {self.server} forbids {what} (403)", f"grant this identity RBAC {permission}")
+            if response.status >= 400:
+                raise ApiException(status=response.status, reason=response.reason)
+        try:
+            parsed = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise SourceError(f"the API server {self.server} answered {path} with something that is not JSON", "check the API server") from None
+        if not isinstance(parsed, dict):
+            raise SourceError(f"the API server {self.server} answered {path} with something that is not a JSON object", "check the API server")
+        return parsed
+
+    def get(self, path: str, what: str, permission: str) -> dict[str, Any] | None:
+        """The object at ``path``, or None when the API server has no such object (404)."""
+        return self._call("GET", path, f"reading {what}", permission)
+
+    def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get(f"/api/v1/namespaces/{namespace}/pods/{name}", f"pod {namespace}/{name}", f"get pods in namespace {namespace}")
+
+    def service_account(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}", f"service account {namespace}/{name}",
+            f"get serviceaccounts in namespace {namespace}",
+        )
+
+    def mutating_webhooks(self) -> list[dict[str, Any]]:
+        listing = self.get(
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", "mutating webhook configurations",
+            "list mutatingwebhookconfigurations (admissionregistration.k8s.io, cluster-wide)",
+        )
+        return list((listing or {}).get("items") or [])
+
+    def service(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get(f"/api/v1/namespaces/{namespace}/services/{name}", f"service {namespace}/{name}", f"get services in namespace {namespace}")
+
+    def endpoints(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get(f"/api/v1/namespaces/{namespace}/endpoints/{name}", f"endpoints {namespace}/{name}", f"get endpoints in namespace {namespace}")
+
+    def discovery(self) -> dict[str, Any] | None:
+        return self.get(
+            "/.well-known/openid-configuration", "/.well-known/openid-configuration",
+            f"get on the non-resource URL /.well-known/openid-configuration (the ClusterRole {DISCOVERY_ROLE})",
+        )
+
+    def token(self, namespace: str, service_account: str, audience: str, expiration_seconds: int = 600) -> str | None:
+        """A token for the service account through TokenRequest (the one call that is not a GET), or None
+        when the service account does not exist."""
+        request = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"audiences": [audience], "expirationSeconds": expiration_seconds},
+        }
+        answer = self._call(
+            "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
+            f"a token for {namespace}/{service_account} (TokenRequest)", f"create serviceaccounts/token in namespace {namespace}", request,
+        )
+        if answer is None:
+            return None
+        token = (answer.get("status") or {}).get("token")
+        if not isinstance(token, str) or not token:
+            raise SourceError(f"the API server {self.server} answered the TokenRequest without a token", "check the API server")
+        return token
+
+
+def cluster_reader(kubeconfig: Path | None, context: str | None, *, service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> ClusterReader:
+    api = api_client(kubeconfig, context, service_account_dir=service_account_dir)
+    return ClusterReader(api, str(api.configuration.host))

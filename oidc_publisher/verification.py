@@ -37,6 +37,19 @@ class Check:
         return body
 
 
+def check_lines(checks: list[Check]) -> list[str]:
+    """The checklist as text: one line per check, and a failed check's fix under it (indented, line by line)."""
+    marks = {PASS: "ok  ", FAIL: "FAIL", SKIP: "skip"}
+    lines = []
+    for check in checks:
+        lines.append(f"  [{marks[check.status]}] {check.name}: {check.detail}")
+        if check.status == FAIL and check.fix:
+            first, *rest = check.fix.splitlines()
+            lines.append(f"         fix: {first}")
+            lines.extend(f"              {line}" for line in rest)
+    return lines
+
+
 @dataclass(frozen=True)
 class VerifySettings:
     issuer_url: str
@@ -71,12 +84,7 @@ class VerifyReport:
         return check
 
     def to_text(self) -> str:
-        marks = {PASS: "ok  ", FAIL: "FAIL", SKIP: "skip"}
-        lines = [f"Verifying {self.issuer} the way STS will:"]
-        for check in self.checks:
-            lines.append(f"  [{marks[check.status]}] {check.name}: {check.detail}")
-            if check.status == FAIL and check.fix:
-                lines.append(f"         fix: {check.fix}")
+        lines = [f"Verifying {self.issuer} the way STS will:", *check_lines(self.checks)]
         failed = [c for c in self.checks if c.status == FAIL]
         lines.append(
             "All checks passed: STS will accept this issuer's tokens."

@@ -133,6 +133,10 @@ def test_troubleshooting_names_real_checks_and_real_messages() -> None:
     text = (DOCS / "troubleshooting.md").read_text()
     sts_table, ours = text.split("Messages of `oidc-publisher` itself")
     checks = set(re.findall(r'report\.add\(\s*"([^"]+)"', (package / "verification.py").read_text()))
+    # doctor's checks (its table sits with verify's, above the tool's own messages)
+    from oidc_publisher.diagnosis import CHECKS as DOCTOR_CHECKS
+
+    checks |= set(DOCTOR_CHECKS)
     named = set(re.findall(r"\*\*([^*]+)\*\*", sts_table))
     assert named and named <= checks, f"troubleshooting.md names verify checks that do not exist: {named - checks}"
     quoted = [m for row in re.findall(r"^\| `(.+?)`(?: / `(.+?)`)? \|", ours, re.M) for m in row if m]

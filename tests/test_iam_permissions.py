@@ -57,6 +57,7 @@ UNREACHED = {
     "verify": set(),
     "role create": set(),
     "audit": set(),
+    "doctor": set(),
     "teardown": {"s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:GetBucketPolicy"},  # a bucket it did not create
 }
 
@@ -73,6 +74,8 @@ def documented() -> dict[str, set[str]]:
 def actions(aws: AwsWorld) -> set[str]:
     found: set[str] = set()
     for service, operation in aws.recorder.calls:
+        if operation == "AssumeRoleWithWebIdentity":
+            continue  # unsigned: the role's trust policy allows it, no permission of the caller's
         if service == "s3":
             found.update(S3_ACTIONS.get(operation, [f"s3:{operation}"]))
         elif service == "cloudfront":
@@ -95,7 +98,7 @@ def pubs(tmp_path: Path) -> tuple[Path, Path]:
     return (k.write(tmp_path / "one.pub", k.public_pem(k.rsa_key())), k.write(tmp_path / "two.pub", k.public_pem(k.rsa_key())))
 
 
-def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], tmp_path: Path) -> set[str]:
+def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], tmp_path: Path, request: pytest.FixtureRequest) -> set[str]:
     one, two = pubs
     seen: set[str] = set()
 
@@ -170,6 +173,22 @@ def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], 
             aws.recorder.reset()
             ok("audit", "--issuer-url", ISSUER)
         collect()
+    elif command == "doctor":
+        from tests.support.kube_api import KubeAPI
+
+        kube: KubeAPI = request.getfixturevalue("kube_api")
+        kube.issuer = ISSUER
+        pem = k.write(tmp_path / "cluster.pub", k.public_pem(kube.keys[0]))
+        ok("bootstrap", "--bucket", BUCKET, "--public-key", str(pem))
+        policy = aws.client("iam").create_policy(PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))["Policy"]["Arn"]
+        role = ok("role", "create", "--issuer-url", ISSUER, "--namespace", "d", "--service-account", "a", "--policy-arn", policy)["role_arn"]
+        kube.service_accounts[("d", "a")] = {"eks.amazonaws.com/role-arn": role}
+        kube.install_webhook()
+        kube.add_pod("d", "a-1", "a", mutated_for=role)
+        aws.recorder.reset()
+        ok("doctor", "-n", "d", "--pod", "a-1", "--kubeconfig", str(kube.kubeconfig(tmp_path / "kubeconfig")))
+        collect()
     elif command == "teardown":
         for bucket, extra in ((BUCKET, []), (PRIVATE, ["--cloudfront"])):
             issuer = ok("bootstrap", "--bucket", bucket, *extra, "--public-key", str(one))["issuer"]
@@ -190,9 +209,9 @@ def test_the_page_has_a_section_per_command() -> None:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_the_page_lists_exactly_what_the_command_calls(
-    command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], tmp_path: Path
+    command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    used = used_by(command, aws, front, pubs, tmp_path)
+    used = used_by(command, aws, front, pubs, tmp_path, request)
     listed = documented()[command]
     assert used - listed == set(), f"{command} calls actions docs/iam-permissions.md does not list"
     assert listed - used - UNREACHED[command] == set(), f"{command}: listed but never called"

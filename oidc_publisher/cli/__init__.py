@@ -18,6 +18,7 @@ from oidc_publisher.cli import (
     audit,
     bootstrap,
     demo,
+    doctor,
     keys,
     publish,
     register,
@@ -105,6 +106,7 @@ app.command("register")(register.register)
 app.command("bootstrap")(bootstrap.bootstrap)
 app.command("verify")(verify.verify)
 app.command("audit")(audit.audit)
+app.command("doctor")(doctor.doctor)
 app.command("teardown")(teardown.teardown)
 app.command("demo")(demo.demo)
 

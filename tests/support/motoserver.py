@@ -149,7 +149,10 @@ def _identify(method: str, path: str, headers: Any, body: bytes) -> tuple[str, s
     if body and b"Action=" in body[:200]:
         form = urllib.parse.parse_qs(body.decode(errors="replace"))
         if "Action" in form:
-            return service, form["Action"][0]
+            action = form["Action"][0]
+            if service == "unknown" and action in ("AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"):
+                service = "sts"  # STS's unsigned calls carry no Authorization header to name the service
+            return service, action
     if service == "s3":
         return service, _s3_operation(method, url.path, query)
     if service == "cloudfront":
