@@ -25,6 +25,7 @@ from oidc_publisher.rotation import (
     Decision,
     LiveDocument,
     Retained,
+    RunClock,
     State,
     decide,
     format_duration,
@@ -324,8 +325,8 @@ def _converge(
     plan = Plan()
     objects = {"jwks": f"s3://{bucket}/{keys.jwks}", "discovery": f"s3://{bucket}/{keys.discovery}"}
 
-    def report(docs: Documents, decision: Decision | None) -> PublishReport:
-        clock = run_clock(aws_time.now, local_clock())
+    def report(docs: Documents, decision: Decision | None, clock: RunClock | None = None) -> PublishReport:
+        clock = clock or run_clock(aws_time.now, local_clock())
         return PublishReport(
             issuer=target.issuer.url,
             bucket=bucket,
@@ -417,6 +418,12 @@ def _converge(
     ]
     pending = list(pending_invalidations(unchanged, state.invalidated, aws_time.now)) if distribution_id else []
     to_invalidate = [*written, *pending] if distribution_id else []
+    new_state = decision.state
+    state_key = f"s3://{bucket}/{keys.state}"
+    if live_state is None or live_state.body != new_state.to_bytes():
+        plan.add(state_key, "write", "record when each key was published and left the source (private)")
+    elif to_invalidate:
+        plan.add(state_key, "write", "record which copies CloudFront was told to drop (private)")
     if distribution_id and to_invalidate:
         reasons = []
         if written:
@@ -424,14 +431,8 @@ def _converge(
         if pending:
             reasons.append(f"paths {', '.join(f'/{key}' for key in pending)} changed in a run whose invalidation failed")
         plan.add(f"cloudfront:{distribution_id}", "invalidate", "; ".join(reasons))
-    new_state = decision.state
-    state_key = f"s3://{bucket}/{keys.state}"
-    if live_state is None or live_state.body != new_state.to_bytes():
-        plan.add(state_key, "write", "record when each key was published and left the source (private)")
-    elif to_invalidate:
-        plan.add(state_key, "write", "record which copies CloudFront was told to drop (private)")
 
-    result = report(docs, decision)
+    result = report(docs, decision, clock)  # the time the decision was made by
     if settings.dry_run:
         return result
     # JWKS first, then discovery, then the invalidation, then state: the order that keeps every moment
