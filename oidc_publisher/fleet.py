@@ -498,7 +498,11 @@ def publish_fleet(
     fleet = load_fleet(settings.path, default_region=clients.region_or_none(), dry_run=settings.dry_run)
     for warning in fleet.warnings:
         warn(warning)
-    return publish_clusters(fleet, clients, concurrency=settings.concurrency)
+    report = publish_clusters(fleet, clients, concurrency=settings.concurrency)
+    for outcome in report.outcomes:
+        for note in outcome.report.notes if outcome.report else ():
+            warn(f"{outcome.cluster.label}: {note}")
+    return report
 
 
 def publish_clusters(fleet: Fleet, clients: AwsClients, *, concurrency: int = DEFAULT_CONCURRENCY) -> FleetReport:

@@ -16,12 +16,24 @@ from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.concurrency import together
 from oidc_publisher.documents import CACHE_CONTROL, CONTENT_TYPE, Documents, build_documents
-from oidc_publisher.errors import ConflictError, InputError
+from oidc_publisher.errors import ConflictError, Error, InputError
 from oidc_publisher.issuer import Issuer, ObjectKeys, object_keys_for, parse_issuer, s3_direct_issuer_url
 from oidc_publisher.keys import SigningKey, parse_jwks
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Change, Plan
-from oidc_publisher.rotation import DEFAULT_RETAIN, Decision, Retained, State, decide, format_duration
-from oidc_publisher.s3 import ConcurrentUpdate, StoredObject, get_object, put_object
+from oidc_publisher.rotation import (
+    DEFAULT_RETAIN,
+    Decision,
+    LiveDocument,
+    Retained,
+    RunClock,
+    State,
+    decide,
+    format_duration,
+    may_need_invalidation,
+    pending_invalidations,
+    run_clock,
+)
+from oidc_publisher.s3 import AwsTime, ConcurrentUpdate, StoredObject, get_object, put_object
 from oidc_publisher.sources import KeySource, SourceKeys, load_keys
 
 if TYPE_CHECKING:
@@ -29,6 +41,14 @@ if TYPE_CHECKING:
 
 STATE_CACHE_CONTROL = "no-store"
 MAX_ATTEMPTS = 4
+# Written with the documents of an issuer behind CloudFront (x-amz-meta-served-by): a run then knows from
+# the two reads it makes anyway whether a recent change may still await its invalidation.
+CLOUDFRONT_MARK = ("served-by", "cloudfront")
+
+
+def local_clock() -> dt.datetime:
+    """This machine's clock: used only where AWS gave no time (see rotation.run_clock)."""
+    return dt.datetime.now(dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,8 @@ class PublishReport:
     now: dt.datetime
     invalidation_id: str | None = None
     extra: list[str] = field(default_factory=list)
+    already_revoked: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # warnings for the user (a skewed clock, ...)
 
     @property
     def exit_code(self) -> int:
@@ -117,6 +139,8 @@ class PublishReport:
             parts.append(f"removed {', '.join(self.removed)}")
         if self.revoked:
             parts.append(f"revoked {', '.join(self.revoked)}")
+        if self.already_revoked:
+            parts.append(f"already revoked {', '.join(self.already_revoked)}")
         return parts
 
     def change_summary(self) -> str:
@@ -156,6 +180,8 @@ class PublishReport:
             "added": self.added,
             "removed": self.removed,
             "revoked": self.revoked,
+            "already_revoked": self.already_revoked,
+            "notes": self.notes,
             "invalidation_id": self.invalidation_id,
             "summary": self.summary(),
         }
@@ -285,16 +311,22 @@ def _headers_ok(live: StoredObject, *, cache_control: str) -> bool:
     return live.content_type == CONTENT_TYPE and live.cache_control == cache_control
 
 
+def _live_document(key: str, live: StoredObject) -> LiveDocument:
+    behind = live.metadata.get(CLOUDFRONT_MARK[0]) == CLOUDFRONT_MARK[1]
+    return LiveDocument(key, live.etag, live.last_modified, behind)
+
+
 def _converge(
     target: Target, source: SourceKeys, settings: PublishSettings, clients: AwsClients, *, empty: bool = False
 ) -> PublishReport:
     s3 = clients.s3(target.region)
     bucket, keys = target.bucket, target.keys
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    aws_time = AwsTime()
     plan = Plan()
     objects = {"jwks": f"s3://{bucket}/{keys.jwks}", "discovery": f"s3://{bucket}/{keys.discovery}"}
 
-    def report(docs: Documents, decision: Decision | None) -> PublishReport:
+    def report(docs: Documents, decision: Decision | None, clock: RunClock | None = None) -> PublishReport:
+        clock = clock or run_clock(aws_time.now, local_clock())
         return PublishReport(
             issuer=target.issuer.url,
             bucket=bucket,
@@ -306,28 +338,30 @@ def _converge(
             revoked=list(decision.revoked) if decision else [],
             plan=plan,
             dry_run=settings.dry_run,
-            now=now,
+            now=clock.now,
+            already_revoked=list(decision.already_revoked) if decision else [],
+            notes=[*([clock.warning] if clock.warning else []), *(decision.notes if decision else ())],
         )
 
-    # The cheap path: the live JWKS is exactly the source's keys and the discovery document matches.
+    def settled(live: StoredObject | None, key: str, desired: bytes) -> bool:
+        return (
+            live is not None
+            and live.body == desired
+            and _headers_ok(live, cache_control=CACHE_CONTROL)
+            and not may_need_invalidation(_live_document(key, live), aws_time.now)
+        )
+
+    # The cheap path: the live JWKS is exactly the source's keys, the discovery document matches, and no
+    # recent change of a document behind CloudFront may still await its invalidation.
     source_docs = build_documents(target.issuer, source.keys, settings.jwks_uri)
     def read(key: str) -> StoredObject | None:
-        return None if empty else get_object(s3, bucket, key)
+        return None if empty else get_object(s3, bucket, key, clock=aws_time)
 
     live_jwks = read(keys.jwks)
     live_discovery: StoredObject | None = None
-    if (
-        not settings.revoke
-        and live_jwks is not None
-        and live_jwks.body == source_docs.jwks
-        and _headers_ok(live_jwks, cache_control=CACHE_CONTROL)
-    ):
+    if not settings.revoke and settled(live_jwks, keys.jwks, source_docs.jwks):
         live_discovery = read(keys.discovery)
-        if (
-            live_discovery is not None
-            and live_discovery.body == source_docs.discovery
-            and _headers_ok(live_discovery, cache_control=CACHE_CONTROL)
-        ):
+        if settled(live_discovery, keys.discovery, source_docs.discovery):
             return report(source_docs, None)
 
     # Something differs: decide with the full history.
@@ -345,24 +379,28 @@ def _converge(
     state.issuer = target.issuer.url
     if settings.distribution_id:
         state.distribution_id = settings.distribution_id
+    # Timing by AWS's clock (the Date of the responses just read), never by this machine's alone.
+    clock = run_clock(aws_time.now, local_clock())
     decision = decide(
         source.keys,
         _published_keys(live_jwks, objects["jwks"]),
         state,
-        now=now,
+        now=clock.now,
         retain=settings.retain,
         revoke=settings.revoke,
+        from_aws=clock.from_aws,
     )
     docs = build_documents(target.issuer, decision.keys, settings.jwks_uri)
     if live_discovery is None:
         live_discovery = read(keys.discovery)
-    new_state = decision.state.to_bytes()
+    distribution_id = state.distribution_id
+    metadata = dict([CLOUDFRONT_MARK]) if distribution_id else None
 
-    writes: list[tuple[str, bytes, str, StoredObject | None]] = []
+    writes: list[tuple[str, bytes, StoredObject | None]] = []
     if live_jwks is None or live_jwks.body != docs.jwks or not _headers_ok(live_jwks, cache_control=CACHE_CONTROL):
         why = _why_jwks(live_jwks, decision)
         plan.add(objects["jwks"], "write", why)
-        writes.append((keys.jwks, docs.jwks, CACHE_CONTROL, live_jwks))
+        writes.append((keys.jwks, docs.jwks, live_jwks))
     if (
         live_discovery is None
         or live_discovery.body != docs.discovery
@@ -370,27 +408,59 @@ def _converge(
     ):
         why = "does not exist yet" if live_discovery is None else "content or headers differ from the desired document"
         plan.add(objects["discovery"], "write", why)
-        writes.append((keys.discovery, docs.discovery, CACHE_CONTROL, live_discovery))
-    if live_state is None or live_state.body != new_state:
-        plan.add(
-            f"s3://{bucket}/{keys.state}", "write", "record when each key was published and left the source (private)"
-        )
-        writes.append((keys.state, new_state, STATE_CACHE_CONTROL, live_state))
-    changed_public = [f"/{key}" for key, _, control, _ in writes if control == CACHE_CONTROL]
-    distribution_id = state.distribution_id
-    if distribution_id and changed_public:
-        plan.add(f"cloudfront:{distribution_id}", "invalidate", f"paths {', '.join(changed_public)} changed")
+        writes.append((keys.discovery, docs.discovery, live_discovery))
+    written = [key for key, _, _ in writes]
+    # A change whose invalidation failed in an earlier run (derived from what was read, on every run).
+    unchanged = [
+        _live_document(key, live)
+        for key, live in ((keys.jwks, live_jwks), (keys.discovery, live_discovery))
+        if live is not None and key not in written
+    ]
+    pending = list(pending_invalidations(unchanged, state.invalidated, aws_time.now)) if distribution_id else []
+    to_invalidate = [*written, *pending] if distribution_id else []
+    new_state = decision.state
+    state_key = f"s3://{bucket}/{keys.state}"
+    if live_state is None or live_state.body != new_state.to_bytes():
+        plan.add(state_key, "write", "record when each key was published and left the source (private)")
+    elif to_invalidate:
+        plan.add(state_key, "write", "record which copies CloudFront was told to drop (private)")
+    if distribution_id and to_invalidate:
+        reasons = []
+        if written:
+            reasons.append(f"paths {', '.join(f'/{key}' for key in written)} changed")
+        if pending:
+            reasons.append(f"paths {', '.join(f'/{key}' for key in pending)} changed in a run whose invalidation failed")
+        plan.add(f"cloudfront:{distribution_id}", "invalidate", "; ".join(reasons))
 
-    result = report(docs, decision)
+    result = report(docs, decision, clock)  # the time the decision was made by
     if settings.dry_run:
         return result
-    # JWKS first, then discovery, then state: the order that keeps every moment consistent.
-    for key, body, control, replaces in writes:
-        put_object(s3, bucket, key, body, content_type=CONTENT_TYPE, cache_control=control, replaces=replaces)
-    if distribution_id and changed_public:
+    # JWKS first, then discovery, then the invalidation, then state: the order that keeps every moment
+    # consistent, and the state records an invalidation only once it was made.
+    etags = {key: live.etag for key, live in ((keys.jwks, live_jwks), (keys.discovery, live_discovery)) if live}
+    for key, body, replaces in writes:
+        etags[key] = put_object(
+            s3, bucket, key, body, content_type=CONTENT_TYPE, cache_control=CACHE_CONTROL, replaces=replaces,
+            metadata=metadata,
+        )
+    failure: Error | None = None
+    if distribution_id and to_invalidate:
         from oidc_publisher.cloudfront import invalidate
 
-        result.invalidation_id = invalidate(clients, distribution_id, changed_public)
+        try:
+            result.invalidation_id = invalidate(clients, distribution_id, [f"/{key}" for key in to_invalidate])
+        except Error as exc:
+            failure = exc  # the state is still written: what was published is recorded; a later run retries
+        else:
+            new_state.invalidated.update({key: etags[key] for key in to_invalidate})
+    body = new_state.to_bytes()
+    if live_state is None or live_state.body != body:
+        put_object(
+            s3, bucket, keys.state, body, content_type=CONTENT_TYPE, cache_control=STATE_CACHE_CONTROL,
+            replaces=live_state,
+        )
+    if failure is not None:
+        raise failure
     return result
 
 

@@ -29,6 +29,16 @@ STATE_FORMAT = 1
 # x 2: margin for clock skew, a job that did not run for a while, and a kubelet that refreshed late.
 DEFAULT_RETAIN = dt.timedelta(hours=48)
 TOKEN_LIFE = dt.timedelta(hours=24)
+# How far the local clock may be from AWS's before a run says so. Timing never uses the local clock when
+# AWS's is known; without AWS's, retention is not acted upon at all (see run_clock).
+MAX_SKEW = dt.timedelta(minutes=5)
+# A removed key's record outlives its retention by this much: a later run (an old JWKS restored, a
+# skewed clock) can then neither re-add the key nor give it a fresh retention period.
+REMOVED_RECORD_KEPT = dt.timedelta(days=30)
+# How long after a document changed a cache in front of it may still hold the previous copy: the MaxTTL
+# of the cache policy the tool makes (the objects themselves say max-age=300). A CloudFront invalidation
+# that failed is redone by a later run within this window; after it, every cache has expired anyway.
+INVALIDATION_WINDOW = dt.timedelta(hours=1)
 _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 
 
@@ -86,12 +96,20 @@ class KeyRecord:
 
 @dataclass
 class State:
-    """What the tool remembers between runs; public keys and timestamps only."""
+    """What the tool remembers between runs; public keys and timestamps only.
+
+    ``removed``: kids dropped when their retention ended, and when (kept ``REMOVED_RECORD_KEPT`` more).
+    ``invalidated``: object key -> the ETag of the copy a CloudFront invalidation last covered.
+    Both are absent from a state written by an earlier release, which loads as "none"; an earlier release
+    reading this state ignores them (the format number is unchanged).
+    """
 
     issuer: str
     keys: dict[str, KeyRecord] = field(default_factory=dict)
     revoked: dict[str, dt.datetime] = field(default_factory=dict)
     distribution_id: str | None = None
+    removed: dict[str, dt.datetime] = field(default_factory=dict)
+    invalidated: dict[str, str] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         body: dict[str, Any] = {
@@ -108,6 +126,12 @@ class State:
             },
             "revoked": {kid: _iso(when) for kid, when in sorted(self.revoked.items())},
         }
+        # Written only when there is something to say, so a state with neither stays byte-identical to what
+        # an earlier release wrote (no spurious write on the first run after an upgrade).
+        if self.removed:
+            body["removed"] = {kid: _iso(when) for kid, when in sorted(self.removed.items())}
+        if self.invalidated:
+            body["invalidated"] = dict(sorted(self.invalidated.items()))
         return json.dumps(body, sort_keys=True, indent=1).encode() + b"\n"
 
     @classmethod
@@ -126,17 +150,51 @@ class State:
                 for kid, entry in body.get("keys", {}).items()
             }
             revoked = {kid: _parse_iso(when, kid) for kid, when in body.get("revoked", {}).items()}
+            removed = {kid: _parse_iso(when, kid) for kid, when in body.get("removed", {}).items()}
+            invalidated = {str(key): str(etag) for key, etag in body.get("invalidated", {}).items()}
             return cls(
                 issuer=str(body.get("issuer", "")),
                 keys=keys,
                 revoked=revoked,
                 distribution_id=body.get("distribution_id"),
+                removed=removed,
+                invalidated=invalidated,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConflictError(
                 f"the state object {where} is not one this tool wrote ({exc})",
                 "inspect it; if it is damaged, delete it and re-run (removed keys then get a fresh retention period)",
             ) from None
+
+
+@dataclass(frozen=True)
+class RunClock:
+    """The time a run decides by, and whether it may act on retention with it."""
+
+    now: dt.datetime
+    from_aws: bool  # AWS's own clock (a response's Date): retention may start and end with it
+    warning: str | None = None  # the local clock is far from AWS's
+
+
+def run_clock(aws: dt.datetime | None, local: dt.datetime) -> RunClock:
+    """The run's time: AWS's when a response told it, else the local clock, which is then not trusted.
+
+    A node whose clock is 49 h ahead must not drop a key retained for 48 h, and one that is behind must
+    not record a removal in the past: so a key's retention is only started or ended with AWS's time.
+    """
+    local = local.astimezone(dt.timezone.utc).replace(microsecond=0)
+    if aws is None:
+        return RunClock(local, from_aws=False)
+    aws = aws.astimezone(dt.timezone.utc).replace(microsecond=0)
+    skew = local - aws
+    warning = None
+    if abs(skew) > MAX_SKEW:
+        way = "ahead of" if skew > dt.timedelta(0) else "behind"
+        warning = (
+            f"the local clock is {format_duration(abs(skew))} {way} AWS's: this run timed retention by AWS's "
+            "clock; fix the node's time sync (NTP)"
+        )
+    return RunClock(aws, from_aws=True, warning=warning)
 
 
 @dataclass(frozen=True)
@@ -153,6 +211,8 @@ class Decision:
     removed: tuple[str, ...]  # kids dropped from the published JWKS (retention over)
     revoked: tuple[str, ...]  # kids dropped at once by --revoke
     retained: tuple[Retained, ...]  # kids no longer in the source, kept until ...
+    already_revoked: tuple[str, ...] = ()  # kids --revoke named that an earlier run dropped: nothing to do
+    notes: tuple[str, ...] = ()  # what the user should know about this decision (one line each)
 
 
 def decide(
@@ -163,8 +223,14 @@ def decide(
     now: dt.datetime,
     retain: dt.timedelta,
     revoke: Iterable[str] = (),
+    from_aws: bool = True,
 ) -> Decision:
-    """The keys to publish now, and the state to remember, from the source, what is live and what we knew."""
+    """The keys to publish now, and the state to remember, from the source, what is live and what we knew.
+
+    ``now`` is the run's time; ``from_aws`` says it is AWS's (see :func:`run_clock`). Without it, no key
+    is dropped for its retention and no retention period starts: a later run with AWS's time does both.
+    Revocation is explicit and does not depend on the time. A recorded time is never moved.
+    """
     if not source:
         raise ConflictError(
             "the source has no keys", "refusing to publish an empty JWKS: every token would be rejected"
@@ -172,12 +238,18 @@ def decide(
     source_by_kid = {key.kid: key for key in source}
     published_by_kid = {key.kid: key for key in published}
     revoke_set = set(revoke)
+    already: list[str] = []
     for kid in sorted(revoke_set):
         if kid in source_by_kid:
             raise ConflictError(
                 f"refusing to revoke {kid}: the cluster still serves it",
                 "remove it from the API server's --service-account-key-file first, then revoke",
             )
+        if kid not in published_by_kid and (kid in state.revoked or kid in state.removed):
+            # Revoked (or removed) by an earlier run: the job's --revoke, or a fleet file's revoke entry,
+            # stays in place and must not stop the job from publishing the next key.
+            already.append(kid)
+            continue
         if kid not in published_by_kid and kid not in state.keys:
             raise InputError(f"--revoke {kid}: no published key has that kid", "check the kid (oidc-publisher verify lists them)")
 
@@ -191,7 +263,19 @@ def decide(
     removed: list[str] = []
     revoked_now: list[str] = []
     revoked_all = {kid: when for kid, when in state.revoked.items() if kid not in source_by_kid}
+    # A removed key the source serves again is the source's to decide; an old record is forgotten, but
+    # only by AWS's clock.
+    removed_all = {
+        kid: when
+        for kid, when in state.removed.items()
+        if kid not in source_by_kid and not (from_aws and now >= when + REMOVED_RECORD_KEPT)
+    }
+    for kid in already:
+        if kid not in revoked_all:  # removed earlier, revoked now: remember it as revoked, for good
+            revoked_all[kid] = now
+            removed_all.pop(kid, None)
     candidates = sorted((set(published_by_kid) | set(state.keys)) - set(source_by_kid))
+    untimed = 0
     for kid in candidates:
         known = state.keys.get(kid)
         key: SigningKey | None = published_by_kid.get(kid)
@@ -200,29 +284,49 @@ def decide(
         assert key is not None
         if kid in revoke_set:
             revoked_now.append(kid)
-            revoked_all[kid] = now
+            revoked_all.setdefault(kid, now)
+            removed_all.pop(kid, None)
             continue
         if kid in revoked_all:
             # Revoked earlier and somehow back in the published JWKS (an old copy restored): drop it again.
             if kid in published_by_kid:
                 revoked_now.append(kid)
             continue
-        left = known.left_source if known and known.left_source else now
-        until = left + retain
-        if now >= until:
+        if kid in removed_all and known is None:
+            # Its retention ended earlier and it is back in the JWKS (an old copy restored): drop it again.
             if kid in published_by_kid:
                 removed.append(kid)
             continue
+        # Its retention starts (and ends) only by AWS's clock; a recorded start is never moved.
+        left = known.left_source if known and known.left_source else (now if from_aws else None)
+        if left is not None and from_aws and now >= left + retain:
+            if kid in published_by_kid:
+                removed.append(kid)
+            removed_all[kid] = now
+            continue
+        if not from_aws:
+            untimed += 1
         chosen[kid] = key
-        retained.append(Retained(kid, until))
+        retained.append(Retained(kid, (left or now) + retain))
         records[kid] = KeyRecord(kid, key.to_jwk(), known.first_published if known else now, left)
 
     added = tuple(sorted(kid for kid in chosen if kid not in published_by_kid))
     # The guarantee the rest of the tool relies on: nothing the source serves is ever left out.
     assert set(source_by_kid) <= set(chosen)
     new_state = State(
-        issuer=state.issuer, keys=records, revoked=revoked_all, distribution_id=state.distribution_id
+        issuer=state.issuer,
+        keys=records,
+        revoked=revoked_all,
+        distribution_id=state.distribution_id,
+        removed=removed_all,
+        invalidated=dict(state.invalidated),
     )
+    notes = []
+    if untimed:
+        notes.append(
+            f"no time from AWS in this run: retention not applied, {untimed} removed "
+            f"key{'s' if untimed != 1 else ''} kept (a later run with AWS's time applies it)"
+        )
     return Decision(
         keys=tuple(chosen[kid] for kid in sorted(chosen)),
         state=new_state,
@@ -230,4 +334,36 @@ def decide(
         removed=tuple(removed),
         revoked=tuple(revoked_now),
         retained=tuple(sorted(retained, key=lambda r: r.kid)),
+        already_revoked=tuple(already),
+        notes=tuple(notes),
     )
+
+
+@dataclass(frozen=True)
+class LiveDocument:
+    """A published document as read back: enough to tell whether a cache may still hold an older copy."""
+
+    key: str  # the object key, which is also the path CloudFront serves it under (with a leading /)
+    etag: str
+    written: dt.datetime | None  # Last-Modified, by AWS's clock
+    behind_cloudfront: bool  # written by a run that knew of a distribution in front of it
+
+
+def may_need_invalidation(document: LiveDocument, now: dt.datetime | None) -> bool:
+    """Whether a run must look at the state to know if ``document`` still needs invalidating.
+
+    Only a document behind CloudFront, written within ``INVALIDATION_WINDOW`` (by AWS's clock: ``now`` is
+    None when this run has no time from AWS, and then it looks).
+    """
+    if not document.behind_cloudfront:
+        return False
+    if now is None or document.written is None:
+        return True
+    return now - document.written < INVALIDATION_WINDOW
+
+
+def pending_invalidations(
+    documents: Iterable[LiveDocument], invalidated: dict[str, str], now: dt.datetime | None
+) -> tuple[str, ...]:
+    """The object keys whose current copy changed recently and no invalidation has covered yet."""
+    return tuple(d.key for d in documents if may_need_invalidation(d, now) and invalidated.get(d.key) != d.etag)

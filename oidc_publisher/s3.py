@@ -6,9 +6,11 @@ translated into :class:`~oidc_publisher.errors.AWSError` here, where S3 is touch
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.aws import aws_error
@@ -34,6 +36,38 @@ class StoredObject:
     etag: str
     content_type: str | None
     cache_control: str | None
+    last_modified: dt.datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)  # x-amz-meta-*, names in lower case
+
+
+class AwsTime:
+    """AWS's clock, as the ``Date`` of the responses a run reads anyway (errors and 404s carry one too).
+
+    The latest seen wins; None until a response with a Date arrived. Safe to share between threads.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dt.datetime | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def now(self) -> dt.datetime | None:
+        with self._lock:
+            return self._latest
+
+    def saw(self, response: Mapping[str, Any] | None) -> None:
+        from email.utils import parsedate_to_datetime
+
+        headers = (response or {}).get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
+        try:
+            when = parsedate_to_datetime(str(headers["date"]))
+        except (KeyError, TypeError, ValueError, IndexError):
+            return
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        with self._lock:
+            if self._latest is None or when > self._latest:
+                self._latest = when
 
 
 def _code(exc: Exception) -> str:
@@ -46,14 +80,16 @@ def _status(exc: Exception) -> int:
     return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
 
 
-def get_object(s3: S3Client, bucket: str, key: str) -> StoredObject | None:
-    """The object's bytes and headers, or None when it does not exist."""
+def get_object(s3: S3Client, bucket: str, key: str, *, clock: AwsTime | None = None) -> StoredObject | None:
+    """The object's bytes and headers, or None when it does not exist; ``clock`` notes AWS's time."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
         body = response["Body"].read()
     except ClientError as exc:
+        if clock is not None:
+            clock.saw(getattr(exc, "response", None))
         if _code(exc) in ("NoSuchKey", "404"):
             return None
         if _code(exc) == "NoSuchBucket":
@@ -64,11 +100,15 @@ def get_object(s3: S3Client, bucket: str, key: str) -> StoredObject | None:
         raise aws_error(exc, "s3:GetObject", f"s3://{bucket}/{key}") from None
     except BotoCoreError as exc:
         raise aws_error(exc, "s3:GetObject", f"s3://{bucket}/{key}") from None
+    if clock is not None:
+        clock.saw(response)
     return StoredObject(
         body=body,
         etag=str(response.get("ETag", "")),
         content_type=response.get("ContentType"),
         cache_control=response.get("CacheControl"),
+        last_modified=response.get("LastModified"),
+        metadata={str(k).lower(): str(v) for k, v in (response.get("Metadata") or {}).items()},
     )
 
 
@@ -81,6 +121,7 @@ def put_object(
     content_type: str,
     cache_control: str,
     replaces: StoredObject | None,
+    metadata: Mapping[str, str] | None = None,
 ) -> str:
     """Write ``body`` only if the object is still what we read (``replaces``), or still absent.
 
@@ -90,6 +131,7 @@ def put_object(
     from botocore.exceptions import BotoCoreError, ClientError
 
     condition: dict[str, str] = {"IfMatch": replaces.etag} if replaces else {"IfNoneMatch": "*"}
+    extra: dict[str, Any] = {"Metadata": dict(metadata)} if metadata else {}
     try:
         response = s3.put_object(
             Bucket=bucket,
@@ -98,6 +140,7 @@ def put_object(
             ContentType=content_type,
             CacheControl=cache_control,
             **condition,  # type: ignore[arg-type]
+            **extra,
         )
     except ClientError as exc:
         if _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict") or _status(exc) in (409, 412):

@@ -9,7 +9,6 @@ rejects k1 once its retention has passed.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import jwt as pyjwt
@@ -20,7 +19,7 @@ from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front
 from tests.support.kube_api import KubeAPI
-from tests.support.motoserver import AwsWorld
+from tests.support.motoserver import AwsClock, AwsWorld
 from tests.test_bootstrap import verify_with_pyjwt
 
 BUCKET = "rotation-issuer"
@@ -38,7 +37,7 @@ def accepted(private: object, chain: object) -> bool:
     return True
 
 
-def test_rotation_sequence(aws: AwsWorld, front: Front, kube_api: KubeAPI, tmp_path: Path) -> None:
+def test_rotation_sequence(aws: AwsWorld, aws_clock: AwsClock, front: Front, kube_api: KubeAPI, tmp_path: Path) -> None:
     _, chain = front(BUCKET, ("*.s3.us-east-1.amazonaws.com",))
     k1, k2 = k.rsa_key(), k.ec_key()
     kube_api.issuer = ISSUER
@@ -69,7 +68,7 @@ def test_rotation_sequence(aws: AwsWorld, front: Front, kube_api: KubeAPI, tmp_p
     assert invoke(*job).json()["changed"] is False
     assert aws.recorder.writes == []
 
-    time.sleep(4.2)
+    aws_clock.advance(seconds=4.2)  # retention passes on AWS's clock (the Date of its answers)
     step = invoke(*job)
     assert step.json()["removed"] == [signing_key(k1.public_key(), "x").kid]
     assert not accepted(k1, chain) and accepted(k2, chain)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from tests.support import keys as k
 from tests.support.cli import invoke
-from tests.support.motoserver import AwsWorld
+from tests.support.motoserver import AwsClock, AwsWorld
 
 BUCKET = "rotating-issuer"
 
@@ -18,7 +17,7 @@ def live_kids(aws: AwsWorld) -> set[str]:
     return {key["kid"] for key in json.loads(body)["keys"]}
 
 
-def test_removed_key_is_retained_then_dropped(aws: AwsWorld, tmp_path: Path) -> None:
+def test_removed_key_is_retained_then_dropped(aws: AwsWorld, aws_clock: AwsClock, tmp_path: Path) -> None:
     aws.client("s3").create_bucket(Bucket=BUCKET)
     one = k.write(tmp_path / "one.pub", k.K8S_RSA_PUBLIC_KEY)
     two = k.write(tmp_path / "two.pub", k.K8S_EC_PUBLIC_KEY)
@@ -35,7 +34,7 @@ def test_removed_key_is_retained_then_dropped(aws: AwsWorld, tmp_path: Path) -> 
     aws.recorder.reset()
     assert invoke(*base, "--public-key", str(two)).json()["changed"] is False
     assert aws.recorder.writes == []
-    time.sleep(3.2)
+    aws_clock.advance(seconds=3.2)  # AWS's clock: the run times retention by the Date of AWS's answers
     dropped = invoke(*base, "--public-key", str(two))
     assert dropped.json()["removed"] == [k.K8S_RSA_KID]
     assert live_kids(aws) == {k.K8S_EC_KID}

@@ -159,6 +159,8 @@ def publish(
         for kid in report.revoked:
             what = "would revoke" if report.dry_run else "revoked"
             warn(f"{what} {kid}: every token signed by it stops working as soon as caches expire (minutes)")
+        for note in report.notes:
+            warn(note)
         warn_short_retention(retain)
         return report
 

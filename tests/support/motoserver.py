@@ -168,6 +168,27 @@ class QuietServer(ThreadingHTTPServer):
         pass
 
 
+class AwsClock:
+    """AWS's clock as the tool sees it: the ``Date`` header of every answer the proxy gives.
+
+    ``advance(hours=25)`` makes time pass for AWS (retention ends) without a sleep. moto's own
+    timestamps (an object's Last-Modified) stay on the real clock.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.hidden = False  # answers without a Date (some S3-compatible stores and proxies)
+        self.lock = threading.Lock()
+
+    def advance(self, *, days: float = 0, hours: float = 0, minutes: float = 0, seconds: float = 0) -> None:
+        with self.lock:
+            self.offset += ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+    def time(self) -> float:
+        with self.lock:
+            return time.time() + self.offset
+
+
 class RecordingProxy:
     """Forwards every request to ``upstream`` (moto) and records which AWS operation it was."""
 
@@ -181,9 +202,18 @@ class RecordingProxy:
         # Called with each request before it reaches moto: a test can look at AWS's state at that moment.
         self.observers: list[Callable[[RecordedRequest], None]] = []
         self.lock = threading.Lock()
+        self.clock = AwsClock()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                # The Date of every answer (moto's own is dropped below): AWS's clock, as the test set it.
+                return super().date_time_string(proxy.clock.time() if timestamp is None else timestamp)
+
+            def send_header(self, keyword: str, value: str) -> None:
+                if not (proxy.clock.hidden and keyword.lower() == "date"):
+                    super().send_header(keyword, value)
 
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -350,6 +380,12 @@ class AwsWorld:
             service, region_name=region, endpoint_url=self.moto_endpoint,
             aws_access_key_id="testing", aws_secret_access_key="testing",
         )
+
+
+@pytest.fixture
+def aws_clock(aws: AwsWorld) -> AwsClock:
+    """AWS's clock (the Date the tool reads), to move instead of sleeping: ``aws_clock.advance(hours=25)``."""
+    return aws.proxy.clock
 
 
 @pytest.fixture(scope="session")
