@@ -19,6 +19,10 @@ AUDIENCE_ANNOTATION = "eks.amazonaws.com/audience"
 MANAGED_BY = ("managed-by", "oidc-publisher")
 # Role tag recording which managed policies this tool attached (digests: the tag value holds 256 characters).
 ATTACHED_TAG = "oidc-publisher:attached"
+# Role tag recording, at creation, the issuer the role was made for: a role is never repointed to another.
+ISSUER_TAG = "oidc-publisher:issuer"
+# Written only by CreateRole: the ownership mark, and the issuer the role was made for.
+CREATION_TAGS = (MANAGED_BY[0], ISSUER_TAG)
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _WILDCARD_CHARS = re.compile(r"^[-a-z0-9.*?]+$")
@@ -99,13 +103,58 @@ def trust_policy(provider_arn: str, issuer: Issuer, namespace: str, service_acco
 
 
 def default_role_name(issuer: Issuer, namespace: str, service_account: str) -> str:
-    """irsa-HOSTLABEL-NS-SA, at most 64 characters; a stable hash suffix keeps truncated names unique."""
+    """irsa-HOSTLABEL-NS-SA-HASH, at most 64 characters and deterministic.
+
+    The readable part names only the host's first label, so it is the same for https://oidc.example.com/a
+    and /b, or oidc.dev.example.com and oidc.prod.example.com; the hash is over the full provider path
+    (HOST/PATH, as IAM names the provider), the namespace and the service account, so two issuers never
+    share a default name. The readable part is cut to 55 characters to leave room for it.
+    """
+    cluster = issuer.host.split(".")[0]
+    readable = re.sub(r"[^A-Za-z0-9+=,.@_-]", "-", f"irsa-{cluster}-{namespace}-{service_account}")
+    digest = hashlib.sha256(f"{issuer.provider_path}|{namespace}|{service_account}".encode()).hexdigest()[:8]
+    return f"{readable[:55]}-{digest}"
+
+
+def legacy_role_name(issuer: Issuer, namespace: str, service_account: str) -> str:
+    """The default name of the previous release (0.1.0): irsa-HOSTLABEL-NS-SA (cut to 55 plus a hash past 64).
+
+    It can collide across issuers, so a role found under it is converged only when it was made for this
+    issuer (see :func:`other_issuer`); it is looked up so that an upgrade does not duplicate the role.
+    """
     cluster = issuer.host.split(".")[0]
     name = re.sub(r"[^A-Za-z0-9+=,.@_-]", "-", f"irsa-{cluster}-{namespace}-{service_account}")
     if len(name) <= 64:
         return name
     digest = hashlib.sha256(f"{issuer.url}|{namespace}|{service_account}".encode()).hexdigest()[:8]
     return f"{name[:55]}-{digest}"
+
+
+def trusted_provider_paths(document: dict[str, Any]) -> list[str]:
+    """HOST/PATH of every OIDC provider a trust policy's statements federate to (any account's)."""
+    paths: list[str] = []
+    for statement in _as_list(document.get("Statement", [])):
+        if isinstance(statement, dict):
+            for arn in federated_arns(statement):
+                if ":oidc-provider/" in arn:
+                    paths.append(arn.split(":oidc-provider/", 1)[1].strip("/"))
+    return list(dict.fromkeys(paths))
+
+
+def other_issuer(tags: dict[str, str], document: dict[str, Any], issuer: Issuer) -> str | None:
+    """The issuer an existing role belongs to when that is not ``issuer``, else None.
+
+    The role's recorded issuer (the tag written at creation) decides; a role without one (made by hand, or
+    by an old release) is judged by the providers its trust policy federates to. Issuers are compared the
+    way IAM compares providers: HOST/PATH, without the scheme or a trailing '/'.
+    """
+    recorded = tags.get(ISSUER_TAG)
+    if recorded is not None and recorded.removeprefix("https://").strip("/") != issuer.provider_path:
+        return recorded
+    for path in trusted_provider_paths(document):
+        if path != issuer.provider_path:
+            return f"https://{path}"
+    return None
 
 
 def service_account_manifest(namespace: str, service_account: str, role_arn: str, audience: str = STS_AUDIENCE) -> str:
