@@ -16,6 +16,7 @@ import pytest
 
 from oidc_publisher.aws import MAX_ATTEMPTS
 from tests.support.cli import invoke
+from tests.support.fronts import Front
 from tests.support.https import HTTPSServer, Response
 from tests.support.motoserver import AwsWorld
 from tests.support.pki import Chain, make_chain
@@ -337,6 +338,21 @@ def test_a_provider_made_elsewhere_is_never_claimed(aws: AwsWorld, hosts: Hosts,
     assert f"kept the IAM provider {ARN}: it is not tagged managed-by=oidc-publisher" in down.json()["notes"]
     assert ("iam", "DeleteOpenIDConnectProvider") not in aws.recorder.calls
     assert state(aws)["arns"] == [ARN]
+
+
+def test_bootstrap_never_claims_a_provider_made_elsewhere(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """The same through bootstrap: its provider step converges a Terraform-made provider without the mark."""
+    from tests.support import irsa
+
+    made = aws.client("iam").create_open_id_connect_provider(
+        Url=irsa.ISSUER, ClientIDList=["sts.amazonaws.com"], Tags=[{"Key": "managed-by", "Value": "terraform"}])
+    irsa.seed_issuer(aws, front, tmp_path)  # bootstrap --bucket roles-issuer
+    got = aws.client("iam").get_open_id_connect_provider(OpenIDConnectProviderArn=made["OpenIDConnectProviderArn"])
+    assert {t["Key"]: t["Value"] for t in got["Tags"]} == {"managed-by": "terraform"}
+    down = invoke("teardown", "--issuer-url", irsa.ISSUER, "--bucket", irsa.BUCKET, "--yes", "-o", "json")
+    assert down.exit_code == 0, down.stderr
+    assert f"kept the IAM provider {irsa.PROVIDER}: it is not tagged managed-by=oidc-publisher" in down.json()["notes"]
+    assert [p["Arn"] for p in aws.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"]] == [irsa.PROVIDER]
 
 
 def test_the_mark_and_wildcard_audiences_are_refused_before_any_aws_call(aws: AwsWorld) -> None:
