@@ -22,6 +22,7 @@ from oidc_publisher.roles import (
     shared_finding,
     subject,
     subject_matches,
+    subject_patterns,
     subjects_of,
 )
 from oidc_publisher.sources import KeySource
@@ -158,7 +159,7 @@ def cluster_findings(
     notes: list[str] = []
     arns = {r["Arn"] for r in all_roles}
     by_arn = {r.arn: r for r in roles}
-    patterns = {r.name: [s for st in r.statements for s in subjects_of(st, provider_path)[0]] for r in roles}
+    patterns = {r.name: [s for st in r.statements for s in subject_patterns(st, provider_path)] for r in roles}
     for ref in accounts:
         if not ref.role_arn:
             continue

@@ -134,6 +134,7 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapRepo
     from oidc_publisher.registration import (
         RegisterSettings,
         apply_registration,
+        check_user_tags,
         prepare_registration,
         validate_client_ids,
         validate_tags,
@@ -143,6 +144,7 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapRepo
     plan = Plan()
     tags = {**dict(settings.tags), **MANAGED_TAGS}
     # Everything the user gave is checked, and the keys are loaded, before the first call that writes.
+    check_user_tags(settings.tags)
     validate_tags(tuple(tags.items()))
     validate_client_ids(settings.client_ids)
     if settings.thumbprints:
@@ -194,7 +196,7 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapRepo
         client_ids=settings.client_ids,
         thumbprints=settings.thumbprints,
         no_thumbprint=settings.no_thumbprint,
-        tags=tuple(tags.items()),
+        tags=settings.tags,  # the user's: registration adds the ownership mark only when it creates the provider
         # The documents about to be published name it: no need to fetch them to find its host.
         jwks_uri=settings.jwks_uri or target.issuer.default_jwks_uri,
         dry_run=settings.dry_run,

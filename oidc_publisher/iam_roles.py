@@ -2,7 +2,9 @@
 
 What the tool may change on an existing role is decided by its tags: only a role tagged
 ``managed-by=oidc-publisher`` is converged, and only the managed policies it recorded attaching (the
-``oidc-publisher:attached`` tag) are ever detached.
+``oidc-publisher:attached`` tag) are ever detached. That mark and the issuer the role was made for
+(``oidc-publisher:issuer``) are written only by CreateRole, never added later; a role made for another
+issuer is refused, never repointed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from oidc_publisher.issuer import Issuer, parse_issuer
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
 from oidc_publisher.roles import (
     ATTACHED_TAG,
+    CREATION_TAGS,
+    ISSUER_TAG,
     MANAGED_BY,
     ROLE_ARN_ANNOTATION,
     attached_tag_value,
@@ -28,8 +32,11 @@ from oidc_publisher.roles import (
     default_role_name,
     detachable,
     is_wildcard,
+    legacy_role_name,
+    other_issuer,
     service_account_manifest,
     trust_policy,
+    trusted_provider_paths,
 )
 
 if TYPE_CHECKING:
@@ -132,6 +139,9 @@ def require_provider(clients: AwsClients, issuer: Issuer) -> str:
 
 def build_trust_policy(settings: RoleSettings, clients: AwsClients, *, require_registered: bool = False) -> dict[str, Any]:
     """The pinned trust policy; with ``require_registered``, only once the provider exists."""
+    from oidc_publisher.registration import check_audience
+
+    check_audience(settings.audience, "--audience")
     check_names(settings.namespace, settings.service_account, allow_wildcard=settings.allow_wildcard)
     issuer = parse_issuer(settings.issuer_url)
     arn = require_provider(clients, issuer) if require_registered else provider_arn_for(clients, issuer)
@@ -158,7 +168,11 @@ def _inline_policy(settings: RoleSettings) -> dict[str, Any] | None:
 
 def _check(settings: RoleSettings) -> None:
     """Every input refusal, before any AWS call."""
+    from oidc_publisher.registration import check_audience, check_user_tags
+
     check_names(settings.namespace, settings.service_account, allow_wildcard=settings.allow_wildcard)
+    check_audience(settings.audience, "--audience")
+    check_user_tags(settings.tags)
     if bool(settings.policy_arns) == bool(settings.policy_file):
         raise UsageError("give --policy-arn (repeatable) or --policy-file", "exactly one of them says what the role may do")
     for arn in (*settings.policy_arns, *([settings.permissions_boundary] if settings.permissions_boundary else [])):
@@ -189,7 +203,7 @@ def _desired_tags(settings: RoleSettings, issuer: Issuer) -> dict[str, str]:
         (
             *settings.tags,
             MANAGED_BY,
-            ("oidc-publisher:issuer", issuer.url[:256]),
+            (ISSUER_TAG, issuer.url[:256]),
             # IAM tag values cannot hold '*': a wildcard is recorded as ANY.
             ("kubernetes.io/namespace", settings.namespace.replace("*", "ANY").replace("?", "ANY")),
             ("kubernetes.io/service-account", settings.service_account.replace("*", "ANY").replace("?", "ANY")),
@@ -235,6 +249,44 @@ def _check_policies_exist(iam: Any, calls: list[tuple[str, dict[str, Any]]]) -> 
             )
 
 
+def _find_role(iam: Any, settings: RoleSettings, issuer: Issuer, notes: list[str]) -> tuple[str, dict[str, Any] | None]:
+    """(the role's name, the role as IAM has it, or None when it is to be created).
+
+    With no --role-name, the default name; when no role has it, the previous release's default name is
+    looked up too, and a role there is converged (not duplicated) when this tool made it for this issuer.
+    A role under the old name made for another issuer is left alone: the new name is used instead.
+    """
+    name = settings.role_name or default_role_name(issuer, settings.namespace, settings.service_account)
+    got = _get(iam.get_role, "iam:GetRole", name, RoleName=name)
+    if got is not None or settings.role_name:
+        return name, got["Role"] if got else None
+    legacy = legacy_role_name(issuer, settings.namespace, settings.service_account)
+    old = _get(iam.get_role, "iam:GetRole", legacy, RoleName=legacy) if legacy != name else None
+    if old is None:
+        return name, None
+    role: dict[str, Any] = old["Role"]
+    tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
+    document = policy_document(role.get("AssumeRolePolicyDocument") or {})
+    if (
+        tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
+        and other_issuer(tags, document, issuer) is None
+        and issuer.provider_path in trusted_provider_paths(document)
+    ):
+        notes.append(f"converged {legacy}, the name an earlier release gave this role (new roles are named like {name})")
+        return legacy, role
+    return name, None
+
+
+def _refuse_other_issuer(name: str, role: dict[str, Any], tags: dict[str, str], issuer: Issuer) -> None:
+    """A role made for another issuer is never repointed to this one (that would cut the other cluster off)."""
+    other = other_issuer(tags, policy_document(role.get("AssumeRolePolicyDocument") or {}), issuer)
+    if other is not None:
+        raise ConflictError(
+            f"role {name} was made for issuer {other}, not {issuer.url}: refusing to repoint it",
+            f"pass --role-name to make a role for {issuer.url}, or use --issuer-url {other} to converge this one",
+        )
+
+
 def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
     """Create the role, or converge it: trust policy, policies, boundary, session duration, tags.
 
@@ -246,13 +298,11 @@ def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
     issuer = parse_issuer(settings.issuer_url)
     tags = _desired_tags(settings, issuer)
     document = build_trust_policy(settings, clients, require_registered=True)
-    name = settings.role_name or default_role_name(issuer, settings.namespace, settings.service_account)
     iam = clients.iam()
     plan = Plan()
     notes: list[str] = []
+    name, role = _find_role(iam, settings, issuer, notes)
     resource = f"iam:role/{name}"
-    got = _get(iam.get_role, "iam:GetRole", name, RoleName=name)
-    role: dict[str, Any] | None = got["Role"] if got else None
     calls: list[tuple[str, dict[str, Any]]] = []
     if role is None:
         create: dict[str, Any] = {
@@ -280,6 +330,7 @@ def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
                 f"role {name} exists and was not created by oidc-publisher (no managed-by=oidc-publisher tag)",
                 "choose another --role-name, or tag the role managed-by=oidc-publisher to let the tool manage it",
             )
+        _refuse_other_issuer(name, role, have_tags, issuer)
         if normalise(policy_document(role["AssumeRolePolicyDocument"])) != normalise(document):
             plan.add(resource, "update", "trust policy differs from the pinned one")
             calls.append(("update_assume_role_policy", {"RoleName": name, "PolicyDocument": json.dumps(document)}))
@@ -309,7 +360,8 @@ def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
         elif inline is None and current_inline is not None:
             plan.add(resource, "update", f"delete inline policy {INLINE_POLICY_NAME} (written by an earlier run with --policy-file, no longer asked for)")
             calls.append(("delete_role_policy", {"RoleName": name, "PolicyName": INLINE_POLICY_NAME}))
-        changed_tags = {k: v for k, v in tags.items() if have_tags.get(k) != v}
+        # The mark and the recorded issuer are CreateRole's alone: never added to a role that exists.
+        changed_tags = {k: v for k, v in tags.items() if k not in CREATION_TAGS and have_tags.get(k) != v}
         if changed_tags:
             plan.add(resource, "update", f"tags {', '.join(sorted(changed_tags))}")
             calls.append(("tag_role", {"RoleName": name, "Tags": [{"Key": k, "Value": v} for k, v in sorted(changed_tags.items())]}))

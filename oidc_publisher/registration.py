@@ -2,7 +2,12 @@
 
 The plan is a pure function of what exists and what is wanted: create when missing; otherwise add the
 client IDs that are missing (never remove one: a role may rely on it), replace the thumbprints when the
-hosts present other certificates, add missing tags. The provider is never deleted and recreated.
+hosts present other certificates, add the user's missing tags. The provider is never deleted and recreated.
+
+Ownership: the ``managed-by=oidc-publisher`` mark is sent only with CreateOpenIDConnectProvider. A provider
+that exists already (made by Terraform, the console, or this tool) is never (re-)tagged with it, so a
+provider another tool made never becomes one that ``teardown`` deletes as its own. ``--tag`` adds the
+user's own tags to any provider; the mark's key is reserved and refused as a ``--tag``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ STS_CLIENT_ID = "sts.amazonaws.com"
 MAX_CLIENT_IDS = 100
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
+# The ownership mark: written by the call that creates a thing, never added to one that exists.
+OWNER_MARK = ("managed-by", "oidc-publisher")
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class RegisterSettings:
 class Desired:
     client_ids: tuple[str, ...]
     thumbprints: tuple[str, ...]
-    tags: dict[str, str]
+    tags: dict[str, str]  # the user's own: the ownership mark is added only to the create call
 
 
 @dataclass
@@ -90,7 +97,30 @@ def validate_tags(tags: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return result
 
 
+def check_user_tags(tags: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """The user's ``--tag``s, valid for IAM and without the tool's reserved keys: the ownership mark is
+    only ever written by the call that creates a thing, never by a tag the user passes."""
+    for key, _ in tags:
+        if key.lower() == OWNER_MARK[0] or key.lower().startswith("oidc-publisher:"):
+            raise InputError(
+                f"tag key {key!r} is reserved for oidc-publisher's own records",
+                "choose another key: the tool sets managed-by only when it creates a provider or role",
+            )
+    return validate_tags(tags)
+
+
+def check_audience(value: str, option: str) -> None:
+    """A token audience (client ID): a wildcard or empty one would pin nothing. One line, before any AWS call."""
+    if not value.strip() or value.strip() == "*":
+        raise InputError(
+            f"{option} {value!r} would accept any audience",
+            f"give the audience the tokens carry, e.g. {option} {STS_CLIENT_ID}",
+        )
+
+
 def validate_client_ids(client_ids: tuple[str, ...]) -> tuple[str, ...]:
+    for client_id in client_ids:
+        check_audience(client_id, "--client-id")
     ids = tuple(dict.fromkeys(client_ids or (STS_CLIENT_ID,)))
     for client_id in ids:
         if not client_id or len(client_id) > 255 or any(ch.isspace() for ch in client_id):
@@ -184,7 +214,7 @@ def prepare_registration(settings: RegisterSettings, clients: AwsClients) -> Pre
     desired = Desired(
         client_ids=validate_client_ids(settings.client_ids),
         thumbprints=desired_thumbprints(settings, issuer),
-        tags=validate_tags(settings.tags),
+        tags=check_user_tags(settings.tags),
     )
     current = iam.find_provider(clients, issuer, for_create=True)
     if current is not None:
@@ -215,7 +245,9 @@ def apply_registration(prepared: PreparedRegistration, clients: AwsClients) -> R
         return report
     if current is None:
         try:
-            report.provider_arn = iam.create_provider(clients, issuer, desired.client_ids, desired.thumbprints, desired.tags)
+            # The one place the ownership mark is written: with the call that creates the provider.
+            tags = {**desired.tags, OWNER_MARK[0]: OWNER_MARK[1]}
+            report.provider_arn = iam.create_provider(clients, issuer, desired.client_ids, desired.thumbprints, tags)
             return report
         except iam.ProviderExists:
             # Created between our read and our create: by a concurrent run, or by this very call when

@@ -7,9 +7,11 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oidc_publisher.auditing import trusting
-from oidc_publisher.roles import Finding, audit_role, subject_matches
+from oidc_publisher.roles import Finding, audit_role, federated_statements, open_principal, subject_matches
 from tests.support.cli import invoke
 from tests.support.fronts import Front
 from tests.support.irsa import ACCOUNT, HOST, ISSUER, PROVIDER, READONLY, seed_issuer, trust
@@ -192,3 +194,132 @@ def test_rules() -> None:
     assert subject_matches("system:serviceaccount:a:jo?", sub("a", "job"))
     assert not subject_matches("system:serviceaccount:a:jo?", sub("a", "jobs"))
     assert not subject_matches("system:serviceaccount:a.b:x", sub("aab", "x"))
+
+
+# --- every way in: open principals, NotAction, match-all audiences, literal '*' --------------------
+
+PINNED = {"StringEquals": {**AUD, f"{HOST}:sub": sub("default", "app")}}
+WEB = "sts:AssumeRoleWithWebIdentity"
+OPEN_PRINCIPALS: list[dict[str, object]] = [
+    {"Principal": "*"},
+    {"Principal": {"AWS": "*"}},
+    {"Principal": {"Federated": "*"}},
+    {"Principal": {"AWS": ["arn:aws:iam::111122223333:root", "*"]}},
+    {"NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"}},
+    {"NotPrincipal": {"Federated": PROVIDER}},  # every other provider's tokens
+]
+
+
+def statement(**fields: object) -> dict[str, object]:
+    return {"Effect": "Allow", "Action": WEB, **fields}
+
+
+@pytest.mark.parametrize("principal", OPEN_PRINCIPALS, ids=str)
+def test_an_open_principal_is_high_even_when_pinned(principal: dict[str, object]) -> None:
+    open_statement = statement(**principal, Condition=PINNED)
+    assert federated_statements({"Statement": [open_statement]}, f":oidc-provider/{HOST}") == [open_statement]
+    found = audit_role("r", open_statement, HOST)
+    assert [(f.severity, f.finding) for f in found] == [("high", "any principal")]
+    assert found[0].detail.endswith(f"with Action allowing {WEB}: a web identity token from any identity provider can assume this role")
+
+
+def test_not_action_and_not_principal() -> None:
+    suffix = f":oidc-provider/{HOST}"
+    # NotAction that does not exclude the web identity action allows it.
+    not_action = {"Effect": "Allow", "Principal": {"Federated": PROVIDER}, "NotAction": "sts:AssumeRole"}
+    assert federated_statements({"Statement": not_action}, suffix) == [not_action]
+    assert [f.finding for f in audit_role("r", not_action, HOST)] == ["no :sub condition", "no :aud condition"]
+    wide = {"Effect": "Allow", "Principal": "*", "NotAction": "iam:*"}
+    assert audit_role("r", wide, HOST)[0].detail.startswith(f'Principal "*" with NotAction allowing {WEB}')
+    # ...and one that excludes it (or a pattern of it) does not.
+    for excluded in (WEB, "sts:AssumeRoleWith*", "STS:*", "*"):
+        assert federated_statements({"Statement": [{**not_action, "NotAction": [excluded]}]}, suffix) == [], excluded
+    # A NotPrincipal naming every principal (or every federated one) lets no web identity in.
+    for nobody in ("*", {"Federated": "*"}):
+        assert open_principal({"NotPrincipal": nobody}) is None
+    assert open_principal({"Principal": {"Federated": PROVIDER}}) is None
+    # Deny statements and other actions are not ways in.
+    assert federated_statements({"Statement": [{**statement(Principal="*"), "Effect": "Deny"}]}, suffix) == []
+    assert federated_statements({"Statement": [statement(Principal="*", Action="sts:AssumeRole")]}, suffix) == []
+
+
+def test_an_audience_that_matches_everything_is_no_audience() -> None:
+    subject = {f"{HOST}:sub": sub("default", "app")}
+    for match_all in ("*", "**", "?*"):
+        found = audit_role("r", statement(Principal={"Federated": PROVIDER}, Condition={
+            "StringEquals": subject, "StringLike": {f"{HOST}:aud": match_all}}), HOST)
+        assert [(f.severity, f.finding) for f in found] == [("high", "no :aud condition")], match_all
+    # A StringEquals '*' is a literal audience: pinned (to an odd value), not missing.
+    literal = audit_role("r", statement(Principal={"Federated": PROVIDER}, Condition={"StringEquals": {**subject, f"{HOST}:aud": "*"}}), HOST)
+    assert [(f.severity, f.finding) for f in literal] == [("medium", "unexpected audience")]
+
+
+def test_a_star_in_string_equals_is_literal() -> None:
+    literal = statement(Principal={"Federated": PROVIDER}, Condition={"StringEquals": {**AUD, f"{HOST}:sub": sub("default", "*")}})
+    assert audit_role("r", literal, HOST) == []  # matches only a service account literally named '*': none can be
+    like = statement(Principal={"Federated": PROVIDER}, Condition={"StringEquals": AUD, "StringLike": {f"{HOST}:sub": sub("default", "*")}})
+    assert [f.finding for f in audit_role("r", like, HOST)] == ["wildcard subject"]
+
+
+CONDITIONS = st.sampled_from([None, PINNED, {"StringEquals": AUD}, {"StringLike": {f"{HOST}:aud": "*", f"{HOST}:sub": "*"}}])
+
+
+@settings(max_examples=200, deadline=None)
+@given(principal=st.sampled_from(OPEN_PRINCIPALS), condition=CONDITIONS, pinned_first=st.booleans(),
+       not_action=st.booleans())
+def test_property_an_open_statement_is_found_whatever_stands_beside_it(
+    principal: dict[str, object], condition: dict[str, object] | None, pinned_first: bool, not_action: bool
+) -> None:
+    pinned = statement(Principal={"Federated": PROVIDER}, Condition=PINNED)
+    open_statement = {"Effect": "Allow", **principal, **({"NotAction": "iam:*"} if not_action else {"Action": WEB})}
+    if condition is not None:
+        open_statement["Condition"] = condition
+    document = {"Statement": [pinned, open_statement] if pinned_first else [open_statement, pinned]}
+    found = [f for s in federated_statements(document, f":oidc-provider/{HOST}") for f in audit_role("r", s, HOST)]
+    assert ("high", "any principal") in [(f.severity, f.finding) for f in found]
+
+
+def test_audit_sees_every_way_in(issuer: AwsWorld) -> None:
+    iam = issuer.client("iam")
+    pinned = json.loads(trust(PINNED))["Statement"][0]
+
+    def role(name: str, *statements: dict[str, object]) -> None:
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
+
+    role("good", pinned)
+    role("pinned-plus-star", pinned, statement(Principal="*"))
+    role("aws-star", statement(Principal={"AWS": "*"}, Condition=PINNED))
+    role("federated-star", statement(Principal={"Federated": "*"}))
+    role("not-action", {"Effect": "Allow", "Principal": {"Federated": PROVIDER}, "NotAction": "sts:AssumeRole"})
+    role("not-principal", {"Effect": "Allow", "NotPrincipal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": WEB})
+    role("aud-anything", {**pinned, "Condition": {"StringEquals": {f"{HOST}:sub": sub("default", "app")}, "StringLike": {f"{HOST}:aud": "*"}}})
+    role("literal-star", {**pinned, "Condition": {"StringEquals": {**AUD, f"{HOST}:sub": sub("default", "*")}}})
+    issuer.recorder.reset()
+    result = invoke("audit", "--issuer-url", ISSUER, "-o", "json")
+    assert result.exit_code == 1, result.stderr
+    body = result.json()
+    assert body["roles"] == ["aud-anything", "aws-star", "federated-star", "good", "literal-star", "not-action", "not-principal", "pinned-plus-star"]
+    assert sorted((f["role"], f["severity"], f["finding"]) for f in body["findings"]) == [
+        ("aud-anything", "high", "no :aud condition"),
+        ("aws-star", "high", "any principal"),
+        ("federated-star", "high", "any principal"),
+        ("federated-star", "high", "no :aud condition"),
+        ("federated-star", "high", "no :sub condition"),
+        ("not-action", "high", "no :aud condition"),
+        ("not-action", "high", "no :sub condition"),
+        ("not-principal", "high", "any principal"),
+        ("not-principal", "high", "no :aud condition"),
+        ("not-principal", "high", "no :sub condition"),
+        ("pinned-plus-star", "high", "any principal"),
+        ("pinned-plus-star", "high", "no :aud condition"),
+        ("pinned-plus-star", "high", "no :sub condition"),
+    ]
+    assert [f["detail"] for f in body["findings"] if f["role"] == "aws-star"] == [
+        f'Principal {{"AWS": "*"}} with Action allowing {WEB}: a web identity token from any identity provider can assume this role']
+    assert issuer.recorder.writes == []
+    # The pinned role alone: no findings, exit 0.
+    for name in body["roles"]:
+        if name != "good":
+            iam.delete_role(RoleName=name)
+    alone = invoke("audit", "--issuer-url", ISSUER)
+    assert (alone.exit_code, alone.stdout.splitlines()[1]) == (0, "No findings.")

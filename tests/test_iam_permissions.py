@@ -164,7 +164,7 @@ def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], 
         role = ("role", "create", "--issuer-url", ISSUER, "--namespace", "d", "--service-account", "a")
         ok(*role, "--policy-file", str(policy))
         ok(*role, "--policy-arn", first)  # drops the inline policy no longer asked for
-        name = next(r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].endswith("-d-a"))
+        name = next(r["RoleName"] for r in iam.list_roles()["Roles"] if "-d-a-" in r["RoleName"])  # irsa-BUCKET-d-a-HASH
         loose = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
                                                          "Principal": {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{BUCKET}.s3.us-east-1.amazonaws.com"}}]}
         iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(loose))  # loosened by hand

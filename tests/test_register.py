@@ -16,6 +16,7 @@ import pytest
 
 from oidc_publisher.aws import MAX_ATTEMPTS
 from tests.support.cli import invoke
+from tests.support.fronts import Front
 from tests.support.https import HTTPSServer, Response
 from tests.support.motoserver import AwsWorld
 from tests.support.pki import Chain, make_chain
@@ -172,7 +173,7 @@ def test_converges_in_place_and_never_removes_a_client_id(aws: AwsWorld, hosts: 
     assert [(c["action"], c["reason"]) for c in result.json()["changes"]] == [
         ("update", "add client IDs sts.amazonaws.com, vault"),
         ("update", f"thumbprints {STALE} -> {chain.expected_thumbprint}"),
-        ("update", "tags managed-by=oidc-publisher, team=platform"),
+        ("update", "tags team=platform"),  # the user's tag; never the managed-by mark on a provider made elsewhere
     ]
     assert aws.recorder.calls == [
         *READS,
@@ -186,7 +187,7 @@ def test_converges_in_place_and_never_removes_a_client_id(aws: AwsWorld, hosts: 
         "url": f"{HOST}/cluster-a",
         "client_ids": ["kept-by-someone", "sts.amazonaws.com", "vault"],
         "thumbprints": [chain.expected_thumbprint],
-        "tags": {"team": "platform", "managed-by": "oidc-publisher"},
+        "tags": {"team": "platform"},
     }
     aws.recorder.reset()
     again = invoke("register", "--issuer-url", ISSUER, "--client-id", "vault", "--tag", "team=platform")
@@ -238,8 +239,9 @@ DRIFTS: dict[str, tuple[Callable[[AwsWorld, Chain], None], list[str]]] = {
         lambda aws, chain: seed(aws, ["other"], [chain.expected_thumbprint], {"managed-by": "oidc-publisher"}),
         ["update"],
     ),
-    "tag missing": (lambda aws, chain: seed(aws, ["sts.amazonaws.com"], [chain.expected_thumbprint]), ["update"]),
-    "everything": (lambda aws, chain: seed(aws, ["other"], [STALE]), ["update", "update", "update"]),
+    # A provider without the mark was made elsewhere: it is never tagged with it afterwards.
+    "mark missing": (lambda aws, chain: seed(aws, ["sts.amazonaws.com"], [chain.expected_thumbprint]), []),
+    "everything": (lambda aws, chain: seed(aws, ["other"], [STALE]), ["update", "update"]),
 }
 
 
@@ -313,6 +315,70 @@ def test_client_id_quota_counts_the_ones_already_registered(aws: AwsWorld) -> No
     assert (too_many.exit_code, too_many.stderr.strip()) == (1, "error: 101 client IDs given; IAM allows at most 100")
 
 
+@pytest.mark.parametrize("their_tags", [{}, {"managed-by": "terraform", "team": "infra"}])
+def test_a_provider_made_elsewhere_is_never_claimed(aws: AwsWorld, hosts: Hosts, their_tags: dict[str, str]) -> None:
+    """Made by Terraform or the console: register converges what was asked, never adds the managed-by mark,
+    and teardown therefore keeps it."""
+    chain = hosts()[HOST]
+    seed(aws, ["sts.amazonaws.com"], [STALE], their_tags)
+    aws.recorder.reset()
+    result = invoke("register", "--issuer-url", ISSUER, "--client-id", "vault", "--tag", "team=platform", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [c["reason"] for c in result.json()["changes"]] == [
+        "add client ID vault", f"thumbprints {STALE} -> {chain.expected_thumbprint}", "tags team=platform"]
+    assert ("iam", "TagOpenIDConnectProvider") in aws.recorder.writes
+    after = state(aws)
+    assert after["tags"] == {**their_tags, "team": "platform"}  # the user's tag, and never the mark
+    assert after["client_ids"] == ["sts.amazonaws.com", "vault"]
+    aws.recorder.reset()
+    assert invoke("register", "--issuer-url", ISSUER).exit_code == 0  # a plain re-run: nothing to do
+    assert aws.recorder.writes == []
+    down = invoke("teardown", "--issuer-url", ISSUER, "--bucket", "no-such-issuer-bucket", "--yes", "-o", "json")
+    assert down.exit_code == 0, down.stderr
+    assert f"kept the IAM provider {ARN}: it is not tagged managed-by=oidc-publisher" in down.json()["notes"]
+    assert ("iam", "DeleteOpenIDConnectProvider") not in aws.recorder.calls
+    assert state(aws)["arns"] == [ARN]
+
+
+def test_bootstrap_never_claims_a_provider_made_elsewhere(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """The same through bootstrap: its provider step converges a Terraform-made provider without the mark."""
+    from tests.support import irsa
+
+    made = aws.client("iam").create_open_id_connect_provider(
+        Url=irsa.ISSUER, ClientIDList=["sts.amazonaws.com"], Tags=[{"Key": "managed-by", "Value": "terraform"}])
+    irsa.seed_issuer(aws, front, tmp_path)  # bootstrap --bucket roles-issuer
+    got = aws.client("iam").get_open_id_connect_provider(OpenIDConnectProviderArn=made["OpenIDConnectProviderArn"])
+    assert {t["Key"]: t["Value"] for t in got["Tags"]} == {"managed-by": "terraform"}
+    down = invoke("teardown", "--issuer-url", irsa.ISSUER, "--bucket", irsa.BUCKET, "--yes", "-o", "json")
+    assert down.exit_code == 0, down.stderr
+    assert f"kept the IAM provider {irsa.PROVIDER}: it is not tagged managed-by=oidc-publisher" in down.json()["notes"]
+    assert [p["Arn"] for p in aws.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"]] == [irsa.PROVIDER]
+
+
+def test_the_mark_and_wildcard_audiences_are_refused_before_any_aws_call(aws: AwsWorld) -> None:
+    cases = {
+        ("--tag", "managed-by=oidc-publisher"): (
+            "error: tag key 'managed-by' is reserved for oidc-publisher's own records; "
+            "choose another key: the tool sets managed-by only when it creates a provider or role"
+        ),
+        ("--tag", "oidc-publisher:issuer=x"): (
+            "error: tag key 'oidc-publisher:issuer' is reserved for oidc-publisher's own records; "
+            "choose another key: the tool sets managed-by only when it creates a provider or role"
+        ),
+        ("--client-id", "*"): "error: --client-id '*' would accept any audience; give the audience the tokens carry, e.g. --client-id sts.amazonaws.com",
+        ("--client-id", "sts.amazonaws.com", "--client-id", ""): (
+            "error: --client-id '' would accept any audience; give the audience the tokens carry, e.g. --client-id sts.amazonaws.com"
+        ),
+    }
+    for command in ("register", "bootstrap"):
+        extra = ("--bucket", "some-bucket", "--public-key", "/nonexistent.pub") if command == "bootstrap" else ()
+        for args, message in cases.items():
+            for dry in ((), ("--dry-run",)):
+                result = invoke(command, "--issuer-url", ISSUER, "--no-thumbprint", *extra, *args, *dry)
+                assert (result.exit_code, result.stderr.strip()) == (1, message), (command, args, dry)
+    assert aws.recorder.calls == []
+
+
 def test_input_errors_are_one_line_and_touch_nothing(aws: AwsWorld) -> None:
     cases = {
         (
@@ -368,7 +434,6 @@ CONVERGE = [
     *READS,
     ("iam", "AddClientIDToOpenIDConnectProvider"),
     ("iam", "UpdateOpenIDConnectProviderThumbprint"),
-    ("iam", "TagOpenIDConnectProvider"),
 ]
 
 
@@ -401,7 +466,8 @@ def converged(aws: AwsWorld, chain: Chain, path: str) -> None:
     assert got["arns"] == [ARN]
     assert got["client_ids"] == (["other", "sts.amazonaws.com"] if path == "converge" else ["sts.amazonaws.com"])
     assert got["thumbprints"] == [chain.expected_thumbprint]
-    assert got["tags"] == {"managed-by": "oidc-publisher"}
+    # Created here: marked by the create call. Made elsewhere (seeded without tags): never marked.
+    assert got["tags"] == ({} if path == "converge" else {"managed-by": "oidc-publisher"})
 
 
 @pytest.mark.parametrize("path", ["create", "converge"])

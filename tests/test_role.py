@@ -10,14 +10,14 @@ import pytest
 
 from oidc_publisher.iam_roles import policy_document
 from oidc_publisher.issuer import parse_issuer
-from oidc_publisher.roles import default_role_name, detachable, policy_digest
+from oidc_publisher.roles import default_role_name, detachable, legacy_role_name, other_issuer, policy_digest
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front
 from tests.support.irsa import ACCOUNT, HANDMADE, HOST, ISSUER, PROVIDER, READONLY, WRITER, seed_issuer
 from tests.support.motoserver import AwsWorld
 
-ROLE = "irsa-roles-issuer-payments-api"
+ROLE = "irsa-roles-issuer-payments-api-14e17a13"  # readable part + a hash of the provider path, namespace and name
 BASE = ("role", "create", "--issuer-url", ISSUER, "--namespace", "payments", "--service-account", "api")
 
 
@@ -295,7 +295,8 @@ def test_trust_policy_prints_just_the_json(aws: AwsWorld) -> None:
 
 def test_default_role_name_fits_iam() -> None:
     issuer = parse_issuer("https://oidc.example.com/prod")
-    assert default_role_name(issuer, "default", "app") == "irsa-oidc-default-app"
+    assert default_role_name(issuer, "default", "app") == "irsa-oidc-default-app-28d94411"
+    assert legacy_role_name(issuer, "default", "app") == "irsa-oidc-default-app"  # the previous release's
     long_ns, long_sa = "n" * 63, "s" * 100
     name = default_role_name(issuer, long_ns, long_sa)
     assert len(name) == 64
@@ -315,3 +316,162 @@ def test_only_recorded_attachments_on_managed_roles_are_detached() -> None:
     managed = {"managed-by": "oidc-publisher", "oidc-publisher:attached": f"{policy_digest(READONLY)} {policy_digest(WRITER)}"}
     assert detachable([READONLY, WRITER, HANDMADE], [READONLY], managed) == ([WRITER], [HANDMADE])
     assert detachable([READONLY, WRITER], [READONLY], {"oidc-publisher:attached": policy_digest(WRITER)}) == ([], [WRITER])
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("https://oidc.example.com/a", "https://oidc.example.com/b"),
+    ("https://oidc.dev.example.com", "https://oidc.prod.example.com"),
+    ("https://oidc.example.com", "https://oidc.example.com/a"),
+])
+def test_default_names_of_two_issuers_never_collide(a: str, b: str) -> None:
+    first, second = parse_issuer(a), parse_issuer(b)
+    assert legacy_role_name(first, "ns", "sa") == legacy_role_name(second, "ns", "sa")  # the old collision
+    assert default_role_name(first, "ns", "sa") != default_role_name(second, "ns", "sa")
+    # IAM's provider for /a and /a/ is one: so is the role's name.
+    assert default_role_name(parse_issuer(a + "/x"), "ns", "sa") == default_role_name(parse_issuer(a + "/x/"), "ns", "sa")
+
+
+def test_other_issuer_reads_the_recorded_issuer_then_the_trust_policy() -> None:
+    issuer = parse_issuer("https://oidc.example.com/a")
+    mine = json.loads(trust_for("oidc.example.com/a"))
+    theirs = json.loads(trust_for("oidc.example.com/b"))
+    assert other_issuer({"oidc-publisher:issuer": "https://oidc.example.com/a"}, mine, issuer) is None
+    assert other_issuer({"oidc-publisher:issuer": "https://oidc.example.com/a/"}, mine, issuer) is None
+    assert other_issuer({}, mine, issuer) is None
+    assert other_issuer({}, {"Version": "2012-10-17", "Statement": []}, issuer) is None
+    assert other_issuer({"oidc-publisher:issuer": "https://oidc.example.com/b"}, mine, issuer) == "https://oidc.example.com/b"
+    assert other_issuer({}, theirs, issuer) == "https://oidc.example.com/b"
+    assert other_issuer({"oidc-publisher:issuer": "https://oidc.example.com/a"}, theirs, issuer) == "https://oidc.example.com/b"
+
+
+def trust_for(provider_path: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{provider_path}"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{provider_path}:sub": "system:serviceaccount:ns:sa", f"{provider_path}:aud": "sts.amazonaws.com"}}}]})
+
+
+def register_without_thumbprint(world: AwsWorld, issuer_url: str) -> None:
+    assert invoke("register", "--issuer-url", issuer_url, "--no-thumbprint").exit_code == 0
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ("https://oidc.example.com/a", "https://oidc.example.com/b"),
+    ("https://oidc.dev.example.com", "https://oidc.prod.example.com"),
+])
+def test_a_role_is_never_repointed_to_another_issuer(issuer: AwsWorld, first: str, second: str) -> None:
+    for url in (first, second):
+        register_without_thumbprint(issuer, url)
+    args = ("--namespace", "payments", "--service-account", "api")
+    one = invoke("role", "create", "--issuer-url", first, *args, "--policy-arn", READONLY, "-o", "json")
+    two = invoke("role", "create", "--issuer-url", second, *args, "--policy-arn", WRITER, "-o", "json")
+    assert one.exit_code == two.exit_code == 0, (one.stderr, two.stderr)
+    name_one, name_two = one.json()["role_name"], two.json()["role_name"]
+    assert name_one != name_two  # two roles: the first cluster's is untouched
+    first_path = first.removeprefix("https://")
+    statement = issuer.client("iam").get_role(RoleName=name_one)["Role"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert statement["Principal"] == {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{first_path}"}
+    assert attached(issuer, name_one) == [READONLY]
+    assert tags_of(issuer, name_one)["oidc-publisher:issuer"] == first
+    assert tags_of(issuer, name_two)["oidc-publisher:issuer"] == second
+    # Naming the first role for the second issuer is refused, in a dry run too, and nothing is written.
+    issuer.recorder.reset()
+    for dry in ((), ("--dry-run",)):
+        refused = invoke("role", "create", "--issuer-url", second, *args, "--policy-arn", WRITER, "--role-name", name_one, *dry)
+        assert (refused.exit_code, refused.stderr) == (1, (
+            f"error: role {name_one} was made for issuer {first}, not {second}: refusing to repoint it; "
+            f"pass --role-name to make a role for {second}, or use --issuer-url {first} to converge this one\n"))
+    assert issuer.recorder.writes == []
+    assert attached(issuer, name_one) == [READONLY]
+
+
+def test_a_role_without_a_recorded_issuer_is_judged_by_its_trust_policy(issuer: AwsWorld) -> None:
+    """A managed role whose issuer tag is gone still names its provider: that one decides."""
+    other = "https://oidc.example.com/b"
+    register_without_thumbprint(issuer, other)
+    iam = issuer.client("iam")
+    iam.create_role(RoleName="old-style", AssumeRolePolicyDocument=trust_for("oidc.example.com/b"),
+                    Tags=[{"Key": "managed-by", "Value": "oidc-publisher"}])
+    issuer.recorder.reset()
+    refused = invoke(*BASE, "--policy-arn", READONLY, "--role-name", "old-style")
+    assert (refused.exit_code, refused.stderr.splitlines()[0]) == (1, (
+        f"error: role old-style was made for issuer https://oidc.example.com/b, not {ISSUER}: refusing to repoint it; "
+        f"pass --role-name to make a role for {ISSUER}, or use --issuer-url https://oidc.example.com/b to converge this one"))
+    assert issuer.recorder.writes == []
+
+
+def test_a_role_of_the_previous_release_is_converged_not_duplicated(issuer: AwsWorld) -> None:
+    legacy = legacy_role_name(parse_issuer(ISSUER), "payments", "api")
+    assert legacy == "irsa-roles-issuer-payments-api"
+    # Made by the previous release: its default name, its tags, trust in this issuer's provider.
+    iam = issuer.client("iam")
+    iam.create_role(RoleName=legacy, AssumeRolePolicyDocument=json.dumps(json.loads(trust_for(HOST))), Tags=[
+        {"Key": "managed-by", "Value": "oidc-publisher"}, {"Key": "oidc-publisher:issuer", "Value": ISSUER},
+        {"Key": "kubernetes.io/namespace", "Value": "payments"}, {"Key": "kubernetes.io/service-account", "Value": "api"},
+        {"Key": "oidc-publisher:attached", "Value": policy_digest(READONLY)}])
+    iam.attach_role_policy(RoleName=legacy, PolicyArn=READONLY)
+    issuer.recorder.reset()
+    result = invoke(*BASE, "--policy-arn", READONLY, "--policy-arn", WRITER, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    body = result.json()
+    assert body["role_name"] == legacy
+    assert body["notes"] == [f"converged {legacy}, the name an earlier release gave this role (new roles are named like {ROLE})"]
+    assert sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) == [legacy]  # not duplicated
+    assert attached(issuer, legacy) == [READONLY, WRITER]
+    assert body["trust_policy"]["Statement"][0]["Condition"]["StringEquals"][f"{HOST}:sub"] == "system:serviceaccount:payments:api"
+
+
+def test_a_role_under_the_old_name_for_another_issuer_is_left_alone(issuer: AwsWorld) -> None:
+    """The old name collided across issuers: a role there made for another one is not this issuer's."""
+    legacy = legacy_role_name(parse_issuer(ISSUER), "payments", "api")
+    other = "https://roles-issuer.example.com/b"  # same first host label: the old default name was the same
+    register_without_thumbprint(issuer, other)
+    assert legacy_role_name(parse_issuer(other), "payments", "api") == legacy
+    iam = issuer.client("iam")
+    iam.create_role(RoleName=legacy, AssumeRolePolicyDocument=trust_for("roles-issuer.example.com/b"), Tags=[
+        {"Key": "managed-by", "Value": "oidc-publisher"}, {"Key": "oidc-publisher:issuer", "Value": other}])
+    before = iam.get_role(RoleName=legacy)["Role"]["AssumeRolePolicyDocument"]
+    result = invoke(*BASE, "--policy-arn", READONLY, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["role_name"] == ROLE
+    assert iam.get_role(RoleName=legacy)["Role"]["AssumeRolePolicyDocument"] == before
+    assert attached(issuer, legacy) == []
+
+
+def test_the_mark_is_never_added_to_a_role_that_exists(issuer: AwsWorld) -> None:
+    """Neither the managed-by mark nor the recorded issuer is written after CreateRole, and neither can be a --tag."""
+    assert invoke(*BASE, "--policy-arn", READONLY).exit_code == 0
+    iam = issuer.client("iam")
+    iam.untag_role(RoleName=ROLE, TagKeys=["oidc-publisher:issuer"])
+    iam.update_role(RoleName=ROLE, MaxSessionDuration=3600)
+    issuer.recorder.reset()
+    converged = invoke(*BASE, "--policy-arn", READONLY, "--max-session-duration", "7200", "--tag", "team=payments", "-o", "json")
+    assert converged.exit_code == 0, converged.stderr
+    assert [c["reason"] for c in converged.json()["changes"]] == ["max session duration 7200s", "tags team"]
+    assert "oidc-publisher:issuer" not in tags_of(issuer, ROLE)
+    # A role the tool did not create: refused, untouched, unmarked.
+    iam.create_role(RoleName="theirs", AssumeRolePolicyDocument=trust_for(HOST))
+    issuer.recorder.reset()
+    theirs = invoke(*BASE, "--policy-arn", READONLY, "--role-name", "theirs")
+    assert theirs.exit_code == 1
+    assert issuer.recorder.writes == []
+    assert tags_of(issuer, "theirs") == {}
+    issuer.recorder.reset()
+    for tag in ("managed-by=oidc-publisher", "oidc-publisher:issuer=x", "Managed-By=me"):
+        refused = invoke(*BASE, "--policy-arn", READONLY, "--role-name", "theirs", "--tag", tag)
+        assert refused.exit_code == 1
+        assert refused.stderr.startswith(f"error: tag key '{tag.split('=')[0]}' is reserved for oidc-publisher's own records")
+    assert issuer.recorder.calls == []
+
+
+def test_a_wildcard_or_empty_audience_is_refused_before_any_aws_call(issuer: AwsWorld) -> None:
+    for audience in ("*", "", " "):
+        message = f"--audience {audience!r} would accept any audience"
+        hint = "give the audience the tokens carry, e.g. --audience sts.amazonaws.com"
+        for args in ((*BASE, "--policy-arn", READONLY, "--audience", audience), (*BASE, "--policy-arn", READONLY, "--audience", audience, "--dry-run")):
+            result = invoke(*args)
+            assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"error: {message}; {hint}\n"), args
+        # trust-policy speaks JSON, its errors too.
+        printed = invoke("role", "trust-policy", "--issuer-url", ISSUER, "--namespace", "payments", "--service-account", "api", "--audience", audience)
+        assert (printed.exit_code, printed.json()) == (1, {"error": {"type": "InputError", "message": message, "hint": hint}})
+    assert issuer.recorder.calls == []

@@ -49,7 +49,8 @@ def test_teardown_removes_what_the_tool_made_and_nothing_else(issuer: AwsWorld, 
     iam.create_role(RoleName="unrelated-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
     # A role for the issuer (kept: roles are their owners' to delete).
-    assert invoke("role", "create", "--issuer-url", ISSUER, "--namespace", "d", "--service-account", "a", "--policy-arn", READONLY).exit_code == 0
+    assert invoke("role", "create", "--issuer-url", ISSUER, "--namespace", "d", "--service-account", "a", "--policy-arn", READONLY,
+                  "--role-name", "irsa-roles-issuer-d-a").exit_code == 0
     # History in the versioned bucket: a second version of the JWKS, and a delete marker under the discovery document.
     s3.put_object(Bucket=BUCKET, Key=JWKS, Body=s3.get_object(Bucket=BUCKET, Key=JWKS)["Body"].read())
     body = s3.get_object(Bucket=BUCKET, Key=DISCOVERY)["Body"].read()

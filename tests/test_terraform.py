@@ -307,7 +307,7 @@ def test_s3_direct_and_irsa_role_examples_against_moto(tree: Path, aws: AwsWorld
     tf(role_example, "apply", "-auto-approve", *role_vars)
     role_outputs = {name: o["value"] for name, o in json.loads(tf(role_example, "output", "-json").stdout).items()}
     role_name = default_role_name(parse_issuer(issuer), "default", "my-app")  # the CLI's name for it
-    assert role_name == "irsa-tf-issuer-default-my-app"
+    assert role_name == "irsa-tf-issuer-default-my-app-5d7b644d"
     role = iam.get_role(RoleName=role_name)["Role"]
     assert role_outputs["role_arn"] == role["Arn"] == f"arn:aws:iam::123456789012:role/{role_name}"
     assert role_outputs["role_name"] == role_name
@@ -607,10 +607,12 @@ def test_bad_inputs_stop_the_plan_with_the_cli_advice(
 
 
 def test_role_names_are_the_clis(tree: Path, aws: AwsWorld, tmp_path: Path) -> None:
-    """The irsa-role module's default name is default_role_name's, short and cut (with its hash)."""
+    """The irsa-role module's default name is default_role_name's, short and cut, for issuers whose old names collided."""
     cases = [
         ("https://tf-issuer.s3.eu-west-1.amazonaws.com", "default", "my-app"),
         ("https://oidc.example.com/clusters/prod", "kube-system", "a-rather-long-service-account-name-for-the-cut"),
+        ("https://oidc.example.com/a", "default", "my-app"),
+        ("https://oidc.example.com/b", "default", "my-app"),
     ]
     root = tmp_path / "names"
     root.mkdir()
@@ -632,6 +634,7 @@ def test_role_names_are_the_clis(tree: Path, aws: AwsWorld, tmp_path: Path) -> N
     names = [planned[f"name_{index}"]["value"] for index in range(len(cases))]
     assert names == [default_role_name(parse_issuer(issuer), ns, sa) for issuer, ns, sa in cases]
     assert len(names[1]) == 64
+    assert names[2] != names[3]
     assert aws.recorder.writes == []
 
 

@@ -163,3 +163,12 @@ def test_from_cluster_mints_a_token_through_token_request(world: dict, kube_api:
     broken = invoke("verify", "--issuer-url", ISSUER, "--from-cluster", "--kubeconfig", str(config), "--service-account", "default/app", "-o", "json")
     assert broken.exit_code == 1
     assert failed(broken) == ["cluster keys published", "token"]
+
+
+def test_a_wildcard_or_empty_client_id_is_refused_before_any_call(aws: AwsWorld) -> None:
+    for client_id in ("*", ""):
+        result = invoke("verify", "--issuer-url", ISSUER, "--client-id", client_id)
+        assert (result.exit_code, result.stderr) == (1, (
+            f"error: --client-id {client_id!r} would accept any audience; give the audience the tokens carry, "
+            "e.g. --client-id sts.amazonaws.com\n"))
+    assert aws.recorder.calls == []

@@ -41,9 +41,9 @@ def register(
     dry_run: DryRunOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """Create the IAM OIDC provider for the issuer, or converge it (client IDs, thumbprints, tags); never recreate it.
+    """Create the IAM OIDC provider for the issuer, or converge it (client IDs, thumbprints, your tags); never recreate it.
 
-    Thumbprints are computed for the issuer's host and, when the published jwks_uri is on another host, that host too. Client IDs are only ever added. --dry-run exits 3 when there is something to change.
+    Thumbprints are computed for the issuer's host and, when the published jwks_uri is on another host, that host too. Client IDs are only ever added. The managed-by=oidc-publisher mark is set only when the provider is created here, never on one that exists. --dry-run exits 3 when there is something to change.
     """
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.registration import RegisterSettings, register_provider
@@ -54,7 +54,7 @@ def register(
         client_ids=tuple(client_id or ()),
         thumbprints=tuple(thumbprint or ()),
         no_thumbprint=no_thumbprint,
-        tags=(*tags, ("managed-by", "oidc-publisher")),
+        tags=tags,
         jwks_uri=jwks_uri,
         connect_to=tuple(connect_to or ()),
         dry_run=dry_run,

@@ -76,7 +76,7 @@ def create(
     service_account: ServiceAccountOpt,
     policy_arn: Annotated[list[str] | None, typer.Option("--policy-arn", help="Managed policy to attach; repeatable.")] = None,
     policy_file: Annotated[Path | None, typer.Option("--policy-file", help="An IAM policy document to put inline.")] = None,
-    role_name: Annotated[str | None, typer.Option("--role-name", help="Default: irsa-CLUSTER-NAMESPACE-NAME.")] = None,
+    role_name: Annotated[str | None, typer.Option("--role-name", help="Default: irsa-CLUSTER-NAMESPACE-NAME-HASH (HASH of the issuer, namespace and name).")] = None,
     permissions_boundary: Annotated[str | None, typer.Option("--permissions-boundary", help="Policy ARN.")] = None,
     max_session_duration: Annotated[int | None, typer.Option("--max-session-duration", help="Seconds, 3600-43200.")] = None,
     tag: TagOpt = None,

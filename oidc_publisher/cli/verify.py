@@ -50,11 +50,13 @@ def verify(
 
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.errors import InputError, UsageError
+    from oidc_publisher.registration import check_audience
     from oidc_publisher.sources import read_file
     from oidc_publisher.verification import VerifySettings
     from oidc_publisher.verification import verify as do_verify
 
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, required=False), output)
+    guard(lambda: check_audience(client_id, "--client-id"), output)
     raw_token = None
     if token is not None:
         raw_token = sys.stdin.read() if str(token) == "-" else guard(lambda: read_file(token, "token file").decode(), output)

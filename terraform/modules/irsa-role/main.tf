@@ -1,15 +1,14 @@
 # A role that exactly one service account can assume: trust pinned with StringEquals on both :sub and :aud.
 locals {
   provider_path = trim(trimprefix(var.issuer_url, "https://"), "/")
-  # The CLI's default name (oidc_publisher/roles.py default_role_name): irsa-CLUSTER-NS-SA, CLUSTER being
-  # the issuer host's first label so two clusters in one account do not collide; past 64 characters, cut to
-  # 55 plus a hash of issuer, namespace and service account, so cut names stay unique.
+  # The CLI's default name (oidc_publisher/roles.py default_role_name): irsa-CLUSTER-NS-SA cut to 55
+  # characters, CLUSTER being the issuer host's first label, then a hash of the provider path (HOST/PATH),
+  # namespace and service account: the readable part alone is the same for two issuers on one host or
+  # one parent domain, the hash never is.
   cluster      = split(".", split("/", local.provider_path)[0])[0]
   default_name = replace("irsa-${local.cluster}-${var.namespace}-${var.service_account}", "/[^A-Za-z0-9+=,.@_-]/", "-")
-  default_hash = substr(sha256("${var.issuer_url}|${var.namespace}|${var.service_account}"), 0, 8)
-  role_name = var.role_name != null ? var.role_name : (
-    length(local.default_name) <= 64 ? local.default_name : "${substr(local.default_name, 0, 55)}-${local.default_hash}"
-  )
+  default_hash = substr(sha256("${local.provider_path}|${var.namespace}|${var.service_account}"), 0, 8)
+  role_name    = var.role_name != null ? var.role_name : "${substr(local.default_name, 0, 55)}-${local.default_hash}"
 }
 
 data "aws_iam_policy_document" "trust" {

@@ -46,7 +46,7 @@ variable "audience" {
 }
 
 variable "role_name" {
-  description = "Role name. Default: the CLI's, irsa-CLUSTER-NAMESPACE-SERVICEACCOUNT (CLUSTER the issuer host's first label; a hash keeps names over 64 characters unique)."
+  description = "Role name. Default: the CLI's, irsa-CLUSTER-NAMESPACE-SERVICEACCOUNT-HASH (CLUSTER the issuer host's first label, HASH of the provider path, namespace and service account, so two issuers never share a name). Roles made by module versions before the hash: set this to their current name to keep them."
   type        = string
   default     = null
   validation {
