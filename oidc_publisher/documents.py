@@ -68,7 +68,7 @@ class Documents:
 
 def validate_jwks_uri(jwks_uri: str) -> str:
     # Same rules as an issuer: https, no port/query/fragment (STS fetches it the same way).
-    parse_issuer(jwks_uri)
+    parse_issuer(jwks_uri, what="--jwks-uri")
     return jwks_uri
 
 

@@ -302,7 +302,7 @@ def _cluster(
         try:
             validate_jwks_uri(fields["jwks_uri"])
         except InputError as exc:
-            problems.append(InputError(f"{where}: jwks_uri {exc.message.removeprefix('issuer URL ')}", exc.hint))
+            problems.append(InputError(f"{where}: jwks_uri {exc.message.removeprefix('--jwks-uri ')}", exc.hint))
     retain: dt.timedelta | None = (
         checked(lambda: parse_duration(fields["retain_removed_keys"]), "retain_removed_keys")
         if "retain_removed_keys" in fields
@@ -330,7 +330,7 @@ def _duplicates(clusters: list[FleetCluster]) -> list[InputError]:
     problems = []
     names: dict[str, FleetCluster] = {}
     places: dict[tuple[str, str], FleetCluster] = {}
-    issuers: dict[str, FleetCluster] = {}
+    issuers: dict[str, FleetCluster] = {}  # by IAM's provider name, HOST/PATH
     for cluster in clusters:
         target = cluster.target
         place = (target.bucket, target.keys.prefix)
@@ -348,16 +348,21 @@ def _duplicates(clusters: list[FleetCluster]) -> list[InputError]:
                     "the two would overwrite each other's documents: give each cluster its own prefix (or bucket)",
                 )
             )
-        elif target.issuer.url in issuers:
+        elif target.issuer.provider_path in issuers:
+            # Compared as IAM compares them (HOST/PATH, no trailing slash): https://h/a and https://h/a/ are
+            # one IAM provider, so one of the two clusters' tokens would be checked against the other's keys.
+            first = issuers[target.issuer.provider_path]
+            same = first.target.issuer.url == target.issuer.url
             problems.append(
                 InputError(
-                    f"{cluster.label}: issuer {target.issuer.url} is also {issuers[target.issuer.url].label}'s",
+                    f"{cluster.label}: issuer {target.issuer.url} is also {first.label}'s"
+                    + ("" if same else f" (as {first.target.issuer.url}: IAM treats the two as one provider)"),
                     "only one set of documents can answer at an issuer URL: each cluster needs its own issuer",
                 )
             )
         names.setdefault(cluster.name, cluster)
         places.setdefault(place, cluster)
-        issuers.setdefault(target.issuer.url, cluster)
+        issuers.setdefault(target.issuer.provider_path, cluster)
     return problems
 
 

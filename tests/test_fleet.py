@@ -237,6 +237,8 @@ MALFORMED: list[tuple[str, Any, list[str], int, str]] = [
      f"error: clusters[1] (\"b\"): publishes to s3://{BUCKET}/prod/, as clusters[0] (\"prod\") does; "),
     ("duplicate issuer", {"clusters": [{**GOOD, "prefix": "a", "issuer_url": "https://oidc.example.com"}, {**GOOD, "name": "b", "prefix": "b", "issuer_url": "https://oidc.example.com"}]}, [], 1,
      "error: clusters[1] (\"b\"): issuer https://oidc.example.com is also clusters[0] (\"prod\")'s; "),
+    ("one IAM provider, two spellings", {"clusters": [{**GOOD, "prefix": "a", "issuer_url": "https://oidc.example.com/a"}, {**GOOD, "name": "b", "prefix": "b", "issuer_url": "https://oidc.example.com/a/"}]}, [], 1,
+     "error: clusters[1] (\"b\"): issuer https://oidc.example.com/a/ is also clusters[0] (\"prod\")'s (as https://oidc.example.com/a: IAM treats the two as one provider); "),
     ("bad issuer", {"clusters": [{**GOOD, "issuer_url": "http://oidc.example.com"}]}, [], 1, "error: clusters[0] (\"prod\"): issuer URL 'http://oidc.example.com' is not https; "),
     ("issuer with a port", {"clusters": [{**GOOD, "issuer_url": "https://oidc.example.com:8443"}]}, [], 1, "error: clusters[0] (\"prod\"): issuer URL 'https://oidc.example.com:8443' has a port; "),
     ("bad jwks_uri", {"clusters": [{**GOOD, "jwks_uri": "http://keys.example.com/jwks"}]}, [], 1, "error: clusters[0] (\"prod\"): jwks_uri 'http://keys.example.com/jwks' is not https; "),
