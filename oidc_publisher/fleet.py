@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import difflib
-import json
 import os
 import re
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.errors import Error, InputError
+from oidc_publisher.limits import load_json
 from oidc_publisher.plan import EXIT_CHANGES_PENDING
 from oidc_publisher.sources import KeySource, read_file
 
@@ -142,7 +142,7 @@ def _no_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _read_document(path: Path) -> Any:
     data = read_file(path, "fleet file")
     try:
-        return json.loads(data, object_pairs_hook=_no_duplicate_members)
+        return load_json(data, object_pairs_hook=_no_duplicate_members)
     except _DuplicateMember as exc:
         raise InputError(
             f"fleet file {path}: field {exc.args[0]!r} is given twice in one object",
