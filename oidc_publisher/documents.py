@@ -82,6 +82,15 @@ def check_jwks_size(jwks: bytes) -> None:
         )
 
 
+def check_publishable(keys: Sequence[SigningKey], jwks_uri: str | None) -> None:
+    """Everything about the documents that can be refused before the issuer URL is known (a CloudFront
+    issuer's is known only once its distribution exists): the JWKS URL, the keys, the JWKS's size.
+    Commands call it before their first AWS call."""
+    if jwks_uri:
+        validate_jwks_uri(jwks_uri)
+    check_jwks_size(canonical_bytes(jwks_document(keys)))
+
+
 def build_documents(issuer: Issuer, keys: Sequence[SigningKey], jwks_uri: str | None = None) -> Documents:
     uri = validate_jwks_uri(jwks_uri) if jwks_uri else issuer.default_jwks_uri
     jwks = canonical_bytes(jwks_document(keys))

@@ -170,6 +170,7 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
         default_region=None if settings.region else clients.region_or_none(),
     )
     source = load_keys(settings.source, target.issuer)
+    build_documents(target.issuer, source.keys, settings.jwks_uri)  # every refusal before the first AWS call
     if not settings.create_bucket:
         return publish_documents(target, source, settings, clients)
     if target.issuer.s3_origin() is None:

@@ -181,6 +181,10 @@ def prepare_registration(settings: RegisterSettings, clients: AwsClients) -> Pre
     from oidc_publisher import iam
 
     issuer = parse_issuer(settings.issuer_url)
+    if settings.jwks_uri is not None:
+        from oidc_publisher.documents import validate_jwks_uri
+
+        validate_jwks_uri(settings.jwks_uri)
     desired = Desired(
         client_ids=validate_client_ids(settings.client_ids),
         thumbprints=desired_thumbprints(settings, issuer),

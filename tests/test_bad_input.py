@@ -145,3 +145,37 @@ def test_bad_input(case: tuple, aws: AwsWorld, tmp_path: Path) -> None:
 
 def test_the_table_is_large() -> None:
     assert len(CASES) >= 25
+
+
+# Every input is checked before the first AWS call, read or write, and --dry-run refuses the same way.
+# (command line, the start of the one line on stderr)
+BEFORE_ANY_CALL: list[tuple[str, Callable[[dict[str, Path]], list[str]], str]] = [
+    ("publish: bad --jwks-uri", lambda f: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--public-key", str(f["good"]), "--jwks-uri", "http://keys.example.com/jwks"], "error: --jwks-uri 'http://keys.example.com/jwks' is not https"),
+    ("publish --create-bucket: bad --jwks-uri", lambda f: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--create-bucket", "--public-key", str(f["good"]), "--jwks-uri", "http://keys.example.com/jwks"], "error: --jwks-uri 'http://keys.example.com/jwks' is not https"),
+    ("publish --create-bucket: bad kid", lambda f: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--create-bucket", "--jwks", str(f["escape_kid"])], "error: {escape_kid}: key 1 has a 'kid' with spaces"),
+    ("bootstrap: bad --jwks-uri", lambda f: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--public-key", str(f["good"]), "--jwks-uri", "https://127.0.0.1/jwks"], "error: --jwks-uri 'https://127.0.0.1/jwks' has an IP address as its host"),
+    ("bootstrap --cloudfront: bad --jwks-uri", lambda f: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--cloudfront", "--public-key", str(f["good"]), "--jwks-uri", "http://keys.example.com/jwks"], "error: --jwks-uri 'http://keys.example.com/jwks' is not https"),
+    ("bootstrap --cloudfront: bad --prefix", lambda f: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--cloudfront", "--public-key", str(f["good"]), "--prefix", "a//b"], "error: prefix 'a//b' has an empty or relative segment"),
+    ("bootstrap --cloudfront --issuer-url: bad --prefix", lambda f: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--cloudfront", "--issuer-url", ISSUER, "--public-key", str(f["good"]), "--prefix", "../up"], "error: prefix '../up' has an empty or relative segment"),
+    ("bootstrap --cloudfront: bad kid", lambda f: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--cloudfront", "--jwks", str(f["long_kid"])], "error: {long_kid}: key 1 has a 'kid' of 257 characters"),
+    ("register: bad --jwks-uri", lambda f: ["register", "--issuer-url", ISSUER, "--no-thumbprint", "--jwks-uri", "http://keys.example.com/jwks"], "error: --jwks-uri 'http://keys.example.com/jwks' is not https"),
+    ("register: issuer on localhost", lambda f: ["register", "--issuer-url", "https://localhost", "--no-thumbprint"], "error: issuer URL 'https://localhost' names localhost"),
+    ("role create: issuer with a quote", lambda f: ["role", "create", "--issuer-url", "https://oidc.example.com/a'b", "--namespace", "d", "--service-account", "a", "--policy-arn", "arn:aws:iam::aws:policy/X"], "error: issuer URL \"https://oidc.example.com/a'b\" has \"'\" in its path"),
+    ("audit: upper-case scheme", lambda f: ["audit", "--issuer-url", "HTTPS://oidc.example.com"], "error: issuer URL 'HTTPS://oidc.example.com' has an upper-case scheme"),
+]
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+@pytest.mark.parametrize("case", BEFORE_ANY_CALL, ids=[c[0] for c in BEFORE_ANY_CALL])
+def test_inputs_are_refused_before_any_aws_call(case: tuple, dry_run: bool, aws: AwsWorld, tmp_path: Path) -> None:
+    name, build, message = case
+    made = files(tmp_path / "in")
+    args = build(made)
+    if dry_run and args[0] != "audit":  # audit changes nothing and takes no --dry-run
+        args.append("--dry-run")
+    result = invoke(*args)
+    assert result.exit_code == 1, (name, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, (name, lines)
+    assert lines[0].startswith(message.format(**{key: str(path) for key, path in made.items()})), (name, lines[0])
+    assert aws.recorder.calls == [], f"{name}: AWS was called before the input was refused"
