@@ -25,10 +25,19 @@ if TYPE_CHECKING:
     from importlib.abc import Traversable
 
 # Published by the upstream project (aws/amazon-eks-pod-identity-webhook) to ECR Public on each release
-# tag; override with --image (for example to mirror it, or to pin a digest).
-WEBHOOK_IMAGE = "public.ecr.aws/eks/amazon-eks-pod-identity-webhook:v0.6.17"
-# Built from this repository's Dockerfile and pushed wherever the cluster pulls from.
-DEFAULT_IMAGE = f"oidc-publisher:{__version__}"
+# tag, pinned here by digest: a tag can be moved, a digest cannot. This is v0.6.17's multi-arch index
+# (`docker buildx imagetools inspect public.ecr.aws/eks/amazon-eks-pod-identity-webhook:v0.6.17`);
+# override with --image (a mirror, a newer release).
+WEBHOOK_IMAGE_TAG = "v0.6.17"
+WEBHOOK_IMAGE = (
+    "public.ecr.aws/eks/amazon-eks-pod-identity-webhook"
+    "@sha256:3071570e8e8cba6d5aff01e86d52bc91025a0578782aa9cd2b681480845b0a50"
+)
+# Built from this repository's Dockerfile, which no public registry publishes: fully qualified with the
+# registry "localhost", so that a node never resolves the name through a list of search registries (where
+# anyone could publish an image of that name). It runs where the image was loaded onto the nodes (kind
+# load, ctr images import); anywhere else, push it to your registry and give --image.
+DEFAULT_IMAGE = f"localhost/oidc-publisher:{__version__}"
 # The audience kube-apiserver gives tokens when it was never told otherwise: the first issuer, which is
 # this on kubeadm, kind, k3s and RKE2 (cluster domain cluster.local).
 DEFAULT_CLUSTER_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
@@ -223,6 +232,11 @@ def template_values(settings: TemplateSettings) -> dict[str, str]:
         "list_issuer_args": "\n".join(f'  - "service-account-issuer={url}"' for url in issuers),
         "key_dir": _key_dir(settings.key_dir),
         "webhook_image": _image(settings.image or WEBHOOK_IMAGE),
+        "webhook_image_note": (
+            "the image given with --image"
+            if settings.image
+            else f"amazon-eks-pod-identity-webhook {WEBHOOK_IMAGE_TAG}, pinned by digest"
+        ),
         # Only when asked: the region every annotated pod's SDK uses is the workloads', not the issuer's.
         "region_arg": f"            - --aws-default-region={region}\n" if region else "",
     }

@@ -235,7 +235,11 @@ def test_webhook(tmp_path: Path) -> None:
     ]
     pod = objects["Deployment"]["spec"]["template"]["spec"]
     [container] = pod["containers"]
-    assert container["image"] == WEBHOOK_IMAGE == "public.ecr.aws/eks/amazon-eks-pod-identity-webhook:v0.6.17"
+    # Pinned by digest (v0.6.17's multi-arch index), the tag in a comment beside it.
+    assert container["image"] == WEBHOOK_IMAGE == (
+        "public.ecr.aws/eks/amazon-eks-pod-identity-webhook@sha256:3071570e8e8cba6d5aff01e86d52bc91025a0578782aa9cd2b681480845b0a50"
+    )
+    assert "# amazon-eks-pod-identity-webhook v0.6.17, pinned by digest\n" in text
     args = container["command"]
     for arg in (
         "--in-cluster=false",
@@ -425,7 +429,8 @@ def test_rotation_job_for_an_s3_direct_issuer_in_another_partition(tmp_path: Pat
         {"name": "AWS_DEFAULT_REGION", "value": "eu-west-1"},
         {"name": "AWS_REGION", "value": "eu-west-1"},
     ]
-    assert container["image"] == "oidc-publisher:0.1.0"
+    # Fully qualified: never resolved through a node's search registries, where anyone could publish the name.
+    assert container["image"] == "localhost/oidc-publisher:0.1.0"
     policy = json.loads(files["iam-policy.json"])
     assert [s["Sid"] for s in policy["Statement"]] == [
         "ReadAndWriteTheIssuerDocumentsAndState",
