@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import difflib
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -250,6 +251,7 @@ def _cluster(
     index: int, entry: dict[str, Any], defaults: dict[str, Any], base: Path, *, default_region: str | None, dry_run: bool
 ) -> FleetCluster:
     from oidc_publisher.documents import validate_jwks_uri
+    from oidc_publisher.keys import check_kid
     from oidc_publisher.publishing import PublishSettings, resolve_target
     from oidc_publisher.rotation import DEFAULT_RETAIN, parse_duration
 
@@ -298,6 +300,9 @@ def _cluster(
                 default_region=None if fields.get("region") else default_region,
             )
         )
+    for kid in fields.get("revoke", ()) if isinstance(fields.get("revoke"), list) else ():
+        if isinstance(kid, str):
+            checked(functools.partial(check_kid, kid, "revoke"))
     if "jwks_uri" in fields:
         try:
             validate_jwks_uri(fields["jwks_uri"])

@@ -243,6 +243,7 @@ MALFORMED: list[tuple[str, Any, list[str], int, str]] = [
     ("issuer with a port", {"clusters": [{**GOOD, "issuer_url": "https://oidc.example.com:8443"}]}, [], 1, "error: clusters[0] (\"prod\"): issuer URL 'https://oidc.example.com:8443' has a port; "),
     ("bad jwks_uri", {"clusters": [{**GOOD, "jwks_uri": "http://keys.example.com/jwks"}]}, [], 1, "error: clusters[0] (\"prod\"): jwks_uri 'http://keys.example.com/jwks' is not https; "),
     ("bad bucket", {"clusters": [{**GOOD, "bucket": "my.bucket"}]}, [], 1, "error: clusters[0] (\"prod\"): bucket name 'my.bucket' contains dots"),
+    ("revoke of a kid no JWKS can hold", {"clusters": [{**GOOD, "revoke": ["a kid"]}]}, [], 1, "error: clusters[0] (\"prod\"): revoke has a 'kid' with spaces, control or non-ASCII characters (not shown); "),
     ("region disagrees", {"clusters": [{**GOOD, "prefix": None, "issuer_url": f"https://{BUCKET}.s3.eu-west-1.amazonaws.com", "region": "us-east-1"}]}, [], 1,
      "error: clusters[0] (\"prod\"): region us-east-1 disagrees with the issuer URL's region eu-west-1; drop region"),
     ("bad duration", {"clusters": [{**GOOD, "retain_removed_keys": "forever"}]}, [], 1, "error: clusters[0] (\"prod\"): retain_removed_keys: duration 'forever' is not understood; write it like 48h"),
