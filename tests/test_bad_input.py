@@ -61,6 +61,13 @@ def files(tmp: Path) -> dict[str, Path]:
         "deep_policy": w("deeppolicy.json", '{"Version": ' + "[" * 100_000 + "]" * 100_000 + "}"),
         "big_jwks": w("big.json", json.dumps({"keys": [RSA]}) + " " * (1 << 20)),
         "latin1_token": w("token.jwt", b"eyJ\xff\xfe.x.y"),
+        # Refused before any connection: nothing listens on port 9 here, and nothing needs to.
+        "insecure_kubeconfig": w("insecure-kubeconfig", json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        })),
     }
 
 
@@ -115,6 +122,9 @@ CASES: list[tuple[str, Callable[[dict[str, Path], Path], list[str]], int, str]] 
     ("token file not UTF-8", lambda f, o: ["verify", "--issuer-url", ISSUER, "--skip-iam", "--token", str(f["latin1_token"])], 1, "error: token file {latin1_token} is not UTF-8 text (byte 4)"),
     ("retention overflowing", lambda f, o: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--public-key", str(f["good"]), "--retain-removed-keys", "99999999999d"], 1, "error: duration '99999999999d' is longer than 10 years; write a retention"),
     ("retention of 5000 digits", lambda f, o: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--public-key", str(f["good"]), "--retain-removed-keys", "9" * 5000 + "h"], 1, "error: duration '9999999999999999999999999999999999999999...' is not understood"),
+    ("kubeconfig that skips TLS verification", lambda f, o: ["render", "--issuer-url", ISSUER, "--from-cluster", "--kubeconfig", str(f["insecure_kubeconfig"]), "--out-dir", str(o)], 1, "error: the kubeconfig {insecure_kubeconfig} sets insecure-skip-tls-verify for the API server https://127.0.0.1:9; the cluster's keys are the root of trust of every role"),
+    ("kubeconfig that skips TLS verification, dry-run publish", lambda f, o: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--from-cluster", "--kubeconfig", str(f["insecure_kubeconfig"]), "--dry-run"], 1, "error: the kubeconfig {insecure_kubeconfig} sets insecure-skip-tls-verify"),
+    ("--insecure-skip-tls-verify without --from-cluster", lambda f, o: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--public-key", str(f["good"]), "--insecure-skip-tls-verify"], 2, "error: --insecure-skip-tls-verify only applies with --from-cluster; drop it"),
     ("issuer with a leading control character", lambda f, o: ["render", "--issuer-url", "\x01https://oidc.example.com", "--public-key", str(f["good"]), "--out-dir", str(o)], 1, "error: issuer URL '\\x01https://oidc.example.com' contains a control or non-ASCII character"),
     ("issuer on an IP address", lambda f, o: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--issuer-url", "https://10.0.0.1", "--public-key", str(f["good"]), "--dry-run"], 1, "error: issuer URL 'https://10.0.0.1' has an IP address as its host"),
     ("issuer on localhost", lambda f, o: ["register", "--issuer-url", "https://localhost", "--no-thumbprint"], 1, "error: issuer URL 'https://localhost' names localhost"),
