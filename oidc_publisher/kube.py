@@ -7,6 +7,7 @@ The client is slow to import; it is imported here, and this module only when a c
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from oidc_publisher.errors import SourceError
-from oidc_publisher.limits import MAX_DOCUMENT_BYTES, load_json
+from oidc_publisher.limits import MAX_DOCUMENT_BYTES
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 TIMEOUT = 10
@@ -237,7 +238,7 @@ def read_issuer_documents(
     with _translated(server, "/openid/v1/jwks"):
         jwks = _get(api, "/openid/v1/jwks")
     try:
-        discovery = load_json(raw_discovery)
+        discovery = json.loads(raw_discovery)
     except (ValueError, UnicodeDecodeError):
         raise SourceError(f"the API server {server} served a discovery document that is not JSON", "check the API server") from None
     issuer = discovery.get("issuer") if isinstance(discovery, dict) else None
@@ -282,7 +283,7 @@ def request_token(
 
             raise ApiException(status=response.status, reason=response.reason)
     try:
-        token = load_json(data)["status"]["token"]
+        token = json.loads(data)["status"]["token"]
     except (ValueError, KeyError, TypeError):
         raise SourceError(f"the API server {server} answered the TokenRequest without a token", "check the API server") from None
     return str(token)
@@ -299,7 +300,7 @@ def service_accounts(
     api = api_client(kubeconfig, context, service_account_dir=service_account_dir, insecure_ok=insecure_ok)
     server = str(api.configuration.host)
     with _translated(server, "service accounts"):
-        listing = load_json(_get(api, "/api/v1/serviceaccounts"))
+        listing = json.loads(_get(api, "/api/v1/serviceaccounts"))
     refs = []
     for item in listing.get("items", []):
         meta = item.get("metadata", {})
