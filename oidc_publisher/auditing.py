@@ -199,7 +199,9 @@ def audit(settings: AuditSettings, clients: AwsClients) -> AuditReport:
     if settings.source is not None and settings.source.from_cluster:
         from oidc_publisher.kube import service_accounts
 
-        accounts = service_accounts(settings.source.kubeconfig, settings.source.context)
+        accounts = service_accounts(
+            settings.source.kubeconfig, settings.source.context, insecure_ok=settings.source.insecure_ok
+        )
         more, notes = cluster_findings(roles, all_roles, accounts, path, clients.account_id)
         report.findings.extend(more)
         report.notes.extend(notes)

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from oidc_publisher import __version__
 from oidc_publisher.concurrency import together
+from oidc_publisher.documents import check_publishable
 from oidc_publisher.errors import InputError
-from oidc_publisher.issuer import object_keys_for, parse_issuer
+from oidc_publisher.issuer import normalise_prefix, object_keys_for, parse_issuer
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
 from oidc_publisher.publishing import (
     PublishReport,
@@ -154,6 +155,9 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapRepo
     source = load_keys(settings.source, None)
     if settings.issuer_url and source.cluster_issuer is not None:
         check_cluster_issuer(source.cluster_issuer, parse_issuer(settings.issuer_url))
+    check_publishable(source.keys, settings.jwks_uri)
+    if settings.prefix is not None:
+        normalise_prefix(settings.prefix)
     if settings.cloudfront:
         target, distribution = _cloudfront_target(settings, clients, plan, tags)
     else:
@@ -261,6 +265,7 @@ def _cloudfront_target(
                 "--cloudfront with an S3 issuer URL", "give the custom domain as --issuer-url, or drop --issuer-url"
             )
         aliases = (issuer.host,)
+        object_keys_for(issuer, settings.bucket, settings.prefix)  # refused now, not once the distribution exists
     distribution, changes = ensure_distribution(
         clients,
         bucket=settings.bucket,

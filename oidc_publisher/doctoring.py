@@ -40,6 +40,8 @@ class DoctorSettings:
     kubeconfig: Path | None = None
     context: str | None = None
     timeout: float = 5.0
+    # Set by --insecure-skip-tls-verify: accept a kubeconfig that skips TLS verification, saying so.
+    insecure_ok: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -338,6 +340,6 @@ def doctor(settings: DoctorSettings, clients: AwsClients) -> DoctorReport:
     check_target(settings)
     target = f"pod {settings.namespace}/{settings.pod}" if settings.pod else f"service account {settings.namespace}/{settings.service_account}"
     report = DoctorReport(target)
-    _Doctor(settings, cluster_reader(settings.kubeconfig, settings.context), clients, report).run()
+    _Doctor(settings, cluster_reader(settings.kubeconfig, settings.context, insecure_ok=settings.insecure_ok), clients, report).run()
     return report
 

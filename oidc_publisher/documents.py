@@ -15,6 +15,7 @@ from typing import Any
 from oidc_publisher.errors import InputError
 from oidc_publisher.issuer import Issuer, parse_issuer
 from oidc_publisher.keys import PRIVATE_JWK_MEMBERS, SigningKey, check_unique
+from oidc_publisher.limits import MAX_DOCUMENT_BYTES
 
 # Short, so that a published rotation reaches STS and CloudFront's edges within five minutes
 # (kube-apiserver itself serves max-age=3600). Served as plain JSON, as S3 and CloudFront issuers are.
@@ -68,18 +69,37 @@ class Documents:
 
 def validate_jwks_uri(jwks_uri: str) -> str:
     # Same rules as an issuer: https, no port/query/fragment (STS fetches it the same way).
-    parse_issuer(jwks_uri)
+    parse_issuer(jwks_uri, what="--jwks-uri")
     return jwks_uri
+
+
+def check_jwks_size(jwks: bytes) -> None:
+    """A JWKS larger than what ``verify`` (and every reader of the tool) accepts is never published."""
+    if len(jwks) > MAX_DOCUMENT_BYTES:
+        raise InputError(
+            f"the JWKS would be {len(jwks)} bytes, more than the {MAX_DOCUMENT_BYTES // 1024} KiB verify reads",
+            "publish fewer keys: STS is reported to fail on JWKS beyond about 100 keys",
+        )
+
+
+def check_publishable(keys: Sequence[SigningKey], jwks_uri: str | None) -> None:
+    """Everything about the documents that can be refused before the issuer URL is known (a CloudFront
+    issuer's is known only once its distribution exists): the JWKS URL, the keys, the JWKS's size.
+    Commands call it before their first AWS call."""
+    if jwks_uri:
+        validate_jwks_uri(jwks_uri)
+    check_jwks_size(canonical_bytes(jwks_document(keys)))
 
 
 def build_documents(issuer: Issuer, keys: Sequence[SigningKey], jwks_uri: str | None = None) -> Documents:
     uri = validate_jwks_uri(jwks_uri) if jwks_uri else issuer.default_jwks_uri
-    jwks = jwks_document(keys)
+    jwks = canonical_bytes(jwks_document(keys))
+    check_jwks_size(jwks)
     ordered = tuple(sorted({k.kid: k for k in keys}.values(), key=lambda k: k.kid))
     return Documents(
         issuer=issuer,
         keys=ordered,
-        jwks=canonical_bytes(jwks),
+        jwks=jwks,
         discovery=canonical_bytes(discovery_document(issuer, ordered, uri)),
         jwks_uri=uri,
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import difflib
-import json
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.errors import Error, InputError
+from oidc_publisher.limits import load_json
 from oidc_publisher.plan import EXIT_CHANGES_PENDING
 from oidc_publisher.sources import KeySource, read_file
 
@@ -142,7 +143,7 @@ def _no_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _read_document(path: Path) -> Any:
     data = read_file(path, "fleet file")
     try:
-        return json.loads(data, object_pairs_hook=_no_duplicate_members)
+        return load_json(data, object_pairs_hook=_no_duplicate_members)
     except _DuplicateMember as exc:
         raise InputError(
             f"fleet file {path}: field {exc.args[0]!r} is given twice in one object",
@@ -250,6 +251,7 @@ def _cluster(
     index: int, entry: dict[str, Any], defaults: dict[str, Any], base: Path, *, default_region: str | None, dry_run: bool
 ) -> FleetCluster:
     from oidc_publisher.documents import validate_jwks_uri
+    from oidc_publisher.keys import check_kid
     from oidc_publisher.publishing import PublishSettings, resolve_target
     from oidc_publisher.rotation import DEFAULT_RETAIN, parse_duration
 
@@ -298,11 +300,14 @@ def _cluster(
                 default_region=None if fields.get("region") else default_region,
             )
         )
+    for kid in fields.get("revoke", ()) if isinstance(fields.get("revoke"), list) else ():
+        if isinstance(kid, str):
+            checked(functools.partial(check_kid, kid, "revoke"))
     if "jwks_uri" in fields:
         try:
             validate_jwks_uri(fields["jwks_uri"])
         except InputError as exc:
-            problems.append(InputError(f"{where}: jwks_uri {exc.message.removeprefix('issuer URL ')}", exc.hint))
+            problems.append(InputError(f"{where}: jwks_uri {exc.message.removeprefix('--jwks-uri ')}", exc.hint))
     retain: dt.timedelta | None = (
         checked(lambda: parse_duration(fields["retain_removed_keys"]), "retain_removed_keys")
         if "retain_removed_keys" in fields
@@ -330,7 +335,7 @@ def _duplicates(clusters: list[FleetCluster]) -> list[InputError]:
     problems = []
     names: dict[str, FleetCluster] = {}
     places: dict[tuple[str, str], FleetCluster] = {}
-    issuers: dict[str, FleetCluster] = {}
+    issuers: dict[str, FleetCluster] = {}  # by IAM's provider name, HOST/PATH
     for cluster in clusters:
         target = cluster.target
         place = (target.bucket, target.keys.prefix)
@@ -348,16 +353,21 @@ def _duplicates(clusters: list[FleetCluster]) -> list[InputError]:
                     "the two would overwrite each other's documents: give each cluster its own prefix (or bucket)",
                 )
             )
-        elif target.issuer.url in issuers:
+        elif target.issuer.provider_path in issuers:
+            # Compared as IAM compares them (HOST/PATH, no trailing slash): https://h/a and https://h/a/ are
+            # one IAM provider, so one of the two clusters' tokens would be checked against the other's keys.
+            first = issuers[target.issuer.provider_path]
+            same = first.target.issuer.url == target.issuer.url
             problems.append(
                 InputError(
-                    f"{cluster.label}: issuer {target.issuer.url} is also {issuers[target.issuer.url].label}'s",
+                    f"{cluster.label}: issuer {target.issuer.url} is also {first.label}'s"
+                    + ("" if same else f" (as {first.target.issuer.url}: IAM treats the two as one provider)"),
                     "only one set of documents can answer at an issuer URL: each cluster needs its own issuer",
                 )
             )
         names.setdefault(cluster.name, cluster)
         places.setdefault(place, cluster)
-        issuers.setdefault(target.issuer.url, cluster)
+        issuers.setdefault(target.issuer.provider_path, cluster)
     return problems
 
 

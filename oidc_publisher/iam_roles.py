@@ -20,6 +20,7 @@ from oidc_publisher.aws import aws_error
 from oidc_publisher.aws import translated as _translated
 from oidc_publisher.errors import ConflictError, InputError, UsageError
 from oidc_publisher.issuer import Issuer, parse_issuer
+from oidc_publisher.limits import load_json
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
 from oidc_publisher.roles import (
     ATTACHED_TAG,
@@ -155,7 +156,7 @@ def _inline_policy(settings: RoleSettings) -> dict[str, Any] | None:
 
     raw = read_file(settings.policy_file, "policy file")
     try:
-        document = json.loads(raw)
+        document = load_json(raw)
     except (ValueError, UnicodeDecodeError):
         raise InputError(f"policy file {settings.policy_file} is not JSON", "give an IAM policy document") from None
     if not isinstance(document, dict) or "Statement" not in document or "Version" not in document:

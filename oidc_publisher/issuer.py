@@ -23,6 +23,14 @@ _S3_HOST = re.compile(
 )
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# IAM's limit for an OIDC provider's URL (CreateOpenIDConnectProvider's Url).
+MAX_URL_LENGTH = 255
+# RFC 3986 path characters (pchar and '/'), less the single quote: a sub-delim RFC 3986 allows, but one that
+# breaks every shell line, policy and manifest the issuer is pasted into, and no API server needs.
+_PATH = re.compile(r"^[A-Za-z0-9\-._~!$&()*+,;=:@/%]*$")
+# '%' not followed by two hex digits, or a percent-encoded dot (a %2e segment is '.' or '..' to a server).
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})|%2[eE]")
+_PUBLIC_NAME_HINT = "STS fetches the documents over the internet: use a public DNS name (S3, CloudFront or a domain of yours)"
 
 
 @dataclass(frozen=True)
@@ -57,42 +65,89 @@ class Issuer:
         return (match["bucket"], match["region"]) if match else None
 
 
-def parse_issuer(url: str) -> Issuer:
-    """Validate an issuer URL the way IAM and STS will, with a message that says how to fix it."""
-    if url != url.strip() or any(ch.isspace() for ch in url):
-        raise InputError(f"issuer URL {url!r} contains whitespace", "remove it: the issuer must match 'iss' exactly")
+def parse_issuer(url: str, *, what: str = "issuer URL") -> Issuer:
+    """Validate an issuer URL the way IAM and STS will, with a message that says how to fix it.
+
+    The raw string is checked, character by character, before it is split: ``urlsplit`` quietly drops
+    leading control characters and tabs, and what it drops would still be published in the documents.
+    ``what`` names the URL in messages (``--jwks-uri`` follows the same rules).
+    """
     if not url:
-        raise InputError("issuer URL is empty", "give --issuer-url https://HOST[/PATH]")
-    parts = urlsplit(url)
-    if parts.scheme != "https":
+        raise InputError(f"{what} is empty", "give --issuer-url https://HOST[/PATH]")
+    if len(url) > MAX_URL_LENGTH:
         raise InputError(
-            f"issuer URL {url!r} is not https",
+            f"{what} {_shown(url)} is {len(url)} characters long",
+            f"IAM accepts provider URLs of at most {MAX_URL_LENGTH} characters; use a shorter host or path",
+        )
+    if url != url.strip() or any(ch.isspace() for ch in url):
+        raise InputError(f"{what} {url!r} contains whitespace", "remove it: the issuer must match 'iss' exactly")
+    odd = next((i for i, ch in enumerate(url) if not " " < ch < "\x7f"), None)
+    if odd is not None:
+        raise InputError(
+            f"{what} {url!r} contains a control or non-ASCII character ({url[odd]!r} at position {odd + 1})",
+            "type it again in plain ASCII (a host in Unicode goes in its xn-- form)",
+        )
+    if not url.startswith("https://"):
+        scheme = url.partition(":")[0]
+        if scheme.lower() == "https" and url[len(scheme) :].startswith("://"):
+            raise InputError(f"{what} {url!r} has an upper-case scheme", "write it as https:// exactly, in lower case")
+        raise InputError(
+            f"{what} {url!r} is not https",
             "IAM and STS only accept https:// issuers; serve the documents over HTTPS (S3, CloudFront)",
         )
+    parts = urlsplit(url)
     if parts.query or url.endswith("?"):
-        raise InputError(f"issuer URL {url!r} has a query string", "remove everything from '?' on")
+        raise InputError(f"{what} {url!r} has a query string", "remove everything from '?' on")
     if parts.fragment or "#" in url:
-        raise InputError(f"issuer URL {url!r} has a fragment", "remove everything from '#' on")
+        raise InputError(f"{what} {url!r} has a fragment", "remove everything from '#' on")
     if parts.username or parts.password or "@" in parts.netloc:
-        raise InputError(f"issuer URL {url!r} contains credentials", "remove the 'user@' part")
+        raise InputError(f"{what} {url!r} contains credentials", "remove the 'user@' part")
+    if parts.netloc.startswith("["):
+        raise InputError(f"{what} {url!r} has an IP address as its host", _PUBLIC_NAME_HINT)
     try:
         port = parts.port
     except ValueError:
         port = -1
     if port is not None or parts.netloc.endswith(":"):
         raise InputError(
-            f"issuer URL {url!r} has a port",
+            f"{what} {url!r} has a port",
             "IAM refuses issuer URLs with a port; serve it on 443 and drop ':PORT'",
         )
     host = parts.hostname or ""
     if not host or parts.netloc != parts.netloc.lower() or not all(_HOST_LABEL.match(x) for x in host.split(".")):
         raise InputError(
-            f"issuer URL {url!r} has no valid lower-case host name", "use https://HOST[/PATH] with a DNS name"
+            f"{what} {url!r} has no valid lower-case host name", "use https://HOST[/PATH] with a DNS name"
         )
+    if host_is_ip_literal(host):
+        raise InputError(f"{what} {url!r} has an IP address as its host", _PUBLIC_NAME_HINT)
+    if host == "localhost" or host.endswith(".localhost"):
+        raise InputError(f"{what} {url!r} names localhost", _PUBLIC_NAME_HINT)
     path = parts.path
+    if not _PATH.match(path):
+        bad = next(ch for ch in path if not _PATH.match(ch))
+        raise InputError(
+            f"{what} {url!r} has {bad!r} in its path",
+            "use only letters, digits and -._~!$&()*+,;=:@/ (RFC 3986), with %XX escapes for the rest",
+        )
+    if _BAD_ESCAPE.search(path):
+        raise InputError(
+            f"{what} {url!r} has an invalid or percent-encoded dot escape in its path",
+            "write '%' only as %XX with two hex digits, and a dot as '.' (a %2e segment is read as '.' or '..')",
+        )
     if "//" in path or "/./" in path or "/../" in path or path.endswith(("/.", "/..")):
-        raise InputError(f"issuer URL {url!r} has an empty or relative path segment", "normalise the path")
+        raise InputError(f"{what} {url!r} has an empty or relative path segment", "normalise the path")
     return Issuer(url=url, host=host, path=path.strip("/"))
+
+
+def host_is_ip_literal(host: str) -> bool:
+    """An IPv4 address in any of the forms resolvers accept (``127.1``, ``0x7f.1``): a DNS name's last label
+    (its top-level domain) is never numeric."""
+    return bool(re.fullmatch(r"\d+|0x[0-9a-f]*", host.rsplit(".", 1)[-1]))
+
+
+def _shown(url: str) -> str:
+    """A long URL, quoted and cut, for a one-line message."""
+    return repr(url[:60] + "...") if len(url) > 60 else repr(url)
 
 
 def validate_bucket_name(bucket: str, *, s3_direct: bool) -> None:

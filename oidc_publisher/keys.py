@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from oidc_publisher.errors import InputError
+from oidc_publisher.limits import load_json
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -31,6 +31,10 @@ EC_ALG_BY_CURVE = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 _CURVES: dict[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
 _CURVE_NAME_BY_OPENSSL = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+# A kid from a JWKS is published as is: printable ASCII without spaces (no PEM, no terminal escapes), and
+# bounded. kube-apiserver's are 43 characters (base64url SHA-256); 256 leaves room for any other signer's.
+MAX_KID_LENGTH = 256
+_KID = re.compile(r"[\x21-\x7e]+")
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n.*?-----END (?P=label)-----", re.DOTALL)
 _TO_PUBLIC_HINT = {
@@ -199,6 +203,21 @@ def _jwk_int(jwk: Mapping[str, Any], member: str, where: str) -> int:
     return int.from_bytes(b64url_decode(jwk[member], what=f"{where} '{member}'"), "big")
 
 
+def check_kid(kid: str, where: str) -> None:
+    """A kid is published, printed and matched against tokens' headers: printable ASCII without spaces, and
+    short. The message never repeats a refused kid: it may hold key material or terminal escapes."""
+    if len(kid) > MAX_KID_LENGTH:
+        raise InputError(
+            f"{where} has a 'kid' of {len(kid)} characters, longer than {MAX_KID_LENGTH}",
+            "remove it to have it computed (kube-apiserver's kids are 43 characters), or fix it",
+        )
+    if not _KID.fullmatch(kid):
+        raise InputError(
+            f"{where} has a 'kid' with spaces, control or non-ASCII characters (not shown)",
+            "a kid is printable ASCII without spaces: remove it to have it computed, or fix it",
+        )
+
+
 def parse_jwk(jwk: object, where: str) -> SigningKey:
     if not isinstance(jwk, Mapping):
         raise InputError(f"{where} is not a JSON object", 'a JWKS is {"keys": [{...}, ...]}')
@@ -212,6 +231,8 @@ def parse_jwk(jwk: object, where: str) -> SigningKey:
     kid = jwk.get("kid")
     if kid is not None and (not isinstance(kid, str) or not kid):
         raise InputError(f"{where} has an empty or non-string 'kid'", "remove it to have it computed, or fix it")
+    if kid is not None:
+        check_kid(kid, where)
     use = jwk.get("use")
     if use not in (None, "sig"):
         raise InputError(f"{where} has use {use!r}", "only signing keys (use: sig) belong in an issuer's JWKS")
@@ -247,7 +268,7 @@ def parse_jwks(data: bytes | str | Mapping[str, Any], source: str) -> list[Signi
     document: object
     if isinstance(data, (bytes, str)):
         try:
-            document = json.loads(data)
+            document = load_json(data)
         except (ValueError, UnicodeDecodeError):
             raise InputError(
                 f"{source} is not JSON", "give a JWKS such as the output of 'kubectl get --raw /openid/v1/jwks'"

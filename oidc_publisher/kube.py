@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from oidc_publisher.errors import SourceError
+from oidc_publisher.limits import MAX_DOCUMENT_BYTES
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 TIMEOUT = 10
@@ -46,11 +49,68 @@ def _default_kubeconfig() -> Path | None:
     return home if home.exists() else None
 
 
-def api_client(kubeconfig: Path | None, context: str | None, *, service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> Any:
-    """An ApiClient for the kubeconfig (and context), or in-cluster when there is none and we run in a pod."""
+class _ExecPluginTimedOut(BaseException):
+    """A BaseException on purpose: the client logs and swallows every ``Exception`` an exec plugin raises
+    (and then goes on without credentials); this one has to reach :func:`api_client`."""
+
+
+class _TimedPopen(subprocess.Popen[str]):
+    """The client's exec plugin process, with a deadline: the client itself waits for it forever."""
+
+    def communicate(self, input: str | None = None, timeout: float | None = None) -> tuple[str, str]:
+        try:
+            return super().communicate(input, EXEC_PLUGIN_TIMEOUT if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.wait()
+            raise _ExecPluginTimedOut(self.args) from None
+
+
+def _exec_plugins_time_out() -> None:
+    from kubernetes.config import exec_provider
+
+    exec_provider.subprocess = SimpleNamespace(Popen=_TimedPopen, PIPE=subprocess.PIPE)  # type: ignore[attr-defined,assignment]
+
+
+def _plugin_timeout(exc: _ExecPluginTimedOut) -> SourceError:
+    args = exc.args[0] if exc.args else None
+    command = Path(str(args[0] if isinstance(args, (list, tuple)) and args else args)).name
+    return SourceError(
+        f"the kubeconfig's exec plugin ({command}) did not answer within {EXEC_PLUGIN_TIMEOUT:g} s",
+        "run it by hand to see what it waits for (a login prompt, the network), then re-run",
+    )
+
+
+# The kubeconfig's exec plugin (aws eks get-token, kubelogin, ...) answers in a second or two; one that has
+# not answered in this long is waiting for something that will not come (a login prompt nobody sees).
+EXEC_PLUGIN_TIMEOUT = 60.0
+INSECURE_FLAG = "--insecure-skip-tls-verify"
+
+
+def insecure_warning(server: str) -> str:
+    return (
+        f"{INSECURE_FLAG}: the API server {server} is reached without verifying its certificate, as the "
+        "kubeconfig says: anyone on the network path can add a signing key that every role trusts"
+    )
+
+
+def api_client(
+    kubeconfig: Path | None,
+    context: str | None,
+    *,
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+    insecure_ok: Callable[[str], None] | None = None,
+) -> Any:
+    """An ApiClient for the kubeconfig (and context), or in-cluster when there is none and we run in a pod.
+
+    A kubeconfig with ``insecure-skip-tls-verify: true`` is refused: the cluster's JWKS is the root of trust
+    of every role, and an unverified connection lets anyone on the path add a key. ``insecure_ok`` (the
+    user's explicit flag) accepts the risk, and is called with the warning each time.
+    """
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
+    _exec_plugins_time_out()
     configuration = client.Configuration()
     path = kubeconfig or _default_kubeconfig()
     try:
@@ -74,10 +134,24 @@ def api_client(kubeconfig: Path | None, context: str | None, *, service_account_
         raise SourceError(f"cannot use the Kubernetes credentials ({text.splitlines()[0] if text else type(exc).__name__})", "check the kubeconfig or the pod's service account") from None
     except (OSError, ValueError) as exc:
         raise SourceError(f"cannot read the kubeconfig {path} ({exc})", "check that it is a valid kubeconfig file") from None
+    except _ExecPluginTimedOut as exc:
+        raise _plugin_timeout(exc) from None
     except Exception as exc:
         if isinstance(exc, SourceError):
             raise
         raise SourceError(f"cannot load the Kubernetes credentials ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})", "check the kubeconfig (and its exec plugin, if any)") from None
+    if not configuration.verify_ssl:
+        if insecure_ok is None:
+            raise SourceError(
+                f"the kubeconfig {path} sets insecure-skip-tls-verify for the API server {configuration.host}",
+                "the cluster's keys are the root of trust of every role: give the cluster's CA "
+                f"(certificate-authority-data) instead, or accept the risk with {INSECURE_FLAG}",
+            )
+        insecure_ok(insecure_warning(str(configuration.host)))
+        import urllib3
+
+        # Said once above, in the tool's words; urllib3 would add a multi-line warning per request.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     return client.ApiClient(configuration)
 
 
@@ -90,6 +164,8 @@ def _translated(server: str, what: str) -> Iterator[None]:
         yield
     except ApiException as exc:
         raise _status_error(exc.status or 0, server, what) from None
+    except _ExecPluginTimedOut as exc:  # the plugin is run again when its credential expires
+        raise _plugin_timeout(exc) from None
     except urllib3.exceptions.MaxRetryError as exc:
         raise _connection_error(exc.reason, server) from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -139,14 +215,23 @@ def _get(api: Any, path: str) -> bytes:
         from kubernetes.client.exceptions import ApiException
 
         raise ApiException(status=response.status, reason=response.reason)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise SourceError(
+            f"the API server {api.configuration.host} served more than {MAX_DOCUMENT_BYTES // 1024} KiB for {path}",
+            "check the kubeconfig's server address: an issuer document is a few KiB",
+        )
     return bytes(data)
 
 
 def read_issuer_documents(
-    kubeconfig: Path | None, context: str | None, *, service_account_dir: Path = SERVICE_ACCOUNT_DIR
+    kubeconfig: Path | None,
+    context: str | None,
+    *,
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+    insecure_ok: Callable[[str], None] | None = None,
 ) -> ClusterIssuer:
     """GET /openid/v1/jwks and /.well-known/openid-configuration from the API server."""
-    api = api_client(kubeconfig, context, service_account_dir=service_account_dir)
+    api = api_client(kubeconfig, context, service_account_dir=service_account_dir, insecure_ok=insecure_ok)
     server = str(api.configuration.host)
     with _translated(server, "/.well-known/openid-configuration"):
         raw_discovery = _get(api, "/.well-known/openid-configuration")
@@ -171,9 +256,10 @@ def request_token(
     audience: str = "sts.amazonaws.com",
     expiration_seconds: int = 600,
     service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+    insecure_ok: Callable[[str], None] | None = None,
 ) -> str:
     """A fresh token for the service account, through the TokenRequest API."""
-    api = api_client(kubeconfig, context, service_account_dir=service_account_dir)
+    api = api_client(kubeconfig, context, service_account_dir=service_account_dir, insecure_ok=insecure_ok)
     server = str(api.configuration.host)
     path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token"
     request = {
@@ -204,10 +290,14 @@ def request_token(
 
 
 def service_accounts(
-    kubeconfig: Path | None, context: str | None, *, service_account_dir: Path = SERVICE_ACCOUNT_DIR
+    kubeconfig: Path | None,
+    context: str | None,
+    *,
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+    insecure_ok: Callable[[str], None] | None = None,
 ) -> list[ServiceAccountRef]:
     """Every ServiceAccount, with its IAM role annotation (eks.amazonaws.com/role-arn) or ""."""
-    api = api_client(kubeconfig, context, service_account_dir=service_account_dir)
+    api = api_client(kubeconfig, context, service_account_dir=service_account_dir, insecure_ok=insecure_ok)
     server = str(api.configuration.host)
     with _translated(server, "service accounts"):
         listing = json.loads(_get(api, "/api/v1/serviceaccounts"))
@@ -322,6 +412,12 @@ class ClusterReader:
         return token
 
 
-def cluster_reader(kubeconfig: Path | None, context: str | None, *, service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> ClusterReader:
-    api = api_client(kubeconfig, context, service_account_dir=service_account_dir)
+def cluster_reader(
+    kubeconfig: Path | None,
+    context: str | None,
+    *,
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+    insecure_ok: Callable[[str], None] | None = None,
+) -> ClusterReader:
+    api = api_client(kubeconfig, context, service_account_dir=service_account_dir, insecure_ok=insecure_ok)
     return ClusterReader(api, str(api.configuration.host))

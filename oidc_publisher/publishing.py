@@ -18,7 +18,7 @@ from oidc_publisher.concurrency import together
 from oidc_publisher.documents import CACHE_CONTROL, CONTENT_TYPE, Documents, build_documents
 from oidc_publisher.errors import ConflictError, Error, InputError
 from oidc_publisher.issuer import Issuer, ObjectKeys, object_keys_for, parse_issuer, s3_direct_issuer_url
-from oidc_publisher.keys import SigningKey, parse_jwks
+from oidc_publisher.keys import SigningKey, check_kid, parse_jwks
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Change, Plan
 from oidc_publisher.rotation import (
     DEFAULT_RETAIN,
@@ -196,6 +196,9 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
         default_region=None if settings.region else clients.region_or_none(),
     )
     source = load_keys(settings.source, target.issuer)
+    build_documents(target.issuer, source.keys, settings.jwks_uri)  # every refusal before the first AWS call
+    for kid in settings.revoke:  # a kid no JWKS can hold is a typo (or worse), not a key to look for
+        check_kid(kid, "--revoke")
     if not settings.create_bucket:
         return publish_documents(target, source, settings, clients)
     if target.issuer.s3_origin() is None:

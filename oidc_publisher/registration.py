@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from oidc_publisher.errors import ConflictError, InputError
 from oidc_publisher.iam import Provider
 from oidc_publisher.issuer import Issuer, parse_issuer
+from oidc_publisher.limits import load_json
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
 
 if TYPE_CHECKING:
@@ -179,11 +180,10 @@ def desired_thumbprints(settings: RegisterSettings, issuer: Issuer) -> tuple[str
     jwks_uri = settings.jwks_uri
     if jwks_uri is None:
         try:
-            import json
 
             response = https_get(issuer.discovery_url, connect_to=settings.connect_to)
             if response.status == 200:
-                jwks_uri = json.loads(response.body).get("jwks_uri")
+                jwks_uri = load_json(response.body).get("jwks_uri")
         except (Error, ValueError):
             jwks_uri = None  # not published yet: the issuer's own host is what there is to pin
     jwks_host = urlsplit(jwks_uri).hostname if isinstance(jwks_uri, str) else None
@@ -211,6 +211,10 @@ def prepare_registration(settings: RegisterSettings, clients: AwsClients) -> Pre
     from oidc_publisher import iam
 
     issuer = parse_issuer(settings.issuer_url)
+    if settings.jwks_uri is not None:
+        from oidc_publisher.documents import validate_jwks_uri
+
+        validate_jwks_uri(settings.jwks_uri)
     desired = Desired(
         client_ids=validate_client_ids(settings.client_ids),
         thumbprints=desired_thumbprints(settings, issuer),

@@ -20,6 +20,7 @@ from typing import Any
 
 from oidc_publisher.errors import ConflictError, InputError
 from oidc_publisher.keys import SigningKey, parse_jwk
+from oidc_publisher.limits import load_json
 
 STATE_FORMAT = 1
 # 24 h: the longest-lived token that can reach STS (the pod identity webhook requests 86400 s tokens;
@@ -39,16 +40,27 @@ REMOVED_RECORD_KEPT = dt.timedelta(days=30)
 # of the cache policy the tool makes (the objects themselves say max-age=300). A CloudFront invalidation
 # that failed is redone by a later run within this window; after it, every cache has expired anyway.
 INVALIDATION_WINDOW = dt.timedelta(hours=1)
-_DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+# Far beyond any sensible retention, and far from datetime's limits (year 9999) whatever "now" is.
+MAX_DURATION = dt.timedelta(days=3650)
+_DURATION = re.compile(r"^(?:(?P<d>\d{1,18})d)?(?:(?P<h>\d{1,18})h)?(?:(?P<m>\d{1,18})m)?(?:(?P<s>\d{1,18})s)?$")
 
 
 def parse_duration(text: str) -> dt.timedelta:
     """``48h``, ``2d``, ``90m``, ``1d12h``, ``3600s``."""
     match = _DURATION.match(text.strip())
     if not text.strip() or not match or not any(match.groupdict().values()):
-        raise InputError(f"duration {text!r} is not understood", "write it like 48h, 2d, 90m or 1d12h")
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise InputError(f"duration {shown!r} is not understood", "write it like 48h, 2d, 90m or 1d12h")
     parts = {k: int(v) for k, v in match.groupdict().items() if v}
-    return dt.timedelta(days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0))
+    seconds = parts.get("d", 0) * 86400 + parts.get("h", 0) * 3600 + parts.get("m", 0) * 60 + parts.get("s", 0)
+    if seconds > MAX_DURATION.total_seconds():
+        # Checked on the integer: timedelta itself overflows past 999999999 days, and a date that far
+        # ahead overflows datetime when the retention is added to now.
+        raise InputError(
+            f"duration {text.strip()[:40]!r} is longer than {MAX_DURATION.days // 365} years",
+            "write a retention in hours or days, like 48h or 7d",
+        )
+    return dt.timedelta(seconds=seconds)
 
 
 def short_retention(retain: dt.timedelta, name: str = "--retain-removed-keys") -> str | None:
@@ -137,7 +149,7 @@ class State:
     @classmethod
     def from_bytes(cls, data: bytes, where: str) -> State:
         try:
-            body = json.loads(data)
+            body = load_json(data)
             if not isinstance(body, dict) or body.get("format") != STATE_FORMAT:
                 raise ValueError("unknown format")
             keys = {

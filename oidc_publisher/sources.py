@@ -9,11 +9,15 @@ Module-level imports stay light (this module is imported by the CLI at start-up)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from oidc_publisher.errors import ConflictError, InputError
+from oidc_publisher.limits import MAX_DOCUMENT_BYTES
 
 if TYPE_CHECKING:
     from oidc_publisher.issuer import Issuer
@@ -29,6 +33,9 @@ class KeySource:
     context: str | None = None
     jwks: Path | None = None
     public_keys: tuple[Path, ...] = ()
+    # --insecure-skip-tls-verify: called with the warning when the kubeconfig skips TLS verification
+    # (refused when None).
+    insecure_ok: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def given(self) -> bool:
@@ -55,20 +62,72 @@ class SourceKeys:
         return [key.kid for key in self.keys]
 
 
-def read_file(path: Path, what: str) -> bytes:
-    """A user-given file's bytes, or a one-line error that names the file and the reason."""
+def read_file(path: Path, what: str, *, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """A user-given file's bytes, or a one-line error that names the file and the reason.
+
+    At most ``limit`` bytes are read (``/dev/zero`` is refused, not read until memory runs out), and a
+    FIFO is opened without waiting for a writer: one with none gives no data, and is refused as such.
+    A pipe that has a writer (``--jwks <(kubectl get --raw /openid/v1/jwks)``) is read as usual.
+    """
     try:
-        if path.is_dir():
-            raise InputError(f"{what} {path} is a directory", "give the path of a file")
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise InputError(f"{what} {path} does not exist", "check the path") from None
     except PermissionError:
         raise InputError(
             f"{what} {path} is not readable", "check its permissions (run as a user who can read it)"
         ) from None
+    except IsADirectoryError:
+        raise InputError(f"{what} {path} is a directory", "give the path of a file") from None
     except OSError as exc:
         raise InputError(f"{what} {path} cannot be read ({exc.strerror})", "check the path") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{what} {path} is a directory", "give the path of a file")
+        os.set_blocking(fd, True)  # only the open must not wait; a writer that is there is waited for
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 16, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise InputError(f"{what} {path} cannot be read ({exc.strerror})", "check the path") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise InputError(
+            f"{what} {path} is larger than {limit // 1024} KiB, the most the tool reads of any input "
+            "(and verify of any issuer document)",
+            "check the path",
+        )
+    if not chunks and not stat.S_ISREG(mode):
+        raise InputError(
+            f"{what} {path} gave no data (a pipe or device nobody writes to)", "give a regular file, or write to the pipe"
+        )
+    return b"".join(chunks)
+
+
+def read_text(path: Path, what: str) -> str:
+    """A user-given text file (``-``: standard input), bounded like :func:`read_file`, decoded as UTF-8."""
+    if str(path) == "-":
+        import sys
+
+        data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise InputError(
+                f"{what} on standard input is larger than {MAX_DOCUMENT_BYTES // 1024} KiB", "give only the token"
+            )
+        where = "on standard input"
+    else:
+        data = read_file(path, what)
+        where = str(path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{what} {where} is not UTF-8 text (byte {exc.start + 1})", "give the token as the API server issued it"
+        ) from None
 
 
 def load_keys(source: KeySource, issuer: Issuer | None = None) -> SourceKeys:
@@ -110,7 +169,7 @@ def _load_from_cluster(source: KeySource, issuer: Issuer | None) -> SourceKeys:
     from oidc_publisher import keys as keymod
     from oidc_publisher.kube import read_issuer_documents
 
-    documents = read_issuer_documents(source.kubeconfig, source.context)
+    documents = read_issuer_documents(source.kubeconfig, source.context, insecure_ok=source.insecure_ok)
     where = f"the cluster's JWKS ({documents.server}/openid/v1/jwks)"
     parsed = keymod.parse_jwks(documents.jwks, where)
     found = keymod.merge_keys([parsed], where)

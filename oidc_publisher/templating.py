@@ -25,8 +25,14 @@ if TYPE_CHECKING:
     from importlib.abc import Traversable
 
 # Published by the upstream project (aws/amazon-eks-pod-identity-webhook) to ECR Public on each release
-# tag; override with --image (for example to mirror it, or to pin a digest).
-WEBHOOK_IMAGE = "public.ecr.aws/eks/amazon-eks-pod-identity-webhook:v0.6.17"
+# tag, pinned here by digest: a tag can be moved, a digest cannot. This is v0.6.17's multi-arch index
+# (`docker buildx imagetools inspect public.ecr.aws/eks/amazon-eks-pod-identity-webhook:v0.6.17`);
+# override with --image (a mirror, a newer release).
+WEBHOOK_IMAGE_TAG = "v0.6.17"
+WEBHOOK_IMAGE = (
+    "public.ecr.aws/eks/amazon-eks-pod-identity-webhook"
+    "@sha256:3071570e8e8cba6d5aff01e86d52bc91025a0578782aa9cd2b681480845b0a50"
+)
 # Built from this repository's Dockerfile and pushed wherever the cluster pulls from: the project
 # publishes no image, so this is only the tag docs/templates.md builds; --image is required.
 DEFAULT_IMAGE = f"oidc-publisher:{__version__}"
@@ -224,6 +230,11 @@ def template_values(settings: TemplateSettings) -> dict[str, str]:
         "list_issuer_args": "\n".join(f'  - "service-account-issuer={url}"' for url in issuers),
         "key_dir": _key_dir(settings.key_dir),
         "webhook_image": _image(settings.image or WEBHOOK_IMAGE),
+        "webhook_image_note": (
+            "the image given with --image"
+            if settings.image
+            else f"amazon-eks-pod-identity-webhook {WEBHOOK_IMAGE_TAG}, pinned by digest"
+        ),
         # Only when asked: the region every annotated pod's SDK uses is the workloads', not the issuer's.
         "region_arg": f"            - --aws-default-region={region}\n" if region else "",
     }

@@ -19,10 +19,12 @@ from email.message import Message
 from urllib.parse import urlsplit
 
 from oidc_publisher.errors import InputError, TLSError
+from oidc_publisher.limits import MAX_DOCUMENT_BYTES
 from oidc_publisher.thumbprint import thumbprint_of
 
 CONNECT_TO_ENV = "OIDC_PUBLISHER_CONNECT_TO"
-MAX_BODY = 1 << 20  # a JWKS of a hundred keys is well under 100 KiB
+# The same bound as every other reader of issuer documents: a JWKS publish accepts, verify reads back.
+MAX_BODY = MAX_DOCUMENT_BYTES
 # STS gives up on an issuer that takes more than about 5 seconds to answer.
 DEFAULT_TIMEOUT = 5.0
 

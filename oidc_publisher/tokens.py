@@ -10,7 +10,6 @@ Minting is for the demo and for tests: a token signed with a key the caller hold
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from oidc_publisher.errors import CheckFailed
 from oidc_publisher.keys import PrivateKey, SigningKey, b64url_decode, default_alg
+from oidc_publisher.limits import load_json
 
 STS_AUDIENCE = "sts.amazonaws.com"
 
@@ -40,8 +40,8 @@ def _segments(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
             "give the raw token, not a file of YAML or JSON",
         )
     try:
-        header = json.loads(b64url_decode(parts[0], what="the token header"))
-        payload = json.loads(b64url_decode(parts[1], what="the token payload"))
+        header = load_json(b64url_decode(parts[0], what="the token header"))
+        payload = load_json(b64url_decode(parts[1], what="the token payload"))
     except (ValueError, UnicodeDecodeError):
         raise CheckFailed("the token's header or payload is not base64url JSON", "give the raw token") from None
     if not isinstance(header, dict) or not isinstance(payload, dict):

@@ -7,12 +7,12 @@ JWKS at ``jwks_uri``), reads the IAM provider, and checks a token if one is give
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.errors import Error
 from oidc_publisher.issuer import Issuer, parse_issuer
+from oidc_publisher.limits import load_json
 from oidc_publisher.sources import KeySource
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def _fetch_json(url: str, timeout: float, connect_to: tuple[str, ...]) -> tuple[
 
     response = https_get(url, timeout=timeout, connect_to=connect_to)
     try:
-        return response, json.loads(response.body)
+        return response, load_json(response.body)
     except (ValueError, UnicodeDecodeError):
         return response, None
 
@@ -242,6 +242,7 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
                 namespace=settings.mint_namespace or "default",
                 service_account=settings.mint_service_account,
                 audience=settings.client_id,
+                insecure_ok=settings.source.insecure_ok,
             )
         except Error as exc:
             report.add("token", FAIL, f"could not mint a token: {exc.message}", exc.hint or "")

@@ -18,6 +18,16 @@ ISSUER = "https://oidc.example.com"
 RSA = json.loads(k.K8S_WANT_KEYSET)["keys"][0]
 
 
+def fifo(directory: Path) -> Path:
+    """A named pipe nobody writes to: reading it must not wait for a writer."""
+    import os
+
+    path = directory / "fifo"
+    if not path.exists():
+        os.mkfifo(path)
+    return path
+
+
 def files(tmp: Path) -> dict[str, Path]:
     def w(name: str, data: bytes | str) -> Path:
         return k.write(tmp / name, data if isinstance(data, bytes) else data.encode())
@@ -40,6 +50,24 @@ def files(tmp: Path) -> dict[str, Path]:
         "bad_kubeconfig": w("kubeconfig", "apiVersion: v1\nkind: Config\nclusters: {{{\n"),
         "bad_policy": w("policy.json", '{"Statement": "nope"}'),
         "not_policy_json": w("policy2.json", "Version: 2012-10-17"),
+        # A kid is published and printed as is: never key material, spaces, escapes, or unbounded text.
+        "pem_kid": w("pemkid.json", json.dumps({"keys": [{**RSA, "kid": k.private_pem(k.rsa_key()).decode()}]})),
+        "escape_kid": w("esckid.json", json.dumps({"keys": [{**RSA, "kid": "\x1b]0;owned\x07\x1b[31mred"}]})),
+        "space_kid": w("spacekid.json", json.dumps({"keys": [{**RSA, "kid": "a kid"}]})),
+        "long_kid": w("longkid.json", json.dumps({"keys": [{**RSA, "kid": "k" * 257}]})),
+        "unicode_kid": w("unikid.json", json.dumps({"keys": [{**RSA, "kid": "kid\u200b"}]})),
+        # Unbounded or odd inputs.
+        "deep_jwks": w("deep.json", "[" * 100_000 + "]" * 100_000),
+        "deep_policy": w("deeppolicy.json", '{"Version": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        "big_jwks": w("big.json", json.dumps({"keys": [RSA]}) + " " * (1 << 20)),
+        "latin1_token": w("token.jwt", b"eyJ\xff\xfe.x.y"),
+        # Refused before any connection: nothing listens on port 9 here, and nothing needs to.
+        "insecure_kubeconfig": w("insecure-kubeconfig", json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        })),
     }
 
 
@@ -83,6 +111,29 @@ CASES: list[tuple[str, Callable[[dict[str, Path], Path], list[str]], int, str]] 
     ("policy file not JSON", lambda f, o: ["role", "create", "--issuer-url", ISSUER, "--namespace", "d", "--service-account", "a", "--policy-file", str(f["not_policy_json"])], 1, "error: policy file {not_policy_json} is not JSON"),
     ("bad namespace", lambda f, o: ["role", "create", "--issuer-url", ISSUER, "--namespace", "Bad_NS", "--service-account", "a", "--policy-arn", "arn:aws:iam::aws:policy/X"], 1, "error: namespace 'Bad_NS' is not a valid Kubernetes name"),
     ("policy ARN malformed", lambda f, o: ["role", "create", "--issuer-url", ISSUER, "--namespace", "d", "--service-account", "a", "--policy-arn", "ReadOnlyAccess"], 1, "error: 'ReadOnlyAccess' is not an IAM policy ARN"),
+    ("kid holding a PEM", lambda f, o: ["render", "--issuer-url", ISSUER, "--jwks", str(f["pem_kid"]), "--out-dir", str(o)], 1, "error: {pem_kid}: key 1 has a 'kid' of "),
+    ("kid with terminal escapes", lambda f, o: ["render", "--issuer-url", ISSUER, "--jwks", str(f["escape_kid"]), "--out-dir", str(o)], 1, "error: {escape_kid}: key 1 has a 'kid' with spaces, control or non-ASCII characters (not shown); a kid is printable ASCII"),
+    ("kid with a space", lambda f, o: ["render", "--issuer-url", ISSUER, "--jwks", str(f["space_kid"]), "--out-dir", str(o)], 1, "error: {space_kid}: key 1 has a 'kid' with spaces, control or non-ASCII characters (not shown)"),
+    ("kid of 257 characters", lambda f, o: ["render", "--issuer-url", ISSUER, "--jwks", str(f["long_kid"]), "--out-dir", str(o)], 1, "error: {long_kid}: key 1 has a 'kid' of 257 characters, longer than 256; remove it"),
+    ("kid with a zero-width space", lambda f, o: ["render", "--issuer-url", ISSUER, "--jwks", str(f["unicode_kid"]), "--out-dir", str(o)], 1, "error: {unicode_kid}: key 1 has a 'kid' with spaces, control or non-ASCII characters (not shown)"),
+    ("/dev/zero as a key file", lambda f, o: ["render", "--issuer-url", ISSUER, "--public-key", "/dev/zero", "--out-dir", str(o)], 1, "error: public key file /dev/zero is larger than 1024 KiB, the most the tool reads of any input (and verify of any issuer document); check the path"),
+    ("/dev/zero as a JWKS", lambda f, o: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--jwks", "/dev/zero"], 1, "error: JWKS file /dev/zero is larger than 1024 KiB"),
+    ("a FIFO nobody writes to", lambda f, o: ["render", "--issuer-url", ISSUER, "--jwks", str(fifo(o.parent / "in")), "--out-dir", str(o)], 1, "error: JWKS file {fifo} gave no data (a pipe or device nobody writes to); give a regular file"),
+    ("JWKS larger than verify reads", lambda f, o: ["render", "--issuer-url", ISSUER, "--jwks", str(f["big_jwks"]), "--out-dir", str(o)], 1, "error: JWKS file {big_jwks} is larger than 1024 KiB"),
+    ("deeply nested JWKS", lambda f, o: ["render", "--issuer-url", ISSUER, "--jwks", str(f["deep_jwks"]), "--out-dir", str(o)], 1, "error: {deep_jwks} is not JSON"),
+    ("deeply nested policy", lambda f, o: ["role", "create", "--issuer-url", ISSUER, "--namespace", "d", "--service-account", "a", "--policy-file", str(f["deep_policy"])], 1, "error: policy file {deep_policy} is not JSON"),
+    ("deeply nested fleet file", lambda f, o: ["publish", "--fleet", str(f["deep_jwks"])], 1, "error: fleet file {deep_jwks} is not JSON (nested too deeply)"),
+    ("token file not UTF-8", lambda f, o: ["verify", "--issuer-url", ISSUER, "--skip-iam", "--token", str(f["latin1_token"])], 1, "error: token file {latin1_token} is not UTF-8 text (byte 4)"),
+    ("retention overflowing", lambda f, o: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--public-key", str(f["good"]), "--retain-removed-keys", "99999999999d"], 1, "error: duration '99999999999d' is longer than 10 years; write a retention"),
+    ("retention of 5000 digits", lambda f, o: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--public-key", str(f["good"]), "--retain-removed-keys", "9" * 5000 + "h"], 1, "error: duration '9999999999999999999999999999999999999999...' is not understood"),
+    ("kubeconfig that skips TLS verification", lambda f, o: ["render", "--issuer-url", ISSUER, "--from-cluster", "--kubeconfig", str(f["insecure_kubeconfig"]), "--out-dir", str(o)], 1, "error: the kubeconfig {insecure_kubeconfig} sets insecure-skip-tls-verify for the API server https://127.0.0.1:9; the cluster's keys are the root of trust of every role"),
+    ("kubeconfig that skips TLS verification, dry-run publish", lambda f, o: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--from-cluster", "--kubeconfig", str(f["insecure_kubeconfig"]), "--dry-run"], 1, "error: the kubeconfig {insecure_kubeconfig} sets insecure-skip-tls-verify"),
+    ("--insecure-skip-tls-verify without --from-cluster", lambda f, o: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--public-key", str(f["good"]), "--insecure-skip-tls-verify"], 2, "error: --insecure-skip-tls-verify only applies with --from-cluster; drop it"),
+    ("issuer with a leading control character", lambda f, o: ["render", "--issuer-url", "\x01https://oidc.example.com", "--public-key", str(f["good"]), "--out-dir", str(o)], 1, "error: issuer URL '\\x01https://oidc.example.com' contains a control or non-ASCII character"),
+    ("issuer on an IP address", lambda f, o: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--issuer-url", "https://10.0.0.1", "--public-key", str(f["good"]), "--dry-run"], 1, "error: issuer URL 'https://10.0.0.1' has an IP address as its host"),
+    ("issuer on localhost", lambda f, o: ["register", "--issuer-url", "https://localhost", "--no-thumbprint"], 1, "error: issuer URL 'https://localhost' names localhost"),
+    ("issuer with a percent-encoded dot", lambda f, o: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--cloudfront", "--issuer-url", "https://oidc.example.com/%2e%2e", "--public-key", str(f["good"])], 1, "error: issuer URL 'https://oidc.example.com/%2e%2e' has an invalid or percent-encoded dot escape"),
+    ("issuer longer than IAM's 255", lambda f, o: ["register", "--issuer-url", "https://oidc.example.com/" + "a" * 240, "--no-thumbprint"], 1, "error: issuer URL 'https://oidc.example.com/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' is 265 characters long"),
     ("two key sources", lambda f, o: ["render", "--issuer-url", ISSUER, "--jwks", str(f["empty_jwks"]), "--public-key", str(f["good"]), "--out-dir", str(o)], 2, "error: --jwks and --public-key were both given"),
 ]
 
@@ -96,7 +147,10 @@ def test_bad_input(case: tuple, aws: AwsWorld, tmp_path: Path) -> None:
     assert result.exit_code == code, (name, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, (name, lines)
-    assert lines[0].startswith(message.format(**{key: str(path) for key, path in made.items()})), (name, lines[0])
+    names = {key: str(path) for key, path in made.items()} | {"fifo": str(tmp_path / "in" / "fifo")}
+    assert lines[0].startswith(message.format(**names)), (name, lines[0])
+    assert "\x1b" not in result.stderr + result.stdout and "PRIVATE KEY" not in result.stderr + result.stdout
+    assert len(lines[0]) < 600, f"{name}: the one line repeats an input verbatim"
     assert "; " in lines[0], f"{name}: the message says what to do"
     assert "Traceback" not in result.stderr + result.stdout
     assert not out.exists(), f"{name}: a file was written"
@@ -105,3 +159,38 @@ def test_bad_input(case: tuple, aws: AwsWorld, tmp_path: Path) -> None:
 
 def test_the_table_is_large() -> None:
     assert len(CASES) >= 25
+
+
+# Every input is checked before the first AWS call, read or write, and --dry-run refuses the same way.
+# (command line, the start of the one line on stderr)
+BEFORE_ANY_CALL: list[tuple[str, Callable[[dict[str, Path]], list[str]], str]] = [
+    ("publish: bad --jwks-uri", lambda f: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--public-key", str(f["good"]), "--jwks-uri", "http://keys.example.com/jwks"], "error: --jwks-uri 'http://keys.example.com/jwks' is not https"),
+    ("publish --create-bucket: bad --jwks-uri", lambda f: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--create-bucket", "--public-key", str(f["good"]), "--jwks-uri", "http://keys.example.com/jwks"], "error: --jwks-uri 'http://keys.example.com/jwks' is not https"),
+    ("publish --create-bucket: bad kid", lambda f: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--create-bucket", "--jwks", str(f["escape_kid"])], "error: {escape_kid}: key 1 has a 'kid' with spaces"),
+    ("bootstrap: bad --jwks-uri", lambda f: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--public-key", str(f["good"]), "--jwks-uri", "https://127.0.0.1/jwks"], "error: --jwks-uri 'https://127.0.0.1/jwks' has an IP address as its host"),
+    ("bootstrap --cloudfront: bad --jwks-uri", lambda f: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--cloudfront", "--public-key", str(f["good"]), "--jwks-uri", "http://keys.example.com/jwks"], "error: --jwks-uri 'http://keys.example.com/jwks' is not https"),
+    ("bootstrap --cloudfront: bad --prefix", lambda f: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--cloudfront", "--public-key", str(f["good"]), "--prefix", "a//b"], "error: prefix 'a//b' has an empty or relative segment"),
+    ("bootstrap --cloudfront --issuer-url: bad --prefix", lambda f: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--cloudfront", "--issuer-url", ISSUER, "--public-key", str(f["good"]), "--prefix", "../up"], "error: prefix '../up' has an empty or relative segment"),
+    ("bootstrap --cloudfront: bad kid", lambda f: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--cloudfront", "--jwks", str(f["long_kid"])], "error: {long_kid}: key 1 has a 'kid' of 257 characters"),
+    ("publish: --revoke of a kid no JWKS can hold", lambda f: ["publish", "--bucket", "good-bucket", "--region", "us-east-1", "--public-key", str(f["good"]), "--revoke", "\x1b[2Jkid"], "error: --revoke has a 'kid' with spaces, control or non-ASCII characters (not shown)"),
+    ("register: bad --jwks-uri", lambda f: ["register", "--issuer-url", ISSUER, "--no-thumbprint", "--jwks-uri", "http://keys.example.com/jwks"], "error: --jwks-uri 'http://keys.example.com/jwks' is not https"),
+    ("register: issuer on localhost", lambda f: ["register", "--issuer-url", "https://localhost", "--no-thumbprint"], "error: issuer URL 'https://localhost' names localhost"),
+    ("role create: issuer with a quote", lambda f: ["role", "create", "--issuer-url", "https://oidc.example.com/a'b", "--namespace", "d", "--service-account", "a", "--policy-arn", "arn:aws:iam::aws:policy/X"], "error: issuer URL \"https://oidc.example.com/a'b\" has \"'\" in its path"),
+    ("audit: upper-case scheme", lambda f: ["audit", "--issuer-url", "HTTPS://oidc.example.com"], "error: issuer URL 'HTTPS://oidc.example.com' has an upper-case scheme"),
+]
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+@pytest.mark.parametrize("case", BEFORE_ANY_CALL, ids=[c[0] for c in BEFORE_ANY_CALL])
+def test_inputs_are_refused_before_any_aws_call(case: tuple, dry_run: bool, aws: AwsWorld, tmp_path: Path) -> None:
+    name, build, message = case
+    made = files(tmp_path / "in")
+    args = build(made)
+    if dry_run and args[0] != "audit":  # audit changes nothing and takes no --dry-run
+        args.append("--dry-run")
+    result = invoke(*args)
+    assert result.exit_code == 1, (name, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, (name, lines)
+    assert lines[0].startswith(message.format(**{key: str(path) for key, path in made.items()})), (name, lines[0])
+    assert aws.recorder.calls == [], f"{name}: AWS was called before the input was refused"

@@ -3,6 +3,7 @@ base, non-root, read-only friendly), and where a Docker engine answers, the imag
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
+LOCK = ROOT / "requirements.lock"
+# Pinned by digest (the multi-arch index of python:3.12-slim-bookworm), the tag in a comment.
+BASE = "python:3.12-slim-bookworm@sha256:34386ef0cb081344d7ec1c103ba398e6e9f64e9ab3a1509accc92a4e24a07258"
 
 
 def hadolint() -> str:
@@ -54,7 +58,7 @@ def test_hadolint_does_catch_what_it_should(tmp_path: Path) -> None:
 def test_shape_multi_stage_pinned_non_root() -> None:
     steps = instructions()
     froms = [args for word, args in steps if word == "FROM"]
-    assert froms == ["python:3.12-slim-bookworm AS build", "python:3.12-slim-bookworm"]
+    assert froms == [f"{BASE} AS build", BASE]
     last_from = max(i for i, (word, _) in enumerate(steps) if word == "FROM")
     runtime = steps[last_from:]
     # The runtime stage copies the built environment and runs nothing: no pip, no shell steps.
@@ -69,6 +73,41 @@ def test_shape_multi_stage_pinned_non_root() -> None:
     assert not any(word == "HEALTHCHECK" for word, _ in steps)  # a CLI run by a CronJob has nothing to probe
 
 
+def test_every_base_image_is_pinned_by_digest_with_its_tag_in_a_comment() -> None:
+    lines = DOCKERFILE.read_text().splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith("FROM "):
+            image = line.split()[1]
+            name, _, digest = image.partition("@sha256:")
+            assert re.fullmatch(r"[0-9a-f]{64}", digest), line
+            assert lines[number - 1] == f"# {name}", "the tag the digest was taken from, in the line above"
+
+
+def test_dependencies_install_from_the_lock_by_hash_and_nothing_else_is_resolved() -> None:
+    runs = [args for word, args in instructions() if word == "RUN" and "pip install" in args]
+    assert runs == [
+        "/opt/oidc-publisher/bin/pip install --no-cache-dir --require-hashes -r requirements.lock",
+        "/opt/oidc-publisher/bin/pip install --no-cache-dir --no-deps --no-build-isolation .",
+    ]
+    pinned: dict[str, int] = {}
+    name = ""
+    for line in LOCK.read_text().splitlines():
+        if match := re.match(r"^([a-z0-9._-]+)==\S+ \\$", line):
+            name = match[1]
+            pinned[name] = 0
+        elif line.strip().startswith("--hash=sha256:"):
+            pinned[name] += 1
+    assert pinned and all(count >= 1 for count in pinned.values()), "every locked requirement carries hashes"
+    # Every runtime dependency of the package, and the build backend the --no-build-isolation install needs.
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wanted = {re.split(r"[<>=\[ ;]", dep, maxsplit=1)[0].lower() for dep in project["project"]["dependencies"]}
+    assert wanted | {"setuptools"} <= set(pinned)
+    for extra in ("moto", "pytest", "hypothesis", "ruff", "mypy"):  # the lock is the image's, not the tests'
+        assert extra not in pinned
+
+
 def test_dockerignore_keeps_the_context_to_what_the_build_copies() -> None:
     ignored = {
         line.strip()
@@ -77,7 +116,7 @@ def test_dockerignore_keeps_the_context_to_what_the_build_copies() -> None:
     }
     assert {".git", ".venv", "tests", "docs", "terraform", "benchmarks"} <= ignored
     copied = {args.split()[0] for word, args in instructions() if word == "COPY" and not args.startswith("--from")}
-    assert copied == {"pyproject.toml", "oidc_publisher", "templates"}
+    assert copied == {"requirements.lock", "pyproject.toml", "oidc_publisher", "templates"}
     assert not copied & ignored
 
 

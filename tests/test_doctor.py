@@ -395,3 +395,20 @@ def test_trust_policy_differences_and_fixes() -> None:
     assert judge({"Statement": [fixed, deny]})[1] == (
         f"Not authorized to perform sts:AssumeRoleWithWebIdentity: a Deny statement of cart matches system:serviceaccount:{NS}:{SA}")
     assert judge({"Statement": fixed}, {"managed-by": "oidc-publisher"})[0] == "pass"  # a lone statement, not in a list
+
+
+def test_a_kubeconfig_that_skips_tls_verification_is_refused_unless_the_risk_is_accepted(world: World, tmp_path: Path) -> None:
+    """doctor compares the cluster's keys with the published ones: read over an unverified connection, that
+    comparison proves nothing. Refused like --from-cluster, before any call; the named flag warns."""
+    from tests.test_kube import insecure_kubeconfig
+
+    config = insecure_kubeconfig(world.kube, tmp_path)
+    refused = invoke("doctor", "-n", NS, "--pod", POD, "--kubeconfig", str(config))
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"error: the kubeconfig {config} sets insecure-skip-tls-verify for the API server {world.kube.url}; ")
+    assert refused.stderr.count("\n") == 1
+    assert world.kube.requests == [] and world.aws.recorder.calls == []
+    accepted = invoke("doctor", "-n", NS, "--pod", POD, "--kubeconfig", str(config), "--insecure-skip-tls-verify")
+    assert accepted.exit_code == 0, accepted.stdout + accepted.stderr
+    assert accepted.stderr.startswith(f"warning: --insecure-skip-tls-verify: the API server {world.kube.url} is reached without verifying")
+    assert "All checks passed" in accepted.stdout

@@ -86,3 +86,24 @@ def test_order_never_matters(order: list[int]) -> None:
 _POOL = [signing_key(k.rsa_key().public_key(), "x") for _ in range(2)] + [
     signing_key(k.ec_key().public_key(), "x") for _ in range(2)
 ]
+
+
+def test_a_jwks_larger_than_verify_reads_is_never_built() -> None:
+    """One limit for what is published and what verify (tls.https_get) reads back: the JWKS of many keys
+    that fits is built, one byte more is refused."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from oidc_publisher.documents import canonical_bytes, check_publishable, jwks_document
+    from oidc_publisher.limits import MAX_DOCUMENT_BYTES
+    from oidc_publisher.tls import MAX_BODY
+
+    assert MAX_BODY == MAX_DOCUMENT_BYTES
+    keys = [signing_key(ec.generate_private_key(ec.SECP256R1()).public_key(), "x") for _ in range(8000)]
+    size = len(canonical_bytes(jwks_document(keys)))
+    assert size > MAX_DOCUMENT_BYTES
+    fitting = keys[: int(len(keys) * MAX_DOCUMENT_BYTES / size) - 5]
+    assert len(build_documents(parse_issuer("https://oidc.example.com"), fitting).jwks) <= MAX_DOCUMENT_BYTES
+    with pytest.raises(InputError, match=rf"^the JWKS would be {size} bytes, more than the 1024 KiB verify reads; publish fewer keys"):
+        build_documents(parse_issuer("https://oidc.example.com"), keys)
+    with pytest.raises(InputError, match=r"^the JWKS would be"):
+        check_publishable(keys, None)

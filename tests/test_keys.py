@@ -180,3 +180,36 @@ def test_jwks_parser_never_crashes_on_arbitrary_json(document: object) -> None:
         assert "\n" not in str(exc)
     else:
         assert keys and all("d" not in key.to_jwk() for key in keys)
+
+
+_JWK = json.loads(k.K8S_WANT_KEYSET)["keys"][0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(kid=st.text(min_size=1, max_size=300))
+def test_a_kid_is_published_only_when_printable_ascii_and_bounded(kid: str) -> None:
+    """Any text may arrive as a kid; what is accepted is safe to publish and print, and a refusal never
+    repeats it (it may be key material or a terminal escape)."""
+    try:
+        [key] = parse_jwks(json.dumps({"keys": [{**_JWK, "kid": kid}]}), "jwks")
+    except InputError as exc:
+        # One of two fixed messages, whatever the kid: nothing of it is repeated.
+        assert str(exc) in (
+            "jwks: key 1 has a 'kid' with spaces, control or non-ASCII characters (not shown); "
+            "a kid is printable ASCII without spaces: remove it to have it computed, or fix it",
+            f"jwks: key 1 has a 'kid' of {len(kid)} characters, longer than 256; "
+            "remove it to have it computed (kube-apiserver's kids are 43 characters), or fix it",
+        )
+        assert not (len(kid) <= 256 and all("!" <= ch <= "~" for ch in kid))
+        return
+    assert key.kid == kid and len(kid) <= 256 and all("!" <= ch <= "~" for ch in kid)
+
+
+def test_a_pem_as_kid_is_refused_without_being_repeated() -> None:
+    pem = k.private_pem(k.rsa_key()).decode()
+    with pytest.raises(InputError) as info:
+        parse_jwks(json.dumps({"keys": [{**_JWK, "kid": pem}]}), "jwks")
+    assert str(info.value).startswith(f"jwks: key 1 has a 'kid' of {len(pem)} characters, longer than 256; ")
+    assert "PRIVATE" not in str(info.value) and pem[40:80] not in str(info.value)
+    with pytest.raises(InputError, match=r"^jwks: key 1 has a 'kid' with spaces, control or non-ASCII characters \(not shown\); "):
+        parse_jwks(json.dumps({"keys": [{**_JWK, "kid": "\x1b[2J"}]}), "jwks")

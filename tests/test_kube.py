@@ -169,3 +169,75 @@ def test_client_key_copies_are_gone_when_the_process_ends(kube_api: KubeAPI, tmp
     assert sorted(scratch.iterdir()) == []
     # Nor anywhere else the run wrote (the kubeconfig holds it base64-encoded, not as PEM).
     assert [p for p in tmp_path.rglob("*") if p.is_file() and key_pem.strip() in p.read_bytes()] == []
+
+
+def insecure_kubeconfig(kube_api: KubeAPI, tmp_path: Path) -> Path:
+    """A real kubeconfig that skips TLS verification (no CA at all), as many a lab cluster's does."""
+    document = yaml.safe_load(kube_api.kubeconfig(tmp_path / "kubeconfig").read_text())
+    cluster = document["clusters"][0]["cluster"]
+    del cluster["certificate-authority-data"]
+    cluster["insecure-skip-tls-verify"] = True
+    path = tmp_path / "insecure"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_a_kubeconfig_that_skips_tls_verification_is_refused(kube_api: KubeAPI, tmp_path: Path) -> None:
+    """The cluster's JWKS is the root of trust of every role: read over an unverified connection, anyone on
+    the path could add a key. Refused before the API server is even asked."""
+    config = insecure_kubeconfig(kube_api, tmp_path)
+    result = render(config, tmp_path / "out")
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    assert result.stderr == (  # type: ignore[attr-defined]
+        f"error: the kubeconfig {config} sets insecure-skip-tls-verify for the API server {kube_api.url}; "
+        "the cluster's keys are the root of trust of every role: give the cluster's CA (certificate-authority-data) "
+        "instead, or accept the risk with --insecure-skip-tls-verify\n"
+    )
+    assert kube_api.requests == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_named_flag_accepts_the_risk_and_warns_on_every_run(kube_api: KubeAPI, tmp_path: Path) -> None:
+    config = insecure_kubeconfig(kube_api, tmp_path)
+    warning = (
+        f"warning: --insecure-skip-tls-verify: the API server {kube_api.url} is reached without verifying its "
+        "certificate, as the kubeconfig says: anyone on the network path can add a signing key that every role trusts\n"
+    )
+    for run_number in range(2):
+        result = render(config, tmp_path / f"out{run_number}", "--insecure-skip-tls-verify")
+        assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+        assert result.stderr == warning  # type: ignore[attr-defined]
+        published = json.loads((tmp_path / f"out{run_number}/openid/v1/jwks").read_bytes())
+        assert [key["kid"] for key in published["keys"]] == [key["kid"] for key in kube_api.jwks()["keys"]]
+    # A verified kubeconfig with the flag: nothing to warn about.
+    verified = render(kube_api.kubeconfig(tmp_path / "kubeconfig"), tmp_path / "out3", "--insecure-skip-tls-verify")
+    assert (verified.exit_code, verified.stderr) == (0, "")  # type: ignore[attr-defined]
+    # The flag without --from-cluster is a usage error.
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    stray = invoke("render", "--issuer-url", ISSUER, "--public-key", str(pub), "--insecure-skip-tls-verify", "--out-dir", str(tmp_path / "o4"))
+    assert (stray.exit_code, stray.stderr) == (2, "error: --insecure-skip-tls-verify only applies with --from-cluster; drop it\n")
+
+
+def test_an_exec_plugin_that_hangs_times_out_with_one_line(kube_api: KubeAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Kubernetes client waits for its exec plugin forever; the tool gives it EXEC_PLUGIN_TIMEOUT."""
+    import sys
+    import time
+
+    from oidc_publisher import kube
+
+    config = kube_api.kubeconfig(tmp_path / "kubeconfig", kind="exec")
+    document = yaml.safe_load(config.read_text())
+    hang = tmp_path / "hang.py"
+    hang.write_text("import time\ntime.sleep(600)\n")
+    document["users"][0]["user"]["exec"]["args"] = [str(hang)]
+    config.write_text(yaml.safe_dump(document))
+    monkeypatch.setattr(kube, "EXEC_PLUGIN_TIMEOUT", 0.5)
+    started = time.monotonic()
+    result = render(config, tmp_path / "out")
+    assert time.monotonic() - started < 30
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    assert result.stderr == (  # type: ignore[attr-defined]
+        f"error: the kubeconfig's exec plugin ({Path(sys.executable).name}) did not answer within 0.5 s; "
+        "run it by hand to see what it waits for (a login prompt, the network), then re-run\n"
+    )
+    assert kube_api.requests == []

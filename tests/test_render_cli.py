@@ -207,15 +207,17 @@ def test_module_entry_point_and_version() -> None:
 
 def test_an_unreadable_key_file_is_one_line_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Permissions cannot be taken away from root (the tests' user), so the read itself is refused."""
+    import os
+
     pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
-    original = Path.read_bytes
+    original = os.open
 
-    def refuse(self: Path) -> bytes:
-        if self == pub:
-            raise PermissionError(13, "Permission denied", str(self))
-        return original(self)
+    def refuse(path: str | os.PathLike[str], flags: int, *args: int, **kwargs: object) -> int:
+        if Path(path) == pub:
+            raise PermissionError(13, "Permission denied", str(path))
+        return original(path, flags, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(os, "open", refuse)
     out = tmp_path / "out"
     result = invoke("render", "--issuer-url", ISSUER, "--public-key", str(pub), "--out-dir", str(out))
     assert (result.exit_code, result.stderr) == (

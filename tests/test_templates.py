@@ -237,7 +237,11 @@ def test_webhook(tmp_path: Path) -> None:
     ]
     pod = objects["Deployment"]["spec"]["template"]["spec"]
     [container] = pod["containers"]
-    assert container["image"] == WEBHOOK_IMAGE == "public.ecr.aws/eks/amazon-eks-pod-identity-webhook:v0.6.17"
+    # Pinned by digest (v0.6.17's multi-arch index), the tag in a comment beside it.
+    assert container["image"] == WEBHOOK_IMAGE == (
+        "public.ecr.aws/eks/amazon-eks-pod-identity-webhook@sha256:3071570e8e8cba6d5aff01e86d52bc91025a0578782aa9cd2b681480845b0a50"
+    )
+    assert "# amazon-eks-pod-identity-webhook v0.6.17, pinned by digest\n" in text
     args = container["command"]
     for arg in (
         "--in-cluster=false",

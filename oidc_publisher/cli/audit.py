@@ -8,6 +8,7 @@ import typer
 from oidc_publisher.cli.common import (
     ContextOpt,
     FromClusterOpt,
+    InsecureSkipTlsVerifyOpt,
     IssuerUrlOpt,
     KubeconfigOpt,
     OutputFormat,
@@ -30,6 +31,7 @@ def audit(
     from_cluster: FromClusterOpt = False,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
+    insecure_skip_tls_verify: InsecureSkipTlsVerifyOpt = False,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding is at or above this severity.")] = FailOn.high,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -38,6 +40,6 @@ def audit(
     from oidc_publisher.auditing import audit as do_audit
     from oidc_publisher.aws import AwsClients
 
-    source = guard(lambda: source_options(from_cluster, kubeconfig, context, None, None, required=False), output)
+    source = guard(lambda: source_options(from_cluster, kubeconfig, context, None, None, required=False, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     settings = AuditSettings(issuer_url=issuer_url, source=source if source.given else None, fail_on=fail_on.value)
     run(lambda: do_audit(settings, AwsClients()), output)

@@ -9,6 +9,7 @@ from oidc_publisher.cli.common import (
     ContextOpt,
     DryRunOpt,
     FromClusterOpt,
+    InsecureSkipTlsVerifyOpt,
     JwksFileOpt,
     JwksUriOpt,
     KubeconfigOpt,
@@ -36,6 +37,7 @@ def bootstrap(
     from_cluster: FromClusterOpt = False,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
+    insecure_skip_tls_verify: InsecureSkipTlsVerifyOpt = False,
     jwks: JwksFileOpt = None,
     public_key: PublicKeyOpt = None,
     jwks_uri: JwksUriOpt = None,
@@ -61,7 +63,7 @@ def bootstrap(
     from oidc_publisher.bootstrapping import bootstrap as do_bootstrap
     from oidc_publisher.rotation import parse_duration
 
-    source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key), output)
+    source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     retain = guard(lambda: parse_duration(retain_removed_keys), output)
     tags = guard(lambda: parse_tags(tag), output)
     settings = BootstrapSettings(

@@ -96,6 +96,15 @@ ContextOpt = Annotated[
         "--context", help="Kubeconfig context for --from-cluster.", rich_help_panel="Key source (exactly one)"
     ),
 ]
+InsecureSkipTlsVerifyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-skip-tls-verify",
+        help="With --from-cluster: accept a kubeconfig that sets insecure-skip-tls-verify (refused otherwise: "
+        "anyone on the network path could add a signing key). Warns on every run.",
+        rich_help_panel="Key source (exactly one)",
+    ),
+]
 JwksFileOpt = Annotated[
     Path | None,
     typer.Option(
@@ -123,6 +132,7 @@ def source_options(
     public_keys: list[Path] | None,
     *,
     required: bool = True,
+    insecure_skip_tls_verify: bool = False,
 ) -> KeySource:
     """Check that exactly one kind of key source was given (at most one when not ``required``)."""
     kinds = [
@@ -146,6 +156,8 @@ def source_options(
         )
     if not from_cluster and (kubeconfig is not None or context is not None):
         raise UsageError("--kubeconfig and --context only apply with --from-cluster", "add --from-cluster or drop them")
+    if insecure_skip_tls_verify and not from_cluster:
+        raise UsageError("--insecure-skip-tls-verify only applies with --from-cluster", "drop it")
     from oidc_publisher.sources import KeySource
 
     return KeySource(
@@ -154,6 +166,8 @@ def source_options(
         context=context,
         jwks=jwks,
         public_keys=tuple(public_keys or ()),
+        # The risk accepted is said on every run, when the unverified connection is made.
+        insecure_ok=warn if insecure_skip_tls_verify else None,
     )
 
 

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from oidc_publisher.cli.common import OutputFormat, OutputOpt, fail, run
+from oidc_publisher.cli.common import OutputFormat, OutputOpt, fail, run, warn
 
 _CLUSTER = "Cluster"
 
@@ -21,6 +21,15 @@ def doctor(
         typer.Option("--kubeconfig", help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).", rich_help_panel=_CLUSTER),
     ] = None,
     context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.", rich_help_panel=_CLUSTER)] = None,
+    insecure_skip_tls_verify: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-skip-tls-verify",
+            help="Accept a kubeconfig that sets insecure-skip-tls-verify (refused otherwise: what doctor compares "
+            "with the published keys would come over an unverified connection). Warns on every run.",
+            rich_help_panel=_CLUSTER,
+        ),
+    ] = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Why can't this pod get AWS credentials? Check the IRSA chain from its side: annotation, webhook,
@@ -34,7 +43,8 @@ def doctor(
     from oidc_publisher.doctoring import doctor as do_doctor
 
     def work() -> DoctorReport:
-        settings = DoctorSettings(namespace=namespace, pod=pod, service_account=service_account, kubeconfig=kubeconfig, context=context)
+        settings = DoctorSettings(namespace=namespace, pod=pod, service_account=service_account, kubeconfig=kubeconfig, context=context,
+                                  insecure_ok=warn if insecure_skip_tls_verify else None)
         return do_doctor(settings, AwsClients())
 
     run(work, output)

@@ -9,6 +9,7 @@ from oidc_publisher.cli.common import (
     ContextOpt,
     DryRunOpt,
     FromClusterOpt,
+    InsecureSkipTlsVerifyOpt,
     JwksFileOpt,
     JwksUriOpt,
     KubeconfigOpt,
@@ -84,6 +85,7 @@ def publish(
     from_cluster: FromClusterOpt = False,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
+    insecure_skip_tls_verify: InsecureSkipTlsVerifyOpt = False,
     jwks: JwksFileOpt = None,
     public_key: PublicKeyOpt = None,
     jwks_uri: JwksUriOpt = None,
@@ -117,6 +119,7 @@ def publish(
         "--from-cluster": from_cluster,
         "--kubeconfig": kubeconfig is not None,
         "--context": context is not None,
+        "--insecure-skip-tls-verify": insecure_skip_tls_verify,
         "--jwks": jwks is not None,
         "--public-key": bool(public_key),
         "--jwks-uri": jwks_uri is not None,
@@ -137,7 +140,7 @@ def publish(
     if bucket is None:
         guard(lambda: _usage("--bucket is required", "give --bucket BUCKET, or --fleet FILE for many clusters"), output)
         return
-    source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key), output)
+    source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     retain = guard(lambda: parse_duration(retain_removed_keys or "48h"), output)
     settings = PublishSettings(
         bucket=bucket,

@@ -8,6 +8,7 @@ import typer
 from oidc_publisher.cli.common import (
     ContextOpt,
     FromClusterOpt,
+    InsecureSkipTlsVerifyOpt,
     IssuerUrlOpt,
     JwksFileOpt,
     JwksUriOpt,
@@ -29,6 +30,7 @@ def render(
     from_cluster: FromClusterOpt = False,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
+    insecure_skip_tls_verify: InsecureSkipTlsVerifyOpt = False,
     jwks: JwksFileOpt = None,
     public_key: PublicKeyOpt = None,
     jwks_uri: JwksUriOpt = None,
@@ -38,6 +40,6 @@ def render(
     from oidc_publisher.rendering import RenderSettings
     from oidc_publisher.rendering import render as do_render
 
-    source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key), output)
+    source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     settings = RenderSettings(issuer_url=issuer_url, source=source, out_dir=out_dir, jwks_uri=jwks_uri)
     run(lambda: do_render(settings), output)

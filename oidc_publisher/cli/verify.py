@@ -8,6 +8,7 @@ import typer
 from oidc_publisher.cli.common import (
     ContextOpt,
     FromClusterOpt,
+    InsecureSkipTlsVerifyOpt,
     IssuerUrlOpt,
     JwksFileOpt,
     KubeconfigOpt,
@@ -27,6 +28,7 @@ def verify(
     from_cluster: FromClusterOpt = False,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
+    insecure_skip_tls_verify: InsecureSkipTlsVerifyOpt = False,
     jwks: JwksFileOpt = None,
     public_key: PublicKeyOpt = None,
     token: Annotated[
@@ -46,20 +48,18 @@ def verify(
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Check the issuer the way STS will: HTTPS, discovery document, JWKS, the IAM provider, and a token."""
-    import sys
-
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.errors import InputError, UsageError
     from oidc_publisher.registration import check_audience
-    from oidc_publisher.sources import read_file
+    from oidc_publisher.sources import read_text
     from oidc_publisher.verification import VerifySettings
     from oidc_publisher.verification import verify as do_verify
 
-    source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, required=False), output)
+    source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, required=False, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     guard(lambda: check_audience(client_id, "--client-id"), output)
     raw_token = None
     if token is not None:
-        raw_token = sys.stdin.read() if str(token) == "-" else guard(lambda: read_file(token, "token file").decode(), output)
+        raw_token = guard(lambda: read_text(token, "token file"), output)
         if not raw_token.strip():
             fail(InputError("the token file is empty", "give a service-account token"), output)
     namespace, _, name = service_account.partition("/")
