@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -169,29 +169,76 @@ def _tags(clients: AwsClients, arn: str) -> dict[str, str]:
     return {item["Key"]: item.get("Value", "") for item in items}
 
 
-def find_distribution(clients: AwsClients, *, bucket: str, region: str) -> Distribution | None:
-    """The distribution this tool (or the Terraform module) made for ``bucket``: by its comment and
-    origin, else by its ``oidc-publisher:bucket`` tag among the distributions with that origin."""
+def list_distributions(clients: AwsClients) -> Iterator[dict[str, Any]]:
+    """Every distribution summary of the account (ListDistributions, page by page, as they are needed)."""
     client = clients.cloudfront()
-    domain = origin_domain(bucket, region)
-    tagged_candidates: list[dict[str, Any]] = []
     marker = ""
     while True:
         with _translated("cloudfront:ListDistributions"):
             page = client.list_distributions(**_page(marker))["DistributionList"]
-        for summary in _items(page):  # type: ignore[arg-type]
-            if not any(o.get("DomainName") == domain for o in _items(summary.get("Origins"))):
-                continue
-            if summary.get("Comment") == comment_for(bucket):
-                return _describe(summary)
-            tagged_candidates.append(summary)
+        yield from _items(page)  # type: ignore[arg-type]
         if not page.get("IsTruncated") or not page.get("NextMarker"):
-            break
+            return
         marker = page["NextMarker"]
+
+
+def serves_host(summary: dict[str, Any], host: str) -> bool:
+    """The distribution answers for ``host``: its own *.cloudfront.net name, or one of its aliases."""
+    return summary.get("DomainName") == host or host in _items(summary.get("Aliases"))
+
+
+def _origin_is_bucket(domain: str, bucket: str) -> bool:
+    """``domain`` is ``bucket``'s S3 REST endpoint, in any region."""
+    return re.fullmatch(rf"{re.escape(bucket)}\.s3[.-]([a-z0-9-]+\.)?amazonaws\.com(\.cn)?", domain) is not None
+
+
+def find_distribution(
+    clients: AwsClients,
+    *,
+    bucket: str,
+    region: str,
+    host: str | None = None,
+    summaries: Iterable[dict[str, Any]] | None = None,
+) -> Distribution | None:
+    """The distribution this tool (or the Terraform module) made for ``bucket``: by its comment and
+    origin, else by its ``oidc-publisher:bucket`` tag among the distributions with that origin, else (with
+    ``host``) the one that serves the issuer's host from this bucket, in whatever region the bucket is:
+    a wrong or missing --region must not hide it. ``summaries``: the account's list, when already read."""
+    domain = origin_domain(bucket, region)
+    tagged_candidates: list[dict[str, Any]] = []
+    by_host: dict[str, Any] | None = None
+    for summary in summaries if summaries is not None else list_distributions(clients):
+        origins = [str(o.get("DomainName", "")) for o in _items(summary.get("Origins"))]
+        if host and by_host is None and serves_host(summary, host) and any(_origin_is_bucket(o, bucket) for o in origins):
+            by_host = summary
+        if domain not in origins:
+            continue
+        if summary.get("Comment") == comment_for(bucket):
+            return _describe(summary)
+        tagged_candidates.append(summary)
     for summary in tagged_candidates:
         if _tags(clients, summary["ARN"]).get(BUCKET_TAG) == bucket:
             return _describe(summary)
-    return None
+    return _describe(by_host) if by_host is not None else None
+
+
+def users_of_origin_access_control(summaries: Iterable[dict[str, Any]], oac_id: str) -> list[str]:
+    """The ids of the distributions with an origin signed by ``oac_id``."""
+    return [
+        str(s["Id"]) for s in summaries if any(o.get("OriginAccessControlId") == oac_id for o in _items(s.get("Origins")))
+    ]
+
+
+def users_of_cache_policy(summaries: Iterable[dict[str, Any]], policy_id: str) -> list[str]:
+    """The ids of the distributions with a cache behaviour (the default one or another) that names ``policy_id``."""
+    return [
+        str(s["Id"])
+        for s in summaries
+        if any(
+            (b or {}).get("CachePolicyId") == policy_id
+            for b in [s.get("DefaultCacheBehavior"), *_items(s.get("CacheBehaviors"))]
+        )
+    ]
 
 
 def find_origin_access_control(clients: AwsClients, bucket: str) -> str | None:

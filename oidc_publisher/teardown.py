@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.errors import ConflictError, UsageError
-from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
+from oidc_publisher.plan import EXIT_CHANGES_PENDING, Change, Plan
 from oidc_publisher.policies import (
     CLOUDFRONT_READ_SID,
     DENY_INSECURE_SID,
@@ -57,6 +57,7 @@ class TeardownReport:
     dry_run: bool
     notes: list[str] = field(default_factory=list)
     cancelled: bool = False
+    applied: bool = False  # the plan was carried out (what did not happen is no longer in it)
 
     @property
     def exit_code(self) -> int:
@@ -67,7 +68,10 @@ class TeardownReport:
     def to_text(self) -> str:
         if self.cancelled:
             return "Cancelled: nothing was removed."
-        head = self.plan.to_text(dry_run=self.dry_run) if self.plan.has_changes else "Nothing of this issuer's to remove."
+        if self.plan.has_changes:
+            head = self.plan.to_text(dry_run=self.dry_run)
+        else:
+            head = "Nothing was removed yet." if self.applied else "Nothing of this issuer's to remove."
         return "\n".join([head, *self.notes])
 
     def to_json(self) -> dict[str, Any]:
@@ -131,7 +135,7 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
                     f"whoever re-creates s3://{bucket} can mint tokens for the roles that trust it"
                 )
             plan.add(f"s3://{bucket}", "delete", "created by oidc-publisher and empty once the documents are gone")
-            actions.append(lambda: report.notes.extend(_delete_bucket(s3, bucket, ours)))
+            actions.append(lambda: report.notes.extend(_delete_bucket(s3, bucket, ours, plan)))
         else:
             why = f"it holds {len(others)} other object(s)" if managed else "it is not tagged managed-by=oidc-publisher"
             report.notes.append(f"kept s3://{bucket}: {why}")
@@ -149,6 +153,7 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
     if not settings.yes and not confirm("\n".join([plan.to_text(dry_run=True), *warnings, "Remove all of this?"])):
         report.cancelled = True
         return report
+    report.applied = True
     for action in actions:
         action()
     return report
@@ -240,18 +245,24 @@ def _refuse_while_trusted(clients: AwsClients, target: Target, deleted_now: str 
 
 
 def _plan_cloudfront(clients: AwsClients, target: Target, plan: Plan, report: TeardownReport, actions: list[Callable[[], None]]) -> None:
-    """The distribution (recognised by its comment and origin, removed only if tagged managed-by), then
-    its origin access control (recognised by name) and its cache policy (by name and the tool's comment)."""
+    """The distribution (recognised by its comment and origin, or as the one serving the issuer's host from
+    this bucket; removed only if tagged managed-by), then its origin access control (recognised by name) and
+    its cache policy (by name and the tool's comment). An OAC or a cache policy that any other live
+    distribution uses is kept, with a note naming it: CloudFront refuses those deletes (moto does not)."""
     from oidc_publisher.aws import translated as _translated
     from oidc_publisher.cloudfront import (
         cache_policy_name,
         find_cache_policy,
         find_distribution,
         find_origin_access_control,
+        list_distributions,
+        users_of_cache_policy,
+        users_of_origin_access_control,
     )
 
     bucket = target.bucket
-    distribution = find_distribution(clients, bucket=bucket, region=target.region)
+    live = list(list_distributions(clients))
+    distribution = find_distribution(clients, bucket=bucket, region=target.region, host=target.issuer.host, summaries=live)
     if distribution is not None:
         with _translated("cloudfront:ListTagsForResource", distribution.id):
             items = clients.cloudfront().list_tags_for_resource(Resource=distribution.arn)["Tags"].get("Items", [])
@@ -260,7 +271,13 @@ def _plan_cloudfront(clients: AwsClients, target: Target, plan: Plan, report: Te
             report.notes.append(f"kept CloudFront distribution {distribution.id}: it is not tagged managed-by=oidc-publisher")
             return
         plan.add(f"cloudfront:distribution/{distribution.id}", "delete", "created by oidc-publisher: disable, then delete once disabled")
+    # What another live distribution uses stays: only the one deleted here (first) may use it.
+    others = [summary for summary in live if distribution is None or summary["Id"] != distribution.id]
     oac = find_origin_access_control(clients, bucket)
+    users = users_of_origin_access_control(others, oac) if oac else []
+    if oac and users:
+        report.notes.append(f"kept origin access control {oac}: {_distributions(users)} still {_uses(users)} it")
+        oac = None
     if oac:
         plan.add(f"cloudfront:origin-access-control/{oac}", "delete", "created by oidc-publisher for this bucket, after the distribution")
     policy = find_cache_policy(clients, bucket)
@@ -268,20 +285,39 @@ def _plan_cloudfront(clients: AwsClients, target: Target, plan: Plan, report: Te
     if policy is not None and not policy.made_for(bucket):
         report.notes.append(f"kept cache policy {name} ({policy.id}): oidc-publisher did not create it (its comment is {policy.comment!r})")
         policy = None
+    users = users_of_cache_policy(others, policy.id) if policy is not None else []
+    if policy is not None and users:
+        report.notes.append(f"kept cache policy {name} ({policy.id}): {_distributions(users)} still {_uses(users)} it")
+        policy = None
     if policy is not None:
         plan.add(f"cloudfront:cache-policy/{name}", "delete", "created by oidc-publisher for this bucket, once no distribution uses it")
     if distribution is not None or oac or policy is not None:
         policy_id = policy.id if policy is not None else None
-        actions.append(lambda: report.notes.extend(_remove_cloudfront(clients, distribution, oac, name, policy_id)))
+        actions.append(lambda: report.notes.extend(_remove_cloudfront(clients, plan, distribution, oac, name, policy_id)))
+
+
+def _distributions(ids: list[str]) -> str:
+    return f"distribution{'s' if len(ids) > 1 else ''} {', '.join(ids)}"
+
+
+def _uses(ids: list[str]) -> str:
+    return "use" if len(ids) > 1 else "uses"
+
+
+def _settle(plan: Plan, resource: str, happened: Change | None) -> None:
+    """Replace the planned change of ``resource`` with what really happened (None: nothing), so that a
+    delete that did not happen is never reported under "Changed:"."""
+    plan.changes = [c for c in (happened if c.resource == resource else c for c in plan.changes) if c is not None]
 
 
 def _remove_cloudfront(
-    clients: AwsClients, distribution: Distribution | None, oac: str | None, policy_name: str, policy_id: str | None
+    clients: AwsClients, plan: Plan, distribution: Distribution | None, oac: str | None, policy_name: str, policy_id: str | None
 ) -> list[str]:
     """Disable and delete the distribution, then its OAC and cache policy; a note for what has to wait.
 
     CloudFront deletes a distribution only once it is disabled and deployed (minutes after disabling),
-    and refuses to delete an OAC or a cache policy a distribution still uses: the next run finishes the job."""
+    and refuses to delete an OAC or a cache policy a distribution still uses: the next run finishes the job.
+    What did not happen is taken out of ``plan`` (the report)."""
     from oidc_publisher.cloudfront import (
         delete_cache_policy,
         delete_distribution_if_disabled,
@@ -289,17 +325,24 @@ def _remove_cloudfront(
         disable_distribution,
     )
 
+    oac_resource, policy_resource = f"cloudfront:origin-access-control/{oac}", f"cloudfront:cache-policy/{policy_name}"
     if distribution is not None:
-        disable_distribution(clients, distribution)
+        resource = f"cloudfront:distribution/{distribution.id}"
+        disabled_now = disable_distribution(clients, distribution)
         if not delete_distribution_if_disabled(clients, distribution):
+            _settle(plan, resource, Change(resource, "update", "disabled; CloudFront deletes it once deployed") if disabled_now else None)
+            _settle(plan, oac_resource, None)
+            _settle(plan, policy_resource, None)
             then = [f"its origin access control {oac}"] if oac else []
             then += [f"its cache policy {policy_name}"] if policy_id else []
             return [f"distribution {distribution.id} is disabled; CloudFront deletes it only once deployed: "
                     f"re-run teardown in about 15 minutes to delete it" + (f", then {' and '.join(then)}" if then else "")]
     notes = []
     if oac and not delete_origin_access_control(clients, oac):
+        _settle(plan, oac_resource, None)
         notes.append(f"origin access control {oac} is still in use; re-run teardown once the distribution is gone")
     if policy_id and not delete_cache_policy(clients, policy_id):
+        _settle(plan, policy_resource, None)
         notes.append(f"kept cache policy {policy_name} ({policy_id}): a distribution still uses it (CachePolicyInUse); "
                      "re-run teardown once no distribution uses it")
     return notes
@@ -420,12 +463,13 @@ def _delete_versions(s3: Any, bucket: str, versions: list[dict[str, Any]]) -> No
             s3.delete_objects(Bucket=bucket, Delete={"Objects": versions[start : start + 1000], "Quiet": True})
 
 
-def _delete_bucket(s3: Any, bucket: str, ours: set[str]) -> list[str]:
+def _delete_bucket(s3: Any, bucket: str, ours: set[str], plan: Plan) -> list[str]:
     """Delete the (now empty) bucket; keep it if something else was written to it meanwhile."""
     from oidc_publisher.aws import translated as _translated
 
     rest = _versions(s3, bucket)
     if any(v["Key"] not in ours for v in rest):
+        _settle(plan, f"s3://{bucket}", None)
         return [f"kept s3://{bucket}: other objects were written to it during teardown"]
     if rest:
         _delete_versions(s3, bucket, rest)

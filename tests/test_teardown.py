@@ -19,6 +19,7 @@ from tests.support.deployments import finish_deployments
 from tests.support.fronts import Front
 from tests.support.irsa import ACCOUNT, BUCKET, HOST, ISSUER, PROVIDER, READONLY, seed_issuer
 from tests.support.motoserver import AwsWorld
+from tests.test_cloudfront import origins_keep_their_oac  # noqa: F401 - a fixture
 
 OTHER_ACCOUNT = "111111111111"
 JWKS, DISCOVERY, STATE = "openid/v1/jwks", ".well-known/openid-configuration", ".oidc-publisher/state.json"
@@ -355,6 +356,9 @@ def test_teardown_cloudfront_waits_for_the_disabled_distribution(aws: AwsWorld, 
         "and its cache policy oidc-publisher-cf-issuer"
     ]
     assert list(aws.cache_policies.by_name()) == ["oidc-publisher-cf-issuer"]  # the distribution still uses it
+    # Only what happened is reported as changed: the distribution was disabled, nothing of CloudFront's deleted.
+    assert [(c["action"], c["resource"], c["reason"]) for c in first.json()["changes"] if c["resource"].startswith("cloudfront:")] == [
+        ("update", f"cloudfront:distribution/{distribution_id}", "disabled; CloudFront deletes it once deployed")]
     assert cf.get_distribution_config(Id=distribution_id)["DistributionConfig"]["Enabled"] is False
     assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [distribution_id]
     assert [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]] == [oac]
@@ -367,7 +371,10 @@ def test_teardown_cloudfront_waits_for_the_disabled_distribution(aws: AwsWorld, 
     early = invoke(*args)
     assert early.exit_code == 0, early.stderr
     assert early.json()["notes"][-1] == first.json()["notes"][0]
+    assert early.json()["changes"] == []
     assert aws.recorder.writes == []
+    text = invoke(*args[:-2])
+    assert text.stdout.startswith("Nothing was removed yet.\n") and text.stdout.endswith(f"\n{first.json()['notes'][0]}\n")
 
     finish_deployments(aws)
     second = invoke(*args)
@@ -382,6 +389,70 @@ def test_teardown_cloudfront_waits_for_the_disabled_distribution(aws: AwsWorld, 
     done = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--yes")
     assert done.exit_code == 0 and done.stdout.startswith("Nothing of this issuer's to remove.\n")
     assert aws.recorder.writes == []
+
+
+@pytest.mark.usefixtures("origins_keep_their_oac")  # moto keeps the OAC on the origin, as CloudFront does
+def test_cloudfront_teardown_without_region_finds_the_distribution_by_its_host(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """Issue 17: the bucket is in eu-west-1, teardown runs without --region (as docs/teardown.md shows it) in
+    us-east-1. The distribution is found by its domain (the issuer's host), not only by its origin, and the
+    origin access control and cache policy it uses are deleted only after it."""
+    front("cf-issuer", ("*.cloudfront.net",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    boot = invoke("bootstrap", "--bucket", "cf-issuer", "--region", "eu-west-1", "--cloudfront", "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    issuer_url, distribution_id = boot.json()["issuer"], boot.json()["distribution_id"]
+    cf = aws.client("cloudfront")
+    [oac] = [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]]
+    aws.recorder.reset()
+    dry = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--dry-run", "-o", "json")
+    assert dry.exit_code == 3, dry.stderr
+    assert [c["resource"] for c in dry.json()["changes"]][-3:] == [
+        f"cloudfront:distribution/{distribution_id}", f"cloudfront:origin-access-control/{oac}",
+        "cloudfront:cache-policy/oidc-publisher-cf-issuer"]
+    assert aws.recorder.writes == []
+    done = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    assert [c["resource"] for c in done.json()["changes"]][-3:] == [c["resource"] for c in dry.json()["changes"]][-3:]
+    assert cf.list_distributions()["DistributionList"].get("Items", []) == []
+    assert cf.list_origin_access_controls()["OriginAccessControlList"].get("Items", []) == []
+    assert aws.cache_policies.by_name() == {}
+    ops = aws.recorder.operations("cloudfront")
+    assert ops.index("DeleteOriginAccessControl") > ops.index("DeleteDistribution")
+
+
+@pytest.mark.usefixtures("origins_keep_their_oac")  # moto keeps the OAC on the origin, as CloudFront does
+def test_an_oac_or_cache_policy_a_live_distribution_uses_is_never_deleted(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """Another distribution (not the issuer's, not the tool's) uses the tool's OAC and cache policy: checked
+    from the live state before planning, kept with a note naming the user, never listed as a change."""
+    front("cf-issuer", ("*.cloudfront.net",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    boot = invoke("bootstrap", "--bucket", "cf-issuer", "--cloudfront", "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    cf = aws.client("cloudfront")
+    [oac] = [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]]
+    policy_id = aws.cache_policies.by_name()["oidc-publisher-cf-issuer"]
+    mine = cf.get_distribution_config(Id=boot.json()["distribution_id"])["DistributionConfig"]
+    other = {**mine, "CallerReference": "someone-else", "Comment": "another site", "Origins": {"Quantity": 1, "Items": [
+        {**mine["Origins"]["Items"][0], "DomainName": "another-bucket.s3.eu-west-1.amazonaws.com"}]}}
+    other_id = cf.create_distribution(DistributionConfig=other)["Distribution"]["Id"]
+    assert cf.get_distribution_config(Id=other_id)["DistributionConfig"]["Origins"]["Items"][0]["OriginAccessControlId"] == oac
+    notes = [f"kept origin access control {oac}: distribution {other_id} still uses it",
+             f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): distribution {other_id} still uses it"]
+    aws.recorder.reset()
+    dry = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--dry-run", "-o", "json")
+    assert dry.exit_code == 3, dry.stderr
+    resources = [c["resource"] for c in dry.json()["changes"]]
+    assert resources[-1] == f"cloudfront:distribution/{boot.json()['distribution_id']}"
+    assert not any(r.startswith(("cloudfront:origin-access-control", "cloudfront:cache-policy")) for r in resources)
+    assert [n for n in dry.json()["notes"] if n.startswith("kept ")] == notes
+    done = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--yes")
+    assert done.exit_code == 0, done.stderr
+    assert "origin-access-control" not in done.stdout.split("\n\n")[0] and "cache-policy/" not in done.stdout
+    assert all(f"\n{note}\n" in done.stdout for note in notes)
+    assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [other_id]
+    assert [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]] == [oac]
+    assert aws.cache_policies.by_name() == {"oidc-publisher-cf-issuer": policy_id}
+    assert not {"DeleteOriginAccessControl", "DeleteCachePolicy"} & set(aws.recorder.operations("cloudfront"))
 
 
 def test_a_distribution_not_tagged_by_the_tool_is_kept(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
@@ -401,8 +472,8 @@ def test_a_distribution_not_tagged_by_the_tool_is_kept(aws: AwsWorld, front: Fro
 
 
 def test_a_cache_policy_still_in_use_is_kept_with_a_note(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
-    """Another distribution (not this issuer's) was pointed at the tool's cache policy: CloudFront answers
-    CachePolicyInUse, and teardown keeps the policy and says why, instead of failing."""
+    """Another distribution (not this issuer's) was pointed at the tool's cache policy: CloudFront would answer
+    CachePolicyInUse, so teardown keeps the policy and says which distribution uses it, instead of failing."""
     front("cf-issuer", ("*.cloudfront.net",))
     pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
     boot = invoke("bootstrap", "--bucket", "cf-issuer", "--cloudfront", "--public-key", str(pub), "-o", "json")
@@ -418,10 +489,9 @@ def test_a_cache_policy_still_in_use_is_kept_with_a_note(aws: AwsWorld, front: F
 
     assert done.exit_code == 0, done.stderr
     assert "Traceback" not in done.stderr
-    assert done.json()["notes"] == [
-        f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): a distribution still uses it (CachePolicyInUse); "
-        "re-run teardown once no distribution uses it"
-    ]
+    # Seen in the live state before planning (it was planned, tried and refused before): never under "Changed:".
+    assert done.json()["notes"] == [f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): distribution {other_id} still uses it"]
+    assert "cloudfront:cache-policy/oidc-publisher-cf-issuer" not in [c["resource"] for c in done.json()["changes"]]
     assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [other_id]
     assert aws.cache_policies.by_name() == {"oidc-publisher-cf-issuer": policy_id}
 
