@@ -222,6 +222,15 @@ def find_distribution(
     return _describe(by_host) if by_host is not None else None
 
 
+def users_of_bucket(summaries: Iterable[dict[str, Any]], bucket: str, *, but: str | None = None) -> list[str]:
+    """The ids of the distributions (other than ``but``) with an origin that is ``bucket``, in any region."""
+    return [
+        str(s["Id"])
+        for s in summaries
+        if s["Id"] != but and any(_origin_is_bucket(str(o.get("DomainName", "")), bucket) for o in _items(s.get("Origins")))
+    ]
+
+
 def users_of_origin_access_control(summaries: Iterable[dict[str, Any]], oac_id: str) -> list[str]:
     """The ids of the distributions with an origin signed by ``oac_id``."""
     return [

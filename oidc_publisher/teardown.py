@@ -83,6 +83,7 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
     """Plan the removal from current state (reads only); apply it after confirmation unless dry-run."""
     from oidc_publisher import s3 as s3edge
     from oidc_publisher.auditing import trusting_roles
+    from oidc_publisher.cloudfront import users_of_bucket
     from oidc_publisher.iam import delete_provider, get_provider
     from oidc_publisher.iam_roles import provider_arn_for
 
@@ -109,6 +110,7 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
     if roles:
         report.notes.append(f"roles that trust this issuer are kept (delete them yourself): {', '.join(sorted(roles))}")
 
+    cloudfront = _read_cloudfront(clients, target)
     ours = set(target.keys.published) | {target.keys.state}
     tags = s3edge.bucket_tags(s3, bucket) if _bucket_exists(s3, bucket) else None
     if tags is None:
@@ -125,9 +127,25 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
         if mine:
             actions.append(lambda: _delete_versions(s3, bucket, mine))
         names_the_issuer = issuer.s3_origin() is not None  # the bucket's name is the issuer's host
-        if managed and not others and names_the_issuer and not settings.delete_bucket:
-            _plan_tombstone(s3, clients, target, tags, plan, report, actions)
+        # A distribution that stays (not the tool's) fetches from the bucket by its name.
+        fetching = users_of_bucket(cloudfront.live, bucket, but=cloudfront.deleted)
+        if managed and not others and (names_the_issuer or fetching) and not settings.delete_bucket:
+            why = (
+                f"its name is the issuer's host, and whoever re-created it could mint tokens for every role that trusts "
+                f"{issuer.url} through an IAM provider in any account; delete it with --delete-bucket once no provider "
+                "trusts the issuer"
+                if names_the_issuer
+                else f"{_distributions(fetching)}, kept, still {_uses(fetching, 'fetch')} from it, and whoever re-created it "
+                "could serve their own documents through it; delete it with --delete-bucket once no distribution uses it"
+            )
+            _plan_tombstone(s3, clients, target, tags, plan, report, actions, why)
         elif managed and not others:
+            if fetching:
+                raise ConflictError(
+                    f"refusing to delete s3://{bucket}: {_distributions(fetching)} still {_uses(fetching, 'fetch')} from it, "
+                    "and whoever re-created the bucket could serve their own documents through it: nothing was removed",
+                    "delete or repoint that distribution first, or drop --delete-bucket to keep the bucket as a locked tombstone",
+                )
             if names_the_issuer:
                 _refuse_while_trusted(clients, target, provider.arn if provider is not None and owned_provider else None)
                 report.notes.append(
@@ -145,7 +163,8 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
                 plan.add(f"s3://{bucket}", "update", "bucket policy: drop read access to this issuer's documents")
                 actions.append(lambda: _put_bucket_policy(s3, bucket, trimmed))
 
-    _plan_cloudfront(clients, target, plan, report, actions)
+    _plan_cloudfront(clients, target, cloudfront, plan, report, actions)
+    report.notes.extend(_name_notes(target, plan, cloudfront))
 
     if settings.dry_run or not plan.has_changes:
         return report
@@ -190,11 +209,11 @@ def _check_objects_belong_to(s3: Any, target: Target) -> None:
 
 def _plan_tombstone(
     s3: Any, clients: AwsClients, target: Target, tags: dict[str, str], plan: Plan, report: TeardownReport,
-    actions: list[Callable[[], None]],
+    actions: list[Callable[[], None]], why: str,
 ) -> None:
-    """Keep an S3-direct issuer's bucket, emptied, as a tombstone: its name is the issuer's host, so whoever
-    re-created it could serve their own JWKS to STS for every IAM provider (in any account) that trusts the
-    issuer. Locked: tagged, Block Public Access all on, and a policy that denies everyone but this account.
+    """Keep the bucket, emptied, as a tombstone while its name is trusted: an S3-direct issuer's bucket name is
+    the issuer's host, so whoever re-created it could serve their own JWKS to STS for every IAM provider (in any
+    account) that trusts the issuer; a distribution that stays fetches from it by name. Locked: tagged, Block Public Access all on, and a policy that denies everyone but this account.
     Each part is planned from the live state, so a re-run finishes what a failed run left, and a tombstone
     already locked is left alone."""
     bucket = target.bucket
@@ -212,11 +231,7 @@ def _plan_tombstone(
         actions.append(lambda: _put_bucket_policy(s3, bucket, wanted))
     if steps:
         plan.add(f"s3://{bucket}", "update", "keep as a locked tombstone, not deleted: " + "; ".join(steps))
-    report.notes.append(
-        f"kept s3://{bucket} as a tombstone (empty, private, tagged {TOMBSTONE_TAG}): its name is the issuer's host, "
-        f"and whoever re-created it could mint tokens for every role that trusts {target.issuer.url} through an IAM "
-        "provider in any account; delete it with --delete-bucket once no provider trusts the issuer"
-    )
+    report.notes.append(f"kept s3://{bucket} as a tombstone (empty, private, tagged {TOMBSTONE_TAG}): {why}")
 
 
 def tombstone_tag_value(issuer_url: str) -> str:
@@ -244,30 +259,54 @@ def _refuse_while_trusted(clients: AwsClients, target: Target, deleted_now: str 
             )
 
 
-def _plan_cloudfront(clients: AwsClients, target: Target, plan: Plan, report: TeardownReport, actions: list[Callable[[], None]]) -> None:
-    """The distribution (recognised by its comment and origin, or as the one serving the issuer's host from
-    this bucket; removed only if tagged managed-by), then its origin access control (recognised by name) and
-    its cache policy (by name and the tool's comment). An OAC or a cache policy that any other live
+@dataclass
+class _CloudFront:
+    """What teardown reads of CloudFront: every live distribution, and the issuer's (if found)."""
+
+    live: list[dict[str, Any]]
+    distribution: Distribution | None
+    managed: bool  # tagged managed-by=oidc-publisher: it is deleted here
+
+    @property
+    def deleted(self) -> str | None:
+        return self.distribution.id if self.distribution is not None and self.managed else None
+
+
+def _read_cloudfront(clients: AwsClients, target: Target) -> _CloudFront:
+    """The distribution is recognised by its comment and origin, or as the one serving the issuer's host from
+    this bucket (whatever --region says)."""
+    from oidc_publisher.cloudfront import find_distribution, list_distributions
+
+    live = list(list_distributions(clients))
+    distribution = find_distribution(clients, bucket=target.bucket, region=target.region, host=target.issuer.host, summaries=live)
+    managed = False
+    if distribution is not None:
+        from oidc_publisher.aws import translated as _translated
+
+        with _translated("cloudfront:ListTagsForResource", distribution.id):
+            items = clients.cloudfront().list_tags_for_resource(Resource=distribution.arn)["Tags"].get("Items", [])
+        managed = {t["Key"]: t.get("Value", "") for t in items}.get(MANAGED[0]) == MANAGED[1]
+    return _CloudFront(live, distribution, managed)
+
+
+def _plan_cloudfront(
+    clients: AwsClients, target: Target, cloudfront: _CloudFront, plan: Plan, report: TeardownReport,
+    actions: list[Callable[[], None]],
+) -> None:
+    """The distribution (removed only if tagged managed-by), then its origin access control (recognised by
+    name) and its cache policy (by name and the tool's comment). An OAC or a cache policy that any other live
     distribution uses is kept, with a note naming it: CloudFront refuses those deletes (moto does not)."""
-    from oidc_publisher.aws import translated as _translated
     from oidc_publisher.cloudfront import (
         cache_policy_name,
         find_cache_policy,
-        find_distribution,
         find_origin_access_control,
-        list_distributions,
         users_of_cache_policy,
         users_of_origin_access_control,
     )
 
-    bucket = target.bucket
-    live = list(list_distributions(clients))
-    distribution = find_distribution(clients, bucket=bucket, region=target.region, host=target.issuer.host, summaries=live)
+    bucket, live, distribution = target.bucket, cloudfront.live, cloudfront.distribution
     if distribution is not None:
-        with _translated("cloudfront:ListTagsForResource", distribution.id):
-            items = clients.cloudfront().list_tags_for_resource(Resource=distribution.arn)["Tags"].get("Items", [])
-        tags = {t["Key"]: t.get("Value", "") for t in items}
-        if tags.get(MANAGED[0]) != MANAGED[1]:
+        if not cloudfront.managed:
             report.notes.append(f"kept CloudFront distribution {distribution.id}: it is not tagged managed-by=oidc-publisher")
             return
         plan.add(f"cloudfront:distribution/{distribution.id}", "delete", "created by oidc-publisher: disable, then delete once disabled")
@@ -300,8 +339,25 @@ def _distributions(ids: list[str]) -> str:
     return f"distribution{'s' if len(ids) > 1 else ''} {', '.join(ids)}"
 
 
-def _uses(ids: list[str]) -> str:
-    return "use" if len(ids) > 1 else "uses"
+def _uses(ids: list[str], verb: str = "use") -> str:
+    return verb if len(ids) > 1 else f"{verb}es" if verb.endswith("h") else f"{verb}s"
+
+
+def _name_notes(target: Target, plan: Plan, cloudfront: _CloudFront) -> list[str]:
+    """Why removing a CloudFront issuer's distribution and bucket frees no name IAM trusts, or what the owner
+    of a custom domain must do so that it does not."""
+    if target.issuer.s3_origin() is not None:
+        return []
+    removed = [c.resource for c in plan.changes if c.action == "delete"]
+    distribution = cloudfront.deleted
+    if not (f"s3://{target.bucket}" in removed or (distribution and f"cloudfront:distribution/{distribution}" in removed)):
+        return []
+    host = target.issuer.host
+    if host.endswith(".cloudfront.net"):
+        return [f"the issuer's host {host} is the distribution's own name: nobody can claim it once the distribution is "
+                "deleted (a new distribution gets another name), so the distribution and its bucket can go"]
+    return [f"warning: DNS for {host} must not be left pointing at the deleted distribution or bucket, which another "
+            f"party could claim and serve this issuer from: remove or repoint the record for {host}"]
 
 
 def _settle(plan: Plan, resource: str, happened: Change | None) -> None:

@@ -187,6 +187,12 @@ def test_confirmation(issuer: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> None
     assert issuer.client("s3").list_buckets()["Buckets"] == []
 
 
+def cloudfront_name_note(issuer_url: str) -> str:
+    host = issuer_url.removeprefix("https://")
+    return (f"the issuer's host {host} is the distribution's own name: nobody can claim it once the distribution is deleted "
+            "(a new distribution gets another name), so the distribution and its bucket can go")
+
+
 def other_account(world: AwsWorld, service: str) -> Any:
     """A client of another AWS account (moto scopes AssumeRole's credentials to the role's account)."""
     import boto3
@@ -324,7 +330,7 @@ def test_teardown_cloudfront(aws: AwsWorld, front: Front, tmp_path: Path) -> Non
     assert list(aws.cache_policies.by_name()) == ["oidc-publisher-cf-issuer"]
     done = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--yes", "-o", "json")
     assert done.exit_code == 0, done.stderr
-    assert done.json()["notes"] == []
+    assert done.json()["notes"] == [cloudfront_name_note(issuer_url)]  # deleting a *.cloudfront.net issuer frees no name
     assert cf.list_distributions()["DistributionList"].get("Items", []) == []
     assert cf.list_origin_access_controls()["OriginAccessControlList"].get("Items", []) == []
     assert cf.list_cache_policies(Type="custom")["CachePolicyList"].get("Items", []) == []
@@ -351,6 +357,7 @@ def test_teardown_cloudfront_waits_for_the_disabled_distribution(aws: AwsWorld, 
     first = invoke(*args)
     assert first.exit_code == 0, first.stderr
     assert first.json()["notes"] == [
+        cloudfront_name_note(issuer_url),
         f"distribution {distribution_id} is disabled; CloudFront deletes it only once deployed: "
         f"re-run teardown in about 15 minutes to delete it, then its origin access control {oac} "
         "and its cache policy oidc-publisher-cf-issuer"
@@ -370,11 +377,11 @@ def test_teardown_cloudfront_waits_for_the_disabled_distribution(aws: AwsWorld, 
     aws.recorder.reset()
     early = invoke(*args)
     assert early.exit_code == 0, early.stderr
-    assert early.json()["notes"][-1] == first.json()["notes"][0]
+    assert early.json()["notes"][-1] == first.json()["notes"][-1]
     assert early.json()["changes"] == []
     assert aws.recorder.writes == []
     text = invoke(*args[:-2])
-    assert text.stdout.startswith("Nothing was removed yet.\n") and text.stdout.endswith(f"\n{first.json()['notes'][0]}\n")
+    assert text.stdout.startswith("Nothing was removed yet.\n") and text.stdout.endswith(f"\n{first.json()['notes'][-1]}\n")
 
     finish_deployments(aws)
     second = invoke(*args)
@@ -469,6 +476,39 @@ def test_a_distribution_not_tagged_by_the_tool_is_kept(aws: AwsWorld, front: Fro
     assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [distribution["Id"]]
     assert len(cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]) == 1
     assert list(aws.cache_policies.by_name()) == ["oidc-publisher-cf-issuer"]
+    # The kept distribution still fetches from the bucket by its name: the bucket is not freed either.
+    assert (f"kept s3://cf-issuer as a tombstone (empty, private, tagged oidc-publisher:tombstone): distribution "
+            f"{distribution['Id']}, kept, still fetches from it, and whoever re-created it could serve their own documents "
+            "through it; delete it with --delete-bucket once no distribution uses it") in done.json()["notes"]
+    assert [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]] == ["cf-issuer"]
+    aws.recorder.reset()
+    refused = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--delete-bucket", "--yes")
+    assert (refused.exit_code, refused.stderr) == (1, (
+        f"error: refusing to delete s3://cf-issuer: distribution {distribution['Id']} still fetches from it, and whoever "
+        "re-created the bucket could serve their own documents through it: nothing was removed; delete or repoint that "
+        "distribution first, or drop --delete-bucket to keep the bucket as a locked tombstone\n"))
+    assert aws.recorder.writes == []
+
+
+def test_a_custom_domain_issuer_warns_about_its_dns(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """The bucket and distribution of a custom-domain issuer go; the DNS record of the host is the user's,
+    and must not be left pointing at them."""
+    front("cf-custom", ("oidc.example.com",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    cert = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/0b1f8d2c-5a3e-4c6f-9d7a-1e2f3a4b5c6d"
+    boot = invoke("bootstrap", "--bucket", "cf-custom", "--cloudfront", "--issuer-url", "https://oidc.example.com/prod",
+                  "--acm-certificate-arn", cert, "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    warning = ("warning: DNS for oidc.example.com must not be left pointing at the deleted distribution or bucket, which "
+               "another party could claim and serve this issuer from: remove or repoint the record for oidc.example.com")
+    args = ("teardown", "--issuer-url", "https://oidc.example.com/prod", "--bucket", "cf-custom")
+    dry = invoke(*args, "--dry-run")
+    assert dry.exit_code == 3 and dry.stdout.endswith(f"\n{warning}\n")
+    done = invoke(*args, "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    assert done.json()["notes"][-1] == warning
+    assert aws.client("s3").list_buckets()["Buckets"] == []
+    assert aws.client("cloudfront").list_distributions()["DistributionList"].get("Items", []) == []
 
 
 def test_a_cache_policy_still_in_use_is_kept_with_a_note(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
@@ -490,7 +530,8 @@ def test_a_cache_policy_still_in_use_is_kept_with_a_note(aws: AwsWorld, front: F
     assert done.exit_code == 0, done.stderr
     assert "Traceback" not in done.stderr
     # Seen in the live state before planning (it was planned, tried and refused before): never under "Changed:".
-    assert done.json()["notes"] == [f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): distribution {other_id} still uses it"]
+    assert done.json()["notes"] == [f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): distribution {other_id} still uses it",
+                                    cloudfront_name_note(boot.json()["issuer"])]
     assert "cloudfront:cache-policy/oidc-publisher-cf-issuer" not in [c["resource"] for c in done.json()["changes"]]
     assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [other_id]
     assert aws.cache_policies.by_name() == {"oidc-publisher-cf-issuer": policy_id}
