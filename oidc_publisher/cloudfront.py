@@ -8,7 +8,10 @@ honours within those bounds. A distribution the tool made before it used a cache
 ForwardedValues and TTL fields) is moved onto it; a distribution whose behaviour names another cache
 policy (the Terraform module's, or one its owner chose) keeps it. The policy is recognised as the tool's
 by its name and its comment (``managed-by oidc-publisher: ...``); the Terraform module's has the same
-name and another comment, and is never changed or deleted here.
+name and another comment, and is never changed or deleted here. Origin access controls take no tags: the
+tool's carries the description ``managed-by oidc-publisher: ...``, given by the call that creates it (the
+Terraform module's has the same name and another description). An existing OAC or distribution is never
+re-marked: converging one changes only the fields the tool owns.
 
 Recognising our distribution: its Comment (``oidc-publisher issuer for BUCKET``) and its origin
 (``BUCKET.s3.REGION.amazonaws.com``), both in ListDistributions' answer, so finding it costs no call per
@@ -67,6 +70,11 @@ def comment_for(bucket: str) -> str:
 
 def oac_name(bucket: str) -> str:
     return f"oidc-publisher-{bucket}"[:64]  # CloudFront's limit on an OAC name
+
+
+def oac_description(bucket: str) -> str:
+    """The ownership mark of the tool's OAC, set only by the call that creates it (OACs take no tags)."""
+    return f"managed-by oidc-publisher: signs CloudFront's reads of s3://{bucket}"[:256]
 
 
 def cache_policy_name(bucket: str) -> str:
@@ -251,7 +259,13 @@ def users_of_cache_policy(summaries: Iterable[dict[str, Any]], policy_id: str) -
 
 
 def find_origin_access_control(clients: AwsClients, bucket: str) -> str | None:
-    """The id of the OAC named ``oidc-publisher-BUCKET``, if there is one."""
+    """The id of the OAC named ``oidc-publisher-BUCKET``, if there is one (whoever made it: see ``oac_made_for``)."""
+    found = origin_access_control(clients, bucket)
+    return str(found["Id"]) if found is not None else None
+
+
+def origin_access_control(clients: AwsClients, bucket: str) -> dict[str, Any] | None:
+    """The summary (Id, Name, Description, ...) of the OAC named ``oidc-publisher-BUCKET``, if there is one."""
     client = clients.cloudfront()
     marker = ""
     while True:
@@ -259,10 +273,16 @@ def find_origin_access_control(clients: AwsClients, bucket: str) -> str | None:
             page = client.list_origin_access_controls(**_page(marker))["OriginAccessControlList"]
         for item in _items(page):  # type: ignore[arg-type]
             if item.get("Name") == oac_name(bucket):
-                return str(item["Id"])
+                return dict(item)
         if not page.get("IsTruncated") or not page.get("NextMarker"):
             return None
         marker = page["NextMarker"]
+
+
+def oac_made_for(summary: dict[str, Any], bucket: str) -> bool:
+    """Made by this tool for ``bucket``: OACs take no tags, and the Terraform module gives its OAC the same name
+    (and the description the tool gave before it marked its own), so only this description tells."""
+    return summary.get("Description") == oac_description(bucket)
 
 
 @dataclass(frozen=True)
@@ -623,7 +643,7 @@ def ensure_distribution(
             oac_id = client.create_origin_access_control(
                 OriginAccessControlConfig={
                     "Name": oac_name(bucket),
-                    "Description": comment_for(bucket),
+                    "Description": oac_description(bucket),
                     "SigningProtocol": "sigv4",
                     "SigningBehavior": "always",
                     "OriginAccessControlOriginType": "s3",

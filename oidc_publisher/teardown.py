@@ -1,8 +1,9 @@
 """``teardown``: remove what the tool created for an issuer, and nothing else.
 
 Recognised by the ``managed-by=oidc-publisher`` tag (provider, bucket, distribution; a distribution is
-first found by the comment and origin the tool gives it) or by the name the tool gives it (origin
-access control, which takes no tags; cache policy, by its name and the tool's comment). The documents and the state object are the issuer's own keys, so
+first found by the comment and origin the tool gives it, or as the one serving the issuer's host) or, for
+what takes no tags, by the name and the mark the creating call gives it (origin access control: its
+description; cache policy: its comment). An OAC or cache policy that another live distribution uses stays. The documents and the state object are the issuer's own keys, so
 they are removed from any bucket; a bucket the tool did not create keeps everything else, minus this
 issuer's objects in the tool's read statements of its policy. Roles are never deleted here: they are listed, so the
 people who own them can decide.
@@ -293,13 +294,14 @@ def _plan_cloudfront(
     clients: AwsClients, target: Target, cloudfront: _CloudFront, plan: Plan, report: TeardownReport,
     actions: list[Callable[[], None]],
 ) -> None:
-    """The distribution (removed only if tagged managed-by), then its origin access control (recognised by
-    name) and its cache policy (by name and the tool's comment). An OAC or a cache policy that any other live
+    """The distribution (removed only if tagged managed-by), then its origin access control (by name and the
+    tool's description) and its cache policy (by name and the tool's comment). An OAC or a cache policy that any other live
     distribution uses is kept, with a note naming it: CloudFront refuses those deletes (moto does not)."""
     from oidc_publisher.cloudfront import (
         cache_policy_name,
         find_cache_policy,
-        find_origin_access_control,
+        oac_made_for,
+        origin_access_control,
         users_of_cache_policy,
         users_of_origin_access_control,
     )
@@ -312,7 +314,13 @@ def _plan_cloudfront(
         plan.add(f"cloudfront:distribution/{distribution.id}", "delete", "created by oidc-publisher: disable, then delete once disabled")
     # What another live distribution uses stays: only the one deleted here (first) may use it.
     others = [summary for summary in live if distribution is None or summary["Id"] != distribution.id]
-    oac = find_origin_access_control(clients, bucket)
+    found = origin_access_control(clients, bucket)
+    oac = str(found["Id"]) if found is not None else None
+    if found is not None and not oac_made_for(found, bucket):
+        report.notes.append(f"kept origin access control {oac} ({found.get('Name')}): it lacks oidc-publisher's mark (its "
+                            f"description is {found.get('Description', '')!r}: Terraform's, someone else's, or from an older "
+                            "oidc-publisher); delete it yourself once nothing uses it, if it is yours")
+        oac = None
     users = users_of_origin_access_control(others, oac) if oac else []
     if oac and users:
         report.notes.append(f"kept origin access control {oac}: {_distributions(users)} still {_uses(users)} it")

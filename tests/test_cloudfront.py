@@ -156,7 +156,7 @@ def test_create_from_nothing(aws: AwsWorld, clients: AwsClients) -> None:
     assert oac == {
         "Id": oac["Id"],
         "Name": f"oidc-publisher-{BUCKET}",
-        "Description": f"oidc-publisher issuer for {BUCKET}",
+        "Description": f"managed-by oidc-publisher: signs CloudFront's reads of s3://{BUCKET}",  # its mark
         "SigningProtocol": "sigv4",
         "SigningBehavior": "always",
         "OriginAccessControlOriginType": "s3",
@@ -360,6 +360,26 @@ def test_drift_is_converged_in_place(aws: AwsWorld, clients: AwsClients) -> None
     assert config_of(aws, made.id)["Aliases"] == {"Quantity": 0}
     aws.recorder.reset()
     assert ensure(clients)[1] == [] and aws.recorder.writes == []
+
+
+def test_a_distribution_the_tool_did_not_make_is_converged_without_its_mark(aws: AwsWorld, clients: AwsClients) -> None:
+    """The Terraform module's distribution (the tool's comment, its own managed-by tag) is converged only in the
+    fields asked for: the tool's mark is set only by the call that creates a distribution, never added here."""
+    made, _ = ensure(clients)
+    assert made is not None
+    cf = aws.client("cloudfront")
+    cf.untag_resource(Resource=made.arn, TagKeys={"Items": ["managed-by", "oidc-publisher:bucket", "team"]})
+    cf.tag_resource(Resource=made.arn, Tags={"Items": [{"Key": "managed-by", "Value": "terraform-oidc-issuer"}]})
+    current = cf.get_distribution_config(Id=made.id)
+    cf.update_distribution(Id=made.id, IfMatch=current["ETag"], DistributionConfig={**current["DistributionConfig"], "Enabled": False})
+    aws.recorder.reset()
+
+    dist, changes = ensure(clients)
+
+    assert dist is not None and dist.id == made.id
+    assert [c.reason for c in changes] == ["enable it"]
+    assert aws.recorder.writes == [("cloudfront", "UpdateDistribution")]  # no TagResource
+    assert cf.list_tags_for_resource(Resource=made.arn)["Tags"]["Items"] == [{"Key": "managed-by", "Value": "terraform-oidc-issuer"}]
 
 
 def test_an_origin_without_the_oac_gets_it_back(

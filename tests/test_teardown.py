@@ -511,6 +511,33 @@ def test_a_custom_domain_issuer_warns_about_its_dns(aws: AwsWorld, front: Front,
     assert aws.client("cloudfront").list_distributions()["DistributionList"].get("Items", []) == []
 
 
+def test_an_oac_the_tool_did_not_make_is_converged_without_a_mark_and_never_deleted(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """The Terraform module names its OAC as the tool does, with the description the tool once gave its own:
+    bootstrap reuses it without writing to it (no mark added), and teardown keeps it."""
+    cf = aws.client("cloudfront")
+    terraforms = cf.create_origin_access_control(OriginAccessControlConfig={
+        "Name": "oidc-publisher-cf-issuer", "Description": "oidc-publisher issuer for cf-issuer", "SigningProtocol": "sigv4",
+        "SigningBehavior": "always", "OriginAccessControlOriginType": "s3"})["OriginAccessControl"]["Id"]
+    front("cf-issuer", ("*.cloudfront.net",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    aws.recorder.reset()
+    boot = invoke("bootstrap", "--bucket", "cf-issuer", "--cloudfront", "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    assert not [op for op in aws.recorder.operations("cloudfront") if op.endswith("OriginAccessControl")]  # reused, untouched
+    [oac] = cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]
+    assert (oac["Id"], oac["Description"]) == (terraforms, "oidc-publisher issuer for cf-issuer")
+    aws.recorder.reset()
+    done = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    assert (f"kept origin access control {terraforms} (oidc-publisher-cf-issuer): it lacks oidc-publisher's mark (its "
+            "description is 'oidc-publisher issuer for cf-issuer': Terraform's, someone else's, or from an older "
+            "oidc-publisher); delete it yourself once nothing uses it, if it is yours") in done.json()["notes"]
+    assert f"cloudfront:origin-access-control/{terraforms}" not in [c["resource"] for c in done.json()["changes"]]
+    assert "DeleteOriginAccessControl" not in aws.recorder.operations("cloudfront")
+    assert [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]] == [terraforms]
+    assert cf.list_distributions()["DistributionList"].get("Items", []) == []  # the tool's own distribution went
+
+
 def test_a_cache_policy_still_in_use_is_kept_with_a_note(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
     """Another distribution (not this issuer's) was pointed at the tool's cache policy: CloudFront would answer
     CachePolicyInUse, so teardown keeps the policy and says which distribution uses it, instead of failing."""
