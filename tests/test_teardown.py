@@ -285,6 +285,20 @@ def test_a_tombstone_left_half_locked_is_finished_by_the_next_run(issuer: AwsWor
     assert json.loads(issuer.client("s3").get_bucket_policy(Bucket=BUCKET)["Policy"]) == TOMBSTONE_POLICY
 
 
+def test_a_tombstone_serves_its_issuer_again_after_bootstrap(issuer: AwsWorld, tmp_path: Path) -> None:
+    """The cluster comes back: bootstrap on the tombstone drops the tool's lock (a Deny would hide the documents
+    from STS) and puts the public read back."""
+    import requests
+
+    assert invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes").exit_code == 0
+    pub = k.write(tmp_path / "again.pub", k.K8S_RSA_PUBLIC_KEY)
+    again = invoke("bootstrap", "--bucket", BUCKET, "--public-key", str(pub))
+    assert again.exit_code == 0, again.stderr
+    sids = [st["Sid"] for st in json.loads(issuer.client("s3").get_bucket_policy(Bucket=BUCKET)["Policy"])["Statement"]]
+    assert sorted(sids) == sorted([PUBLIC_READ_SID, DENY_INSECURE_SID])
+    assert requests.get(f"{issuer.moto_endpoint}/{BUCKET}/{JWKS}", timeout=10).status_code == 200
+
+
 def test_delete_bucket_is_refused_while_a_provider_of_this_account_trusts_the_issuer(issuer: AwsWorld) -> None:
     iam = issuer.client("iam")
     iam.untag_open_id_connect_provider(OpenIDConnectProviderArn=PROVIDER, TagKeys=["managed-by"])  # not the tool's: kept
