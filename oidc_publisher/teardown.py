@@ -136,15 +136,15 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
                 f"{issuer.url} through an IAM provider in any account; delete it with --delete-bucket once no provider "
                 "trusts the issuer"
                 if names_the_issuer
-                else f"{_distributions(fetching)}, kept, still {_uses(fetching, 'fetch')} from it, and whoever re-created it "
+                else f"it is the origin of {_distributions(fetching)}, which teardown keeps, and whoever re-created it "
                 "could serve their own documents through it; delete it with --delete-bucket once no distribution uses it"
             )
             _plan_tombstone(s3, clients, target, tags, plan, report, actions, why)
         elif managed and not others:
             if fetching:
                 raise ConflictError(
-                    f"refusing to delete s3://{bucket}: {_distributions(fetching)} still {_uses(fetching, 'fetch')} from it, "
-                    "and whoever re-created the bucket could serve their own documents through it: nothing was removed",
+                    f"refusing to delete s3://{bucket}: it is the origin of {_distributions(fetching)}, and whoever "
+                    "re-created the bucket could serve their own documents through it: nothing was removed",
                     "delete or repoint that distribution first, or drop --delete-bucket to keep the bucket as a locked tombstone",
                 )
             if names_the_issuer:
@@ -323,7 +323,7 @@ def _plan_cloudfront(
         oac = None
     users = users_of_origin_access_control(others, oac) if oac else []
     if oac and users:
-        report.notes.append(f"kept origin access control {oac}: {_distributions(users)} still {_uses(users)} it")
+        report.notes.append(f"kept origin access control {oac}: still used by {_distributions(users)}")
         oac = None
     if oac:
         plan.add(f"cloudfront:origin-access-control/{oac}", "delete", "created by oidc-publisher for this bucket, after the distribution")
@@ -334,7 +334,7 @@ def _plan_cloudfront(
         policy = None
     users = users_of_cache_policy(others, policy.id) if policy is not None else []
     if policy is not None and users:
-        report.notes.append(f"kept cache policy {name} ({policy.id}): {_distributions(users)} still {_uses(users)} it")
+        report.notes.append(f"kept cache policy {name} ({policy.id}): still used by {_distributions(users)}")
         policy = None
     if policy is not None:
         plan.add(f"cloudfront:cache-policy/{name}", "delete", "created by oidc-publisher for this bucket, once no distribution uses it")
@@ -345,10 +345,6 @@ def _plan_cloudfront(
 
 def _distributions(ids: list[str]) -> str:
     return f"distribution{'s' if len(ids) > 1 else ''} {', '.join(ids)}"
-
-
-def _uses(ids: list[str], verb: str = "use") -> str:
-    return verb if len(ids) > 1 else f"{verb}es" if verb.endswith("h") else f"{verb}s"
 
 
 def _name_notes(target: Target, plan: Plan, cloudfront: _CloudFront) -> list[str]:

@@ -457,8 +457,8 @@ def test_an_oac_or_cache_policy_a_live_distribution_uses_is_never_deleted(aws: A
         {**mine["Origins"]["Items"][0], "DomainName": "another-bucket.s3.eu-west-1.amazonaws.com"}]}}
     other_id = cf.create_distribution(DistributionConfig=other)["Distribution"]["Id"]
     assert cf.get_distribution_config(Id=other_id)["DistributionConfig"]["Origins"]["Items"][0]["OriginAccessControlId"] == oac
-    notes = [f"kept origin access control {oac}: distribution {other_id} still uses it",
-             f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): distribution {other_id} still uses it"]
+    notes = [f"kept origin access control {oac}: still used by distribution {other_id}",
+             f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): still used by distribution {other_id}"]
     aws.recorder.reset()
     dry = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--dry-run", "-o", "json")
     assert dry.exit_code == 3, dry.stderr
@@ -491,14 +491,14 @@ def test_a_distribution_not_tagged_by_the_tool_is_kept(aws: AwsWorld, front: Fro
     assert len(cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]) == 1
     assert list(aws.cache_policies.by_name()) == ["oidc-publisher-cf-issuer"]
     # The kept distribution still fetches from the bucket by its name: the bucket is not freed either.
-    assert (f"kept s3://cf-issuer as a tombstone (empty, private, tagged oidc-publisher:tombstone): distribution "
-            f"{distribution['Id']}, kept, still fetches from it, and whoever re-created it could serve their own documents "
-            "through it; delete it with --delete-bucket once no distribution uses it") in done.json()["notes"]
+    assert (f"kept s3://cf-issuer as a tombstone (empty, private, tagged oidc-publisher:tombstone): it is the origin of "
+            f"distribution {distribution['Id']}, which teardown keeps, and whoever re-created it could serve their own "
+            "documents through it; delete it with --delete-bucket once no distribution uses it") in done.json()["notes"]
     assert [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]] == ["cf-issuer"]
     aws.recorder.reset()
     refused = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--delete-bucket", "--yes")
     assert (refused.exit_code, refused.stderr) == (1, (
-        f"error: refusing to delete s3://cf-issuer: distribution {distribution['Id']} still fetches from it, and whoever "
+        f"error: refusing to delete s3://cf-issuer: it is the origin of distribution {distribution['Id']}, and whoever "
         "re-created the bucket could serve their own documents through it: nothing was removed; delete or repoint that "
         "distribution first, or drop --delete-bucket to keep the bucket as a locked tombstone\n"))
     assert aws.recorder.writes == []
@@ -571,7 +571,7 @@ def test_a_cache_policy_still_in_use_is_kept_with_a_note(aws: AwsWorld, front: F
     assert done.exit_code == 0, done.stderr
     assert "Traceback" not in done.stderr
     # Seen in the live state before planning (it was planned, tried and refused before): never under "Changed:".
-    assert done.json()["notes"] == [f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): distribution {other_id} still uses it",
+    assert done.json()["notes"] == [f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): still used by distribution {other_id}",
                                     cloudfront_name_note(boot.json()["issuer"])]
     assert "cloudfront:cache-policy/oidc-publisher-cf-issuer" not in [c["resource"] for c in done.json()["changes"]]
     assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [other_id]
