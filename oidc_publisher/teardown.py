@@ -3,8 +3,8 @@
 Recognised by the ``managed-by=oidc-publisher`` tag (provider, bucket, distribution; a distribution is
 first found by the comment and origin the tool gives it, or as the one serving the issuer's host) or, for
 what takes no tags, by the name and the mark the creating call gives it (origin access control: its
-description; cache policy: its comment). An OAC or cache policy that another live distribution uses stays. The documents and the state object are the issuer's own keys, so
-they are removed from any bucket; a bucket the tool did not create keeps everything else, minus this
+description; cache policy: its comment). An OAC or cache policy that another live distribution uses stays.
+The documents and the state object are the issuer's own keys, so they are removed from any bucket; a bucket the tool did not create keeps everything else, minus this
 issuer's objects in the tool's read statements of its policy. Roles are never deleted here: they are listed, so the
 people who own them can decide.
 
@@ -214,9 +214,9 @@ def _plan_tombstone(
 ) -> None:
     """Keep the bucket, emptied, as a tombstone while its name is trusted: an S3-direct issuer's bucket name is
     the issuer's host, so whoever re-created it could serve their own JWKS to STS for every IAM provider (in any
-    account) that trusts the issuer; a distribution that stays fetches from it by name. Locked: tagged, Block Public Access all on, and a policy that denies everyone but this account.
-    Each part is planned from the live state, so a re-run finishes what a failed run left, and a tombstone
-    already locked is left alone."""
+    account) that trusts the issuer; a distribution that stays fetches from it by name. Locked: tagged, Block
+    Public Access all on, and a policy that denies everyone but this account. Each part is planned from the
+    live state, so a re-run finishes what a failed run left, and a tombstone already locked is left alone."""
     bucket = target.bucket
     steps: list[str] = []
     if TOMBSTONE_TAG not in tags:
@@ -295,8 +295,9 @@ def _plan_cloudfront(
     actions: list[Callable[[], None]],
 ) -> None:
     """The distribution (removed only if tagged managed-by), then its origin access control (by name and the
-    tool's description) and its cache policy (by name and the tool's comment). An OAC or a cache policy that any other live
-    distribution uses is kept, with a note naming it: CloudFront refuses those deletes (moto does not)."""
+    tool's description) and its cache policy (by name and the tool's comment). An OAC or a cache policy that
+    any other live distribution uses is kept, with a note naming it: CloudFront refuses those deletes (moto
+    does not)."""
     from oidc_publisher.cloudfront import (
         cache_policy_name,
         find_cache_policy,

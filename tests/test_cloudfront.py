@@ -838,3 +838,31 @@ def test_delete_origin_access_control(aws: AwsWorld, clients: AwsClients) -> Non
 def test_distribution_arn_per_partition() -> None:
     assert distribution_arn("aws", ACCOUNT, "E2ABC") == f"arn:aws:cloudfront::{ACCOUNT}:distribution/E2ABC"
     assert distribution_arn("aws-cn", ACCOUNT, "E2ABC") == f"arn:aws-cn:cloudfront::{ACCOUNT}:distribution/E2ABC"
+
+
+def test_which_live_distributions_use_a_bucket_an_oac_or_a_cache_policy() -> None:
+    """Pure: read from ListDistributions' summaries (origins and behaviours), so teardown never plans a delete
+    CloudFront would refuse."""
+    from oidc_publisher.cloudfront import (
+        serves_host,
+        users_of_bucket,
+        users_of_cache_policy,
+        users_of_origin_access_control,
+    )
+
+    def summary(ident: str, origin: str, oac: str = "", policy: str = "", aliases: tuple[str, ...] = ()) -> dict[str, Any]:
+        return {"Id": ident, "DomainName": f"{ident.lower()}.cloudfront.net",
+                "Aliases": {"Quantity": len(aliases), "Items": list(aliases)} if aliases else {"Quantity": 0},
+                "Origins": {"Quantity": 1, "Items": [{"DomainName": origin, "OriginAccessControlId": oac}]},
+                "DefaultCacheBehavior": {"CachePolicyId": policy}, "CacheBehaviors": {"Quantity": 0}}
+
+    live = [summary("A", f"{BUCKET}.s3.{REGION}.amazonaws.com", "oac1", "p1", (ALIAS,)),
+            summary("B", f"{BUCKET}.s3.us-east-1.amazonaws.com", "oac2"),
+            summary("C", f"{BUCKET}-2.s3.{REGION}.amazonaws.com", "oac1"),
+            {**summary("D", "elsewhere.example.com"), "CacheBehaviors": {"Quantity": 1, "Items": [{"CachePolicyId": "p1"}]}}]
+    assert users_of_bucket(live, BUCKET) == ["A", "B"]  # any region; not another bucket sharing the prefix
+    assert users_of_bucket(live, BUCKET, but="A") == ["B"]
+    assert users_of_origin_access_control(live, "oac1") == ["A", "C"]
+    assert users_of_cache_policy(live, "p1") == ["A", "D"]  # default behaviour or another
+    assert users_of_cache_policy(live, "p2") == []
+    assert serves_host(live[0], ALIAS) and serves_host(live[0], "a.cloudfront.net") and not serves_host(live[1], ALIAS)

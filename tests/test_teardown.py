@@ -11,8 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from oidc_publisher.cli import teardown as teardown_cli
+from oidc_publisher.plan import Change, Plan
 from oidc_publisher.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBLIC_READ_SID
-from oidc_publisher.teardown import _without_keys
+from oidc_publisher.teardown import _settle, _without_keys, tombstone_tag_value
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.deployments import finish_deployments
@@ -612,3 +613,19 @@ def test_bucket_policy_trimming() -> None:
     assert _without_keys({"Statement": [deny]}, ours) == {"Statement": [deny]}  # nothing of this issuer's: unchanged
     shared = {"Sid": PUBLIC_READ_SID, "Resource": [*sorted(ours), "arn:aws:s3:::b/x/jwks"]}
     assert _without_keys({"Statement": [deny, shared]}, ours) == {"Statement": [deny, {"Sid": PUBLIC_READ_SID, "Resource": ["arn:aws:s3:::b/x/jwks"]}]}
+
+
+def test_tombstone_tag_value_is_a_valid_s3_tag_value() -> None:
+    assert tombstone_tag_value(ISSUER) == ISSUER
+    assert tombstone_tag_value("https://b.s3.us-east-1.amazonaws.com/a~b%20c") == "https://b.s3.us-east-1.amazonaws.com/a_b_20c"
+    assert len(tombstone_tag_value("https://h/" + "p" * 300)) == 256
+
+
+def test_settle_reports_only_what_happened() -> None:
+    plan = Plan()
+    plan.add("a", "delete", "x")
+    plan.add("b", "delete", "y")
+    _settle(plan, "a", Change("a", "update", "disabled"))
+    _settle(plan, "b", None)
+    _settle(plan, "c", None)  # nothing planned for it: nothing changes
+    assert plan.changes == [Change("a", "update", "disabled")]
