@@ -8,7 +8,10 @@ honours within those bounds. A distribution the tool made before it used a cache
 ForwardedValues and TTL fields) is moved onto it; a distribution whose behaviour names another cache
 policy (the Terraform module's, or one its owner chose) keeps it. The policy is recognised as the tool's
 by its name and its comment (``managed-by oidc-publisher: ...``); the Terraform module's has the same
-name and another comment, and is never changed or deleted here.
+name and another comment, and is never changed or deleted here. Origin access controls take no tags: the
+tool's carries the description ``managed-by oidc-publisher: ...``, given by the call that creates it (the
+Terraform module's has the same name and another description). An existing OAC or distribution is never
+re-marked: converging one changes only the fields the tool owns.
 
 Recognising our distribution: its Comment (``oidc-publisher issuer for BUCKET``) and its origin
 (``BUCKET.s3.REGION.amazonaws.com``), both in ListDistributions' answer, so finding it costs no call per
@@ -22,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -67,6 +70,11 @@ def comment_for(bucket: str) -> str:
 
 def oac_name(bucket: str) -> str:
     return f"oidc-publisher-{bucket}"[:64]  # CloudFront's limit on an OAC name
+
+
+def oac_description(bucket: str) -> str:
+    """The ownership mark of the tool's OAC, set only by the call that creates it (OACs take no tags)."""
+    return f"managed-by oidc-publisher: signs CloudFront's reads of s3://{bucket}"[:256]
 
 
 def cache_policy_name(bucket: str) -> str:
@@ -169,33 +177,95 @@ def _tags(clients: AwsClients, arn: str) -> dict[str, str]:
     return {item["Key"]: item.get("Value", "") for item in items}
 
 
-def find_distribution(clients: AwsClients, *, bucket: str, region: str) -> Distribution | None:
-    """The distribution this tool (or the Terraform module) made for ``bucket``: by its comment and
-    origin, else by its ``oidc-publisher:bucket`` tag among the distributions with that origin."""
+def list_distributions(clients: AwsClients) -> Iterator[dict[str, Any]]:
+    """Every distribution summary of the account (ListDistributions, page by page, as they are needed)."""
     client = clients.cloudfront()
-    domain = origin_domain(bucket, region)
-    tagged_candidates: list[dict[str, Any]] = []
     marker = ""
     while True:
         with _translated("cloudfront:ListDistributions"):
             page = client.list_distributions(**_page(marker))["DistributionList"]
-        for summary in _items(page):  # type: ignore[arg-type]
-            if not any(o.get("DomainName") == domain for o in _items(summary.get("Origins"))):
-                continue
-            if summary.get("Comment") == comment_for(bucket):
-                return _describe(summary)
-            tagged_candidates.append(summary)
+        yield from _items(page)  # type: ignore[arg-type]
         if not page.get("IsTruncated") or not page.get("NextMarker"):
-            break
+            return
         marker = page["NextMarker"]
+
+
+def serves_host(summary: dict[str, Any], host: str) -> bool:
+    """The distribution answers for ``host``: its own *.cloudfront.net name, or one of its aliases."""
+    return summary.get("DomainName") == host or host in _items(summary.get("Aliases"))
+
+
+def _origin_is_bucket(domain: str, bucket: str) -> bool:
+    """``domain`` is ``bucket``'s S3 REST endpoint, in any region."""
+    return re.fullmatch(rf"{re.escape(bucket)}\.s3[.-]([a-z0-9-]+\.)?amazonaws\.com(\.cn)?", domain) is not None
+
+
+def find_distribution(
+    clients: AwsClients,
+    *,
+    bucket: str,
+    region: str,
+    host: str | None = None,
+    summaries: Iterable[dict[str, Any]] | None = None,
+) -> Distribution | None:
+    """The distribution this tool (or the Terraform module) made for ``bucket``: by its comment and
+    origin, else by its ``oidc-publisher:bucket`` tag among the distributions with that origin, else (with
+    ``host``) the one that serves the issuer's host from this bucket, in whatever region the bucket is:
+    a wrong or missing --region must not hide it. ``summaries``: the account's list, when already read."""
+    domain = origin_domain(bucket, region)
+    tagged_candidates: list[dict[str, Any]] = []
+    by_host: dict[str, Any] | None = None
+    for summary in summaries if summaries is not None else list_distributions(clients):
+        origins = [str(o.get("DomainName", "")) for o in _items(summary.get("Origins"))]
+        if host and by_host is None and serves_host(summary, host) and any(_origin_is_bucket(o, bucket) for o in origins):
+            by_host = summary
+        if domain not in origins:
+            continue
+        if summary.get("Comment") == comment_for(bucket):
+            return _describe(summary)
+        tagged_candidates.append(summary)
     for summary in tagged_candidates:
         if _tags(clients, summary["ARN"]).get(BUCKET_TAG) == bucket:
             return _describe(summary)
-    return None
+    return _describe(by_host) if by_host is not None else None
+
+
+def users_of_bucket(summaries: Iterable[dict[str, Any]], bucket: str, *, but: str | None = None) -> list[str]:
+    """The ids of the distributions (other than ``but``) with an origin that is ``bucket``, in any region."""
+    return [
+        str(s["Id"])
+        for s in summaries
+        if s["Id"] != but and any(_origin_is_bucket(str(o.get("DomainName", "")), bucket) for o in _items(s.get("Origins")))
+    ]
+
+
+def users_of_origin_access_control(summaries: Iterable[dict[str, Any]], oac_id: str) -> list[str]:
+    """The ids of the distributions with an origin signed by ``oac_id``."""
+    return [
+        str(s["Id"]) for s in summaries if any(o.get("OriginAccessControlId") == oac_id for o in _items(s.get("Origins")))
+    ]
+
+
+def users_of_cache_policy(summaries: Iterable[dict[str, Any]], policy_id: str) -> list[str]:
+    """The ids of the distributions with a cache behaviour (the default one or another) that names ``policy_id``."""
+    return [
+        str(s["Id"])
+        for s in summaries
+        if any(
+            (b or {}).get("CachePolicyId") == policy_id
+            for b in [s.get("DefaultCacheBehavior"), *_items(s.get("CacheBehaviors"))]
+        )
+    ]
 
 
 def find_origin_access_control(clients: AwsClients, bucket: str) -> str | None:
-    """The id of the OAC named ``oidc-publisher-BUCKET``, if there is one."""
+    """The id of the OAC named ``oidc-publisher-BUCKET``, if there is one (whoever made it: see ``oac_made_for``)."""
+    found = origin_access_control(clients, bucket)
+    return str(found["Id"]) if found is not None else None
+
+
+def origin_access_control(clients: AwsClients, bucket: str) -> dict[str, Any] | None:
+    """The summary (Id, Name, Description, ...) of the OAC named ``oidc-publisher-BUCKET``, if there is one."""
     client = clients.cloudfront()
     marker = ""
     while True:
@@ -203,10 +273,16 @@ def find_origin_access_control(clients: AwsClients, bucket: str) -> str | None:
             page = client.list_origin_access_controls(**_page(marker))["OriginAccessControlList"]
         for item in _items(page):  # type: ignore[arg-type]
             if item.get("Name") == oac_name(bucket):
-                return str(item["Id"])
+                return dict(item)
         if not page.get("IsTruncated") or not page.get("NextMarker"):
             return None
         marker = page["NextMarker"]
+
+
+def oac_made_for(summary: dict[str, Any], bucket: str) -> bool:
+    """Made by this tool for ``bucket``: OACs take no tags, and the Terraform module gives its OAC the same name
+    (and the description the tool gave before it marked its own), so only this description tells."""
+    return summary.get("Description") == oac_description(bucket)
 
 
 @dataclass(frozen=True)
@@ -567,7 +643,7 @@ def ensure_distribution(
             oac_id = client.create_origin_access_control(
                 OriginAccessControlConfig={
                     "Name": oac_name(bucket),
-                    "Description": comment_for(bucket),
+                    "Description": oac_description(bucket),
                     "SigningProtocol": "sigv4",
                     "SigningBehavior": "always",
                     "OriginAccessControlOriginType": "s3",

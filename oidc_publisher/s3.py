@@ -17,7 +17,7 @@ from oidc_publisher.aws import aws_error
 from oidc_publisher.concurrency import together
 from oidc_publisher.errors import AWSError, ConflictError
 from oidc_publisher.plan import Change
-from oidc_publisher.policies import CLOUDFRONT_READ_SID, PUBLIC_READ_SID
+from oidc_publisher.policies import CLOUDFRONT_READ_SID, PUBLIC_READ_SID, TOMBSTONE_SID
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -226,7 +226,9 @@ def merged_policy(existing: dict[str, Any] | None, ours: dict[str, Any]) -> dict
     keep the resources of other issuers (prefixes) in the same bucket."""
     existing_statements = list(normalise_policy(existing)["Statement"]) if existing else []
     by_sid = {s.get("Sid"): s for s in existing_statements}
-    result = [s for s in existing_statements if s.get("Sid") not in {x["Sid"] for x in ours["Statement"]}]
+    # A teardown's tombstone lock (the tool's own) goes when the bucket serves an issuer again.
+    replaced = {x["Sid"] for x in ours["Statement"]} | {TOMBSTONE_SID}
+    result = [s for s in existing_statements if s.get("Sid") not in replaced]
     for statement in ours["Statement"]:
         mine = dict(statement)
         old = by_sid.get(mine["Sid"])

@@ -1,9 +1,10 @@
 """``teardown``: remove what the tool created for an issuer, and nothing else.
 
 Recognised by the ``managed-by=oidc-publisher`` tag (provider, bucket, distribution; a distribution is
-first found by the comment and origin the tool gives it) or by the name the tool gives it (origin
-access control, which takes no tags; cache policy, by its name and the tool's comment). The documents and the state object are the issuer's own keys, so
-they are removed from any bucket; a bucket the tool did not create keeps everything else, minus this
+first found by the comment and origin the tool gives it, or as the one serving the issuer's host) or, for
+what takes no tags, by the name and the mark the creating call gives it (origin access control: its
+description; cache policy: its comment). An OAC or cache policy that another live distribution uses stays.
+The documents and the state object are the issuer's own keys, so they are removed from any bucket; a bucket the tool did not create keeps everything else, minus this
 issuer's objects in the tool's read statements of its policy. Roles are never deleted here: they are listed, so the
 people who own them can decide.
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.errors import ConflictError, UsageError
-from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
+from oidc_publisher.plan import EXIT_CHANGES_PENDING, Change, Plan
 from oidc_publisher.policies import (
     CLOUDFRONT_READ_SID,
     DENY_INSECURE_SID,
@@ -57,6 +58,7 @@ class TeardownReport:
     dry_run: bool
     notes: list[str] = field(default_factory=list)
     cancelled: bool = False
+    applied: bool = False  # the plan was carried out (what did not happen is no longer in it)
 
     @property
     def exit_code(self) -> int:
@@ -67,7 +69,10 @@ class TeardownReport:
     def to_text(self) -> str:
         if self.cancelled:
             return "Cancelled: nothing was removed."
-        head = self.plan.to_text(dry_run=self.dry_run) if self.plan.has_changes else "Nothing of this issuer's to remove."
+        if self.plan.has_changes:
+            head = self.plan.to_text(dry_run=self.dry_run)
+        else:
+            head = "Nothing was removed yet." if self.applied else "Nothing of this issuer's to remove."
         return "\n".join([head, *self.notes])
 
     def to_json(self) -> dict[str, Any]:
@@ -79,6 +84,7 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
     """Plan the removal from current state (reads only); apply it after confirmation unless dry-run."""
     from oidc_publisher import s3 as s3edge
     from oidc_publisher.auditing import trusting_roles
+    from oidc_publisher.cloudfront import users_of_bucket
     from oidc_publisher.iam import delete_provider, get_provider
     from oidc_publisher.iam_roles import provider_arn_for
 
@@ -105,6 +111,7 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
     if roles:
         report.notes.append(f"roles that trust this issuer are kept (delete them yourself): {', '.join(sorted(roles))}")
 
+    cloudfront = _read_cloudfront(clients, target)
     ours = set(target.keys.published) | {target.keys.state}
     tags = s3edge.bucket_tags(s3, bucket) if _bucket_exists(s3, bucket) else None
     if tags is None:
@@ -121,9 +128,25 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
         if mine:
             actions.append(lambda: _delete_versions(s3, bucket, mine))
         names_the_issuer = issuer.s3_origin() is not None  # the bucket's name is the issuer's host
-        if managed and not others and names_the_issuer and not settings.delete_bucket:
-            _plan_tombstone(s3, clients, target, tags, plan, report, actions)
+        # A distribution that stays (not the tool's) fetches from the bucket by its name.
+        fetching = users_of_bucket(cloudfront.live, bucket, but=cloudfront.deleted)
+        if managed and not others and (names_the_issuer or fetching) and not settings.delete_bucket:
+            why = (
+                f"its name is the issuer's host, and whoever re-created it could mint tokens for every role that trusts "
+                f"{issuer.url} through an IAM provider in any account; delete it with --delete-bucket once no provider "
+                "trusts the issuer"
+                if names_the_issuer
+                else f"it is the origin of {_distributions(fetching)}, which teardown keeps, and whoever re-created it "
+                "could serve their own documents through it; delete it with --delete-bucket once no distribution uses it"
+            )
+            _plan_tombstone(s3, clients, target, tags, plan, report, actions, why)
         elif managed and not others:
+            if fetching:
+                raise ConflictError(
+                    f"refusing to delete s3://{bucket}: it is the origin of {_distributions(fetching)}, and whoever "
+                    "re-created the bucket could serve their own documents through it: nothing was removed",
+                    "delete or repoint that distribution first, or drop --delete-bucket to keep the bucket as a locked tombstone",
+                )
             if names_the_issuer:
                 _refuse_while_trusted(clients, target, provider.arn if provider is not None and owned_provider else None)
                 report.notes.append(
@@ -131,7 +154,7 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
                     f"whoever re-creates s3://{bucket} can mint tokens for the roles that trust it"
                 )
             plan.add(f"s3://{bucket}", "delete", "created by oidc-publisher and empty once the documents are gone")
-            actions.append(lambda: report.notes.extend(_delete_bucket(s3, bucket, ours)))
+            actions.append(lambda: report.notes.extend(_delete_bucket(s3, bucket, ours, plan)))
         else:
             why = f"it holds {len(others)} other object(s)" if managed else "it is not tagged managed-by=oidc-publisher"
             report.notes.append(f"kept s3://{bucket}: {why}")
@@ -141,7 +164,8 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
                 plan.add(f"s3://{bucket}", "update", "bucket policy: drop read access to this issuer's documents")
                 actions.append(lambda: _put_bucket_policy(s3, bucket, trimmed))
 
-    _plan_cloudfront(clients, target, plan, report, actions)
+    _plan_cloudfront(clients, target, cloudfront, plan, report, actions)
+    report.notes.extend(_name_notes(target, plan, cloudfront))
 
     if settings.dry_run or not plan.has_changes:
         return report
@@ -149,6 +173,7 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
     if not settings.yes and not confirm("\n".join([plan.to_text(dry_run=True), *warnings, "Remove all of this?"])):
         report.cancelled = True
         return report
+    report.applied = True
     for action in actions:
         action()
     return report
@@ -185,13 +210,13 @@ def _check_objects_belong_to(s3: Any, target: Target) -> None:
 
 def _plan_tombstone(
     s3: Any, clients: AwsClients, target: Target, tags: dict[str, str], plan: Plan, report: TeardownReport,
-    actions: list[Callable[[], None]],
+    actions: list[Callable[[], None]], why: str,
 ) -> None:
-    """Keep an S3-direct issuer's bucket, emptied, as a tombstone: its name is the issuer's host, so whoever
-    re-created it could serve their own JWKS to STS for every IAM provider (in any account) that trusts the
-    issuer. Locked: tagged, Block Public Access all on, and a policy that denies everyone but this account.
-    Each part is planned from the live state, so a re-run finishes what a failed run left, and a tombstone
-    already locked is left alone."""
+    """Keep the bucket, emptied, as a tombstone while its name is trusted: an S3-direct issuer's bucket name is
+    the issuer's host, so whoever re-created it could serve their own JWKS to STS for every IAM provider (in any
+    account) that trusts the issuer; a distribution that stays fetches from it by name. Locked: tagged, Block
+    Public Access all on, and a policy that denies everyone but this account. Each part is planned from the
+    live state, so a re-run finishes what a failed run left, and a tombstone already locked is left alone."""
     bucket = target.bucket
     steps: list[str] = []
     if TOMBSTONE_TAG not in tags:
@@ -207,11 +232,7 @@ def _plan_tombstone(
         actions.append(lambda: _put_bucket_policy(s3, bucket, wanted))
     if steps:
         plan.add(f"s3://{bucket}", "update", "keep as a locked tombstone, not deleted: " + "; ".join(steps))
-    report.notes.append(
-        f"kept s3://{bucket} as a tombstone (empty, private, tagged {TOMBSTONE_TAG}): its name is the issuer's host, "
-        f"and whoever re-created it could mint tokens for every role that trusts {target.issuer.url} through an IAM "
-        "provider in any account; delete it with --delete-bucket once no provider trusts the issuer"
-    )
+    report.notes.append(f"kept s3://{bucket} as a tombstone (empty, private, tagged {TOMBSTONE_TAG}): {why}")
 
 
 def tombstone_tag_value(issuer_url: str) -> str:
@@ -239,28 +260,72 @@ def _refuse_while_trusted(clients: AwsClients, target: Target, deleted_now: str 
             )
 
 
-def _plan_cloudfront(clients: AwsClients, target: Target, plan: Plan, report: TeardownReport, actions: list[Callable[[], None]]) -> None:
-    """The distribution (recognised by its comment and origin, removed only if tagged managed-by), then
-    its origin access control (recognised by name) and its cache policy (by name and the tool's comment)."""
-    from oidc_publisher.aws import translated as _translated
+@dataclass
+class _CloudFront:
+    """What teardown reads of CloudFront: every live distribution, and the issuer's (if found)."""
+
+    live: list[dict[str, Any]]
+    distribution: Distribution | None
+    managed: bool  # tagged managed-by=oidc-publisher: it is deleted here
+
+    @property
+    def deleted(self) -> str | None:
+        return self.distribution.id if self.distribution is not None and self.managed else None
+
+
+def _read_cloudfront(clients: AwsClients, target: Target) -> _CloudFront:
+    """The distribution is recognised by its comment and origin, or as the one serving the issuer's host from
+    this bucket (whatever --region says)."""
+    from oidc_publisher.cloudfront import find_distribution, list_distributions
+
+    live = list(list_distributions(clients))
+    distribution = find_distribution(clients, bucket=target.bucket, region=target.region, host=target.issuer.host, summaries=live)
+    managed = False
+    if distribution is not None:
+        from oidc_publisher.aws import translated as _translated
+
+        with _translated("cloudfront:ListTagsForResource", distribution.id):
+            items = clients.cloudfront().list_tags_for_resource(Resource=distribution.arn)["Tags"].get("Items", [])
+        managed = {t["Key"]: t.get("Value", "") for t in items}.get(MANAGED[0]) == MANAGED[1]
+    return _CloudFront(live, distribution, managed)
+
+
+def _plan_cloudfront(
+    clients: AwsClients, target: Target, cloudfront: _CloudFront, plan: Plan, report: TeardownReport,
+    actions: list[Callable[[], None]],
+) -> None:
+    """The distribution (removed only if tagged managed-by), then its origin access control (by name and the
+    tool's description) and its cache policy (by name and the tool's comment). An OAC or a cache policy that
+    any other live distribution uses is kept, with a note naming it: CloudFront refuses those deletes (moto
+    does not)."""
     from oidc_publisher.cloudfront import (
         cache_policy_name,
         find_cache_policy,
-        find_distribution,
-        find_origin_access_control,
+        oac_made_for,
+        origin_access_control,
+        users_of_cache_policy,
+        users_of_origin_access_control,
     )
 
-    bucket = target.bucket
-    distribution = find_distribution(clients, bucket=bucket, region=target.region)
+    bucket, live, distribution = target.bucket, cloudfront.live, cloudfront.distribution
     if distribution is not None:
-        with _translated("cloudfront:ListTagsForResource", distribution.id):
-            items = clients.cloudfront().list_tags_for_resource(Resource=distribution.arn)["Tags"].get("Items", [])
-        tags = {t["Key"]: t.get("Value", "") for t in items}
-        if tags.get(MANAGED[0]) != MANAGED[1]:
+        if not cloudfront.managed:
             report.notes.append(f"kept CloudFront distribution {distribution.id}: it is not tagged managed-by=oidc-publisher")
             return
         plan.add(f"cloudfront:distribution/{distribution.id}", "delete", "created by oidc-publisher: disable, then delete once disabled")
-    oac = find_origin_access_control(clients, bucket)
+    # What another live distribution uses stays: only the one deleted here (first) may use it.
+    others = [summary for summary in live if distribution is None or summary["Id"] != distribution.id]
+    found = origin_access_control(clients, bucket)
+    oac = str(found["Id"]) if found is not None else None
+    if found is not None and not oac_made_for(found, bucket):
+        report.notes.append(f"kept origin access control {oac} ({found.get('Name')}): it lacks oidc-publisher's mark (its "
+                            f"description is {found.get('Description', '')!r}: Terraform's, someone else's, or from an older "
+                            "oidc-publisher); delete it yourself once nothing uses it, if it is yours")
+        oac = None
+    users = users_of_origin_access_control(others, oac) if oac else []
+    if oac and users:
+        report.notes.append(f"kept origin access control {oac}: still used by {_distributions(users)}")
+        oac = None
     if oac:
         plan.add(f"cloudfront:origin-access-control/{oac}", "delete", "created by oidc-publisher for this bucket, after the distribution")
     policy = find_cache_policy(clients, bucket)
@@ -268,20 +333,52 @@ def _plan_cloudfront(clients: AwsClients, target: Target, plan: Plan, report: Te
     if policy is not None and not policy.made_for(bucket):
         report.notes.append(f"kept cache policy {name} ({policy.id}): oidc-publisher did not create it (its comment is {policy.comment!r})")
         policy = None
+    users = users_of_cache_policy(others, policy.id) if policy is not None else []
+    if policy is not None and users:
+        report.notes.append(f"kept cache policy {name} ({policy.id}): still used by {_distributions(users)}")
+        policy = None
     if policy is not None:
         plan.add(f"cloudfront:cache-policy/{name}", "delete", "created by oidc-publisher for this bucket, once no distribution uses it")
     if distribution is not None or oac or policy is not None:
         policy_id = policy.id if policy is not None else None
-        actions.append(lambda: report.notes.extend(_remove_cloudfront(clients, distribution, oac, name, policy_id)))
+        actions.append(lambda: report.notes.extend(_remove_cloudfront(clients, plan, distribution, oac, name, policy_id)))
+
+
+def _distributions(ids: list[str]) -> str:
+    return f"distribution{'s' if len(ids) > 1 else ''} {', '.join(ids)}"
+
+
+def _name_notes(target: Target, plan: Plan, cloudfront: _CloudFront) -> list[str]:
+    """Why removing a CloudFront issuer's distribution and bucket frees no name IAM trusts, or what the owner
+    of a custom domain must do so that it does not."""
+    if target.issuer.s3_origin() is not None:
+        return []
+    removed = [c.resource for c in plan.changes if c.action == "delete"]
+    distribution = cloudfront.deleted
+    if not (f"s3://{target.bucket}" in removed or (distribution and f"cloudfront:distribution/{distribution}" in removed)):
+        return []
+    host = target.issuer.host
+    if host.endswith(".cloudfront.net"):
+        return [f"the issuer's host {host} is the distribution's own name: nobody can claim it once the distribution is "
+                "deleted (a new distribution gets another name), so the distribution and its bucket can go"]
+    return [f"warning: DNS for {host} must not be left pointing at the deleted distribution or bucket, which another "
+            f"party could claim and serve this issuer from: remove or repoint the record for {host}"]
+
+
+def _settle(plan: Plan, resource: str, happened: Change | None) -> None:
+    """Replace the planned change of ``resource`` with what really happened (None: nothing), so that a
+    delete that did not happen is never reported under "Changed:"."""
+    plan.changes = [c for c in (happened if c.resource == resource else c for c in plan.changes) if c is not None]
 
 
 def _remove_cloudfront(
-    clients: AwsClients, distribution: Distribution | None, oac: str | None, policy_name: str, policy_id: str | None
+    clients: AwsClients, plan: Plan, distribution: Distribution | None, oac: str | None, policy_name: str, policy_id: str | None
 ) -> list[str]:
     """Disable and delete the distribution, then its OAC and cache policy; a note for what has to wait.
 
     CloudFront deletes a distribution only once it is disabled and deployed (minutes after disabling),
-    and refuses to delete an OAC or a cache policy a distribution still uses: the next run finishes the job."""
+    and refuses to delete an OAC or a cache policy a distribution still uses: the next run finishes the job.
+    What did not happen is taken out of ``plan`` (the report)."""
     from oidc_publisher.cloudfront import (
         delete_cache_policy,
         delete_distribution_if_disabled,
@@ -289,17 +386,24 @@ def _remove_cloudfront(
         disable_distribution,
     )
 
+    oac_resource, policy_resource = f"cloudfront:origin-access-control/{oac}", f"cloudfront:cache-policy/{policy_name}"
     if distribution is not None:
-        disable_distribution(clients, distribution)
+        resource = f"cloudfront:distribution/{distribution.id}"
+        disabled_now = disable_distribution(clients, distribution)
         if not delete_distribution_if_disabled(clients, distribution):
+            _settle(plan, resource, Change(resource, "update", "disabled; CloudFront deletes it once deployed") if disabled_now else None)
+            _settle(plan, oac_resource, None)
+            _settle(plan, policy_resource, None)
             then = [f"its origin access control {oac}"] if oac else []
             then += [f"its cache policy {policy_name}"] if policy_id else []
             return [f"distribution {distribution.id} is disabled; CloudFront deletes it only once deployed: "
                     f"re-run teardown in about 15 minutes to delete it" + (f", then {' and '.join(then)}" if then else "")]
     notes = []
     if oac and not delete_origin_access_control(clients, oac):
+        _settle(plan, oac_resource, None)
         notes.append(f"origin access control {oac} is still in use; re-run teardown once the distribution is gone")
     if policy_id and not delete_cache_policy(clients, policy_id):
+        _settle(plan, policy_resource, None)
         notes.append(f"kept cache policy {policy_name} ({policy_id}): a distribution still uses it (CachePolicyInUse); "
                      "re-run teardown once no distribution uses it")
     return notes
@@ -420,12 +524,13 @@ def _delete_versions(s3: Any, bucket: str, versions: list[dict[str, Any]]) -> No
             s3.delete_objects(Bucket=bucket, Delete={"Objects": versions[start : start + 1000], "Quiet": True})
 
 
-def _delete_bucket(s3: Any, bucket: str, ours: set[str]) -> list[str]:
+def _delete_bucket(s3: Any, bucket: str, ours: set[str], plan: Plan) -> list[str]:
     """Delete the (now empty) bucket; keep it if something else was written to it meanwhile."""
     from oidc_publisher.aws import translated as _translated
 
     rest = _versions(s3, bucket)
     if any(v["Key"] not in ours for v in rest):
+        _settle(plan, f"s3://{bucket}", None)
         return [f"kept s3://{bucket}: other objects were written to it during teardown"]
     if rest:
         _delete_versions(s3, bucket, rest)

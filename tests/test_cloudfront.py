@@ -156,7 +156,7 @@ def test_create_from_nothing(aws: AwsWorld, clients: AwsClients) -> None:
     assert oac == {
         "Id": oac["Id"],
         "Name": f"oidc-publisher-{BUCKET}",
-        "Description": f"oidc-publisher issuer for {BUCKET}",
+        "Description": f"managed-by oidc-publisher: signs CloudFront's reads of s3://{BUCKET}",  # its mark
         "SigningProtocol": "sigv4",
         "SigningBehavior": "always",
         "OriginAccessControlOriginType": "s3",
@@ -360,6 +360,26 @@ def test_drift_is_converged_in_place(aws: AwsWorld, clients: AwsClients) -> None
     assert config_of(aws, made.id)["Aliases"] == {"Quantity": 0}
     aws.recorder.reset()
     assert ensure(clients)[1] == [] and aws.recorder.writes == []
+
+
+def test_a_distribution_the_tool_did_not_make_is_converged_without_its_mark(aws: AwsWorld, clients: AwsClients) -> None:
+    """The Terraform module's distribution (the tool's comment, its own managed-by tag) is converged only in the
+    fields asked for: the tool's mark is set only by the call that creates a distribution, never added here."""
+    made, _ = ensure(clients)
+    assert made is not None
+    cf = aws.client("cloudfront")
+    cf.untag_resource(Resource=made.arn, TagKeys={"Items": ["managed-by", "oidc-publisher:bucket", "team"]})
+    cf.tag_resource(Resource=made.arn, Tags={"Items": [{"Key": "managed-by", "Value": "terraform-oidc-issuer"}]})
+    current = cf.get_distribution_config(Id=made.id)
+    cf.update_distribution(Id=made.id, IfMatch=current["ETag"], DistributionConfig={**current["DistributionConfig"], "Enabled": False})
+    aws.recorder.reset()
+
+    dist, changes = ensure(clients)
+
+    assert dist is not None and dist.id == made.id
+    assert [c.reason for c in changes] == ["enable it"]
+    assert aws.recorder.writes == [("cloudfront", "UpdateDistribution")]  # no TagResource
+    assert cf.list_tags_for_resource(Resource=made.arn)["Tags"]["Items"] == [{"Key": "managed-by", "Value": "terraform-oidc-issuer"}]
 
 
 def test_an_origin_without_the_oac_gets_it_back(
@@ -818,3 +838,31 @@ def test_delete_origin_access_control(aws: AwsWorld, clients: AwsClients) -> Non
 def test_distribution_arn_per_partition() -> None:
     assert distribution_arn("aws", ACCOUNT, "E2ABC") == f"arn:aws:cloudfront::{ACCOUNT}:distribution/E2ABC"
     assert distribution_arn("aws-cn", ACCOUNT, "E2ABC") == f"arn:aws-cn:cloudfront::{ACCOUNT}:distribution/E2ABC"
+
+
+def test_which_live_distributions_use_a_bucket_an_oac_or_a_cache_policy() -> None:
+    """Pure: read from ListDistributions' summaries (origins and behaviours), so teardown never plans a delete
+    CloudFront would refuse."""
+    from oidc_publisher.cloudfront import (
+        serves_host,
+        users_of_bucket,
+        users_of_cache_policy,
+        users_of_origin_access_control,
+    )
+
+    def summary(ident: str, origin: str, oac: str = "", policy: str = "", aliases: tuple[str, ...] = ()) -> dict[str, Any]:
+        return {"Id": ident, "DomainName": f"{ident.lower()}.cloudfront.net",
+                "Aliases": {"Quantity": len(aliases), "Items": list(aliases)} if aliases else {"Quantity": 0},
+                "Origins": {"Quantity": 1, "Items": [{"DomainName": origin, "OriginAccessControlId": oac}]},
+                "DefaultCacheBehavior": {"CachePolicyId": policy}, "CacheBehaviors": {"Quantity": 0}}
+
+    live = [summary("A", f"{BUCKET}.s3.{REGION}.amazonaws.com", "oac1", "p1", (ALIAS,)),
+            summary("B", f"{BUCKET}.s3.us-east-1.amazonaws.com", "oac2"),
+            summary("C", f"{BUCKET}-2.s3.{REGION}.amazonaws.com", "oac1"),
+            {**summary("D", "elsewhere.example.com"), "CacheBehaviors": {"Quantity": 1, "Items": [{"CachePolicyId": "p1"}]}}]
+    assert users_of_bucket(live, BUCKET) == ["A", "B"]  # any region; not another bucket sharing the prefix
+    assert users_of_bucket(live, BUCKET, but="A") == ["B"]
+    assert users_of_origin_access_control(live, "oac1") == ["A", "C"]
+    assert users_of_cache_policy(live, "p1") == ["A", "D"]  # default behaviour or another
+    assert users_of_cache_policy(live, "p2") == []
+    assert serves_host(live[0], ALIAS) and serves_host(live[0], "a.cloudfront.net") and not serves_host(live[1], ALIAS)

@@ -11,14 +11,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 from oidc_publisher.cli import teardown as teardown_cli
+from oidc_publisher.plan import Change, Plan
 from oidc_publisher.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBLIC_READ_SID
-from oidc_publisher.teardown import _without_keys
+from oidc_publisher.teardown import _settle, _without_keys, tombstone_tag_value
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.deployments import finish_deployments
 from tests.support.fronts import Front
 from tests.support.irsa import ACCOUNT, BUCKET, HOST, ISSUER, PROVIDER, READONLY, seed_issuer
 from tests.support.motoserver import AwsWorld
+from tests.test_cloudfront import origins_keep_their_oac  # noqa: F401 - a fixture
 
 OTHER_ACCOUNT = "111111111111"
 JWKS, DISCOVERY, STATE = "openid/v1/jwks", ".well-known/openid-configuration", ".oidc-publisher/state.json"
@@ -187,6 +189,12 @@ def test_confirmation(issuer: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> None
     assert issuer.client("s3").list_buckets()["Buckets"] == []
 
 
+def cloudfront_name_note(issuer_url: str) -> str:
+    host = issuer_url.removeprefix("https://")
+    return (f"the issuer's host {host} is the distribution's own name: nobody can claim it once the distribution is deleted "
+            "(a new distribution gets another name), so the distribution and its bucket can go")
+
+
 def other_account(world: AwsWorld, service: str) -> Any:
     """A client of another AWS account (moto scopes AssumeRole's credentials to the role's account)."""
     import boto3
@@ -279,6 +287,20 @@ def test_a_tombstone_left_half_locked_is_finished_by_the_next_run(issuer: AwsWor
     assert json.loads(issuer.client("s3").get_bucket_policy(Bucket=BUCKET)["Policy"]) == TOMBSTONE_POLICY
 
 
+def test_a_tombstone_serves_its_issuer_again_after_bootstrap(issuer: AwsWorld, tmp_path: Path) -> None:
+    """The cluster comes back: bootstrap on the tombstone drops the tool's lock (a Deny would hide the documents
+    from STS) and puts the public read back."""
+    import requests
+
+    assert invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes").exit_code == 0
+    pub = k.write(tmp_path / "again.pub", k.K8S_RSA_PUBLIC_KEY)
+    again = invoke("bootstrap", "--bucket", BUCKET, "--public-key", str(pub))
+    assert again.exit_code == 0, again.stderr
+    sids = [st["Sid"] for st in json.loads(issuer.client("s3").get_bucket_policy(Bucket=BUCKET)["Policy"])["Statement"]]
+    assert sorted(sids) == sorted([PUBLIC_READ_SID, DENY_INSECURE_SID])
+    assert requests.get(f"{issuer.moto_endpoint}/{BUCKET}/{JWKS}", timeout=10).status_code == 200
+
+
 def test_delete_bucket_is_refused_while_a_provider_of_this_account_trusts_the_issuer(issuer: AwsWorld) -> None:
     iam = issuer.client("iam")
     iam.untag_open_id_connect_provider(OpenIDConnectProviderArn=PROVIDER, TagKeys=["managed-by"])  # not the tool's: kept
@@ -324,7 +346,7 @@ def test_teardown_cloudfront(aws: AwsWorld, front: Front, tmp_path: Path) -> Non
     assert list(aws.cache_policies.by_name()) == ["oidc-publisher-cf-issuer"]
     done = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--yes", "-o", "json")
     assert done.exit_code == 0, done.stderr
-    assert done.json()["notes"] == []
+    assert done.json()["notes"] == [cloudfront_name_note(issuer_url)]  # deleting a *.cloudfront.net issuer frees no name
     assert cf.list_distributions()["DistributionList"].get("Items", []) == []
     assert cf.list_origin_access_controls()["OriginAccessControlList"].get("Items", []) == []
     assert cf.list_cache_policies(Type="custom")["CachePolicyList"].get("Items", []) == []
@@ -351,11 +373,15 @@ def test_teardown_cloudfront_waits_for_the_disabled_distribution(aws: AwsWorld, 
     first = invoke(*args)
     assert first.exit_code == 0, first.stderr
     assert first.json()["notes"] == [
+        cloudfront_name_note(issuer_url),
         f"distribution {distribution_id} is disabled; CloudFront deletes it only once deployed: "
         f"re-run teardown in about 15 minutes to delete it, then its origin access control {oac} "
         "and its cache policy oidc-publisher-cf-issuer"
     ]
     assert list(aws.cache_policies.by_name()) == ["oidc-publisher-cf-issuer"]  # the distribution still uses it
+    # Only what happened is reported as changed: the distribution was disabled, nothing of CloudFront's deleted.
+    assert [(c["action"], c["resource"], c["reason"]) for c in first.json()["changes"] if c["resource"].startswith("cloudfront:")] == [
+        ("update", f"cloudfront:distribution/{distribution_id}", "disabled; CloudFront deletes it once deployed")]
     assert cf.get_distribution_config(Id=distribution_id)["DistributionConfig"]["Enabled"] is False
     assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [distribution_id]
     assert [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]] == [oac]
@@ -367,8 +393,11 @@ def test_teardown_cloudfront_waits_for_the_disabled_distribution(aws: AwsWorld, 
     aws.recorder.reset()
     early = invoke(*args)
     assert early.exit_code == 0, early.stderr
-    assert early.json()["notes"][-1] == first.json()["notes"][0]
+    assert early.json()["notes"][-1] == first.json()["notes"][-1]
+    assert early.json()["changes"] == []
     assert aws.recorder.writes == []
+    text = invoke(*args[:-2])
+    assert text.stdout.startswith("Nothing was removed yet.\n") and text.stdout.endswith(f"\n{first.json()['notes'][-1]}\n")
 
     finish_deployments(aws)
     second = invoke(*args)
@@ -385,6 +414,70 @@ def test_teardown_cloudfront_waits_for_the_disabled_distribution(aws: AwsWorld, 
     assert aws.recorder.writes == []
 
 
+@pytest.mark.usefixtures("origins_keep_their_oac")  # moto keeps the OAC on the origin, as CloudFront does
+def test_cloudfront_teardown_without_region_finds_the_distribution_by_its_host(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """Issue 17: the bucket is in eu-west-1, teardown runs without --region (as docs/teardown.md shows it) in
+    us-east-1. The distribution is found by its domain (the issuer's host), not only by its origin, and the
+    origin access control and cache policy it uses are deleted only after it."""
+    front("cf-issuer", ("*.cloudfront.net",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    boot = invoke("bootstrap", "--bucket", "cf-issuer", "--region", "eu-west-1", "--cloudfront", "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    issuer_url, distribution_id = boot.json()["issuer"], boot.json()["distribution_id"]
+    cf = aws.client("cloudfront")
+    [oac] = [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]]
+    aws.recorder.reset()
+    dry = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--dry-run", "-o", "json")
+    assert dry.exit_code == 3, dry.stderr
+    assert [c["resource"] for c in dry.json()["changes"]][-3:] == [
+        f"cloudfront:distribution/{distribution_id}", f"cloudfront:origin-access-control/{oac}",
+        "cloudfront:cache-policy/oidc-publisher-cf-issuer"]
+    assert aws.recorder.writes == []
+    done = invoke("teardown", "--issuer-url", issuer_url, "--bucket", "cf-issuer", "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    assert [c["resource"] for c in done.json()["changes"]][-3:] == [c["resource"] for c in dry.json()["changes"]][-3:]
+    assert cf.list_distributions()["DistributionList"].get("Items", []) == []
+    assert cf.list_origin_access_controls()["OriginAccessControlList"].get("Items", []) == []
+    assert aws.cache_policies.by_name() == {}
+    ops = aws.recorder.operations("cloudfront")
+    assert ops.index("DeleteOriginAccessControl") > ops.index("DeleteDistribution")
+
+
+@pytest.mark.usefixtures("origins_keep_their_oac")  # moto keeps the OAC on the origin, as CloudFront does
+def test_an_oac_or_cache_policy_a_live_distribution_uses_is_never_deleted(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """Another distribution (not the issuer's, not the tool's) uses the tool's OAC and cache policy: checked
+    from the live state before planning, kept with a note naming the user, never listed as a change."""
+    front("cf-issuer", ("*.cloudfront.net",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    boot = invoke("bootstrap", "--bucket", "cf-issuer", "--cloudfront", "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    cf = aws.client("cloudfront")
+    [oac] = [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]]
+    policy_id = aws.cache_policies.by_name()["oidc-publisher-cf-issuer"]
+    mine = cf.get_distribution_config(Id=boot.json()["distribution_id"])["DistributionConfig"]
+    other = {**mine, "CallerReference": "someone-else", "Comment": "another site", "Origins": {"Quantity": 1, "Items": [
+        {**mine["Origins"]["Items"][0], "DomainName": "another-bucket.s3.eu-west-1.amazonaws.com"}]}}
+    other_id = cf.create_distribution(DistributionConfig=other)["Distribution"]["Id"]
+    assert cf.get_distribution_config(Id=other_id)["DistributionConfig"]["Origins"]["Items"][0]["OriginAccessControlId"] == oac
+    notes = [f"kept origin access control {oac}: still used by distribution {other_id}",
+             f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): still used by distribution {other_id}"]
+    aws.recorder.reset()
+    dry = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--dry-run", "-o", "json")
+    assert dry.exit_code == 3, dry.stderr
+    resources = [c["resource"] for c in dry.json()["changes"]]
+    assert resources[-1] == f"cloudfront:distribution/{boot.json()['distribution_id']}"
+    assert not any(r.startswith(("cloudfront:origin-access-control", "cloudfront:cache-policy")) for r in resources)
+    assert [n for n in dry.json()["notes"] if n.startswith("kept ")] == notes
+    done = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--yes")
+    assert done.exit_code == 0, done.stderr
+    assert "origin-access-control" not in done.stdout.split("\n\n")[0] and "cache-policy/" not in done.stdout
+    assert all(f"\n{note}\n" in done.stdout for note in notes)
+    assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [other_id]
+    assert [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]] == [oac]
+    assert aws.cache_policies.by_name() == {"oidc-publisher-cf-issuer": policy_id}
+    assert not {"DeleteOriginAccessControl", "DeleteCachePolicy"} & set(aws.recorder.operations("cloudfront"))
+
+
 def test_a_distribution_not_tagged_by_the_tool_is_kept(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
     front("cf-issuer", ("*.cloudfront.net",))
     pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
@@ -399,11 +492,71 @@ def test_a_distribution_not_tagged_by_the_tool_is_kept(aws: AwsWorld, front: Fro
     assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [distribution["Id"]]
     assert len(cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]) == 1
     assert list(aws.cache_policies.by_name()) == ["oidc-publisher-cf-issuer"]
+    # The kept distribution still fetches from the bucket by its name: the bucket is not freed either.
+    assert (f"kept s3://cf-issuer as a tombstone (empty, private, tagged oidc-publisher:tombstone): it is the origin of "
+            f"distribution {distribution['Id']}, which teardown keeps, and whoever re-created it could serve their own "
+            "documents through it; delete it with --delete-bucket once no distribution uses it") in done.json()["notes"]
+    assert [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]] == ["cf-issuer"]
+    aws.recorder.reset()
+    refused = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--delete-bucket", "--yes")
+    assert (refused.exit_code, refused.stderr) == (1, (
+        f"error: refusing to delete s3://cf-issuer: it is the origin of distribution {distribution['Id']}, and whoever "
+        "re-created the bucket could serve their own documents through it: nothing was removed; delete or repoint that "
+        "distribution first, or drop --delete-bucket to keep the bucket as a locked tombstone\n"))
+    assert aws.recorder.writes == []
+
+
+def test_a_custom_domain_issuer_warns_about_its_dns(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """The bucket and distribution of a custom-domain issuer go; the DNS record of the host is the user's,
+    and must not be left pointing at them."""
+    front("cf-custom", ("oidc.example.com",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    cert = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/0b1f8d2c-5a3e-4c6f-9d7a-1e2f3a4b5c6d"
+    boot = invoke("bootstrap", "--bucket", "cf-custom", "--cloudfront", "--issuer-url", "https://oidc.example.com/prod",
+                  "--acm-certificate-arn", cert, "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    warning = ("warning: DNS for oidc.example.com must not be left pointing at the deleted distribution or bucket, which "
+               "another party could claim and serve this issuer from: remove or repoint the record for oidc.example.com")
+    args = ("teardown", "--issuer-url", "https://oidc.example.com/prod", "--bucket", "cf-custom")
+    dry = invoke(*args, "--dry-run")
+    assert dry.exit_code == 3 and dry.stdout.endswith(f"\n{warning}\n")
+    done = invoke(*args, "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    assert done.json()["notes"][-1] == warning
+    assert aws.client("s3").list_buckets()["Buckets"] == []
+    assert aws.client("cloudfront").list_distributions()["DistributionList"].get("Items", []) == []
+
+
+def test_an_oac_the_tool_did_not_make_is_converged_without_a_mark_and_never_deleted(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """The Terraform module names its OAC as the tool does, with the description the tool once gave its own:
+    bootstrap reuses it without writing to it (no mark added), and teardown keeps it."""
+    cf = aws.client("cloudfront")
+    terraforms = cf.create_origin_access_control(OriginAccessControlConfig={
+        "Name": "oidc-publisher-cf-issuer", "Description": "oidc-publisher issuer for cf-issuer", "SigningProtocol": "sigv4",
+        "SigningBehavior": "always", "OriginAccessControlOriginType": "s3"})["OriginAccessControl"]["Id"]
+    front("cf-issuer", ("*.cloudfront.net",))
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    aws.recorder.reset()
+    boot = invoke("bootstrap", "--bucket", "cf-issuer", "--cloudfront", "--public-key", str(pub), "-o", "json")
+    assert boot.exit_code == 0, boot.stderr
+    assert not [op for op in aws.recorder.operations("cloudfront") if op.endswith("OriginAccessControl")]  # reused, untouched
+    [oac] = cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]
+    assert (oac["Id"], oac["Description"]) == (terraforms, "oidc-publisher issuer for cf-issuer")
+    aws.recorder.reset()
+    done = invoke("teardown", "--issuer-url", boot.json()["issuer"], "--bucket", "cf-issuer", "--yes", "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    assert (f"kept origin access control {terraforms} (oidc-publisher-cf-issuer): it lacks oidc-publisher's mark (its "
+            "description is 'oidc-publisher issuer for cf-issuer': Terraform's, someone else's, or from an older "
+            "oidc-publisher); delete it yourself once nothing uses it, if it is yours") in done.json()["notes"]
+    assert f"cloudfront:origin-access-control/{terraforms}" not in [c["resource"] for c in done.json()["changes"]]
+    assert "DeleteOriginAccessControl" not in aws.recorder.operations("cloudfront")
+    assert [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"]["Items"]] == [terraforms]
+    assert cf.list_distributions()["DistributionList"].get("Items", []) == []  # the tool's own distribution went
 
 
 def test_a_cache_policy_still_in_use_is_kept_with_a_note(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
-    """Another distribution (not this issuer's) was pointed at the tool's cache policy: CloudFront answers
-    CachePolicyInUse, and teardown keeps the policy and says why, instead of failing."""
+    """Another distribution (not this issuer's) was pointed at the tool's cache policy: CloudFront would answer
+    CachePolicyInUse, so teardown keeps the policy and says which distribution uses it, instead of failing."""
     front("cf-issuer", ("*.cloudfront.net",))
     pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
     boot = invoke("bootstrap", "--bucket", "cf-issuer", "--cloudfront", "--public-key", str(pub), "-o", "json")
@@ -419,10 +572,10 @@ def test_a_cache_policy_still_in_use_is_kept_with_a_note(aws: AwsWorld, front: F
 
     assert done.exit_code == 0, done.stderr
     assert "Traceback" not in done.stderr
-    assert done.json()["notes"] == [
-        f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): a distribution still uses it (CachePolicyInUse); "
-        "re-run teardown once no distribution uses it"
-    ]
+    # Seen in the live state before planning (it was planned, tried and refused before): never under "Changed:".
+    assert done.json()["notes"] == [f"kept cache policy oidc-publisher-cf-issuer ({policy_id}): still used by distribution {other_id}",
+                                    cloudfront_name_note(boot.json()["issuer"])]
+    assert "cloudfront:cache-policy/oidc-publisher-cf-issuer" not in [c["resource"] for c in done.json()["changes"]]
     assert [d["Id"] for d in cf.list_distributions()["DistributionList"]["Items"]] == [other_id]
     assert aws.cache_policies.by_name() == {"oidc-publisher-cf-issuer": policy_id}
 
@@ -461,3 +614,19 @@ def test_bucket_policy_trimming() -> None:
     assert _without_keys({"Statement": [deny]}, ours) == {"Statement": [deny]}  # nothing of this issuer's: unchanged
     shared = {"Sid": PUBLIC_READ_SID, "Resource": [*sorted(ours), "arn:aws:s3:::b/x/jwks"]}
     assert _without_keys({"Statement": [deny, shared]}, ours) == {"Statement": [deny, {"Sid": PUBLIC_READ_SID, "Resource": ["arn:aws:s3:::b/x/jwks"]}]}
+
+
+def test_tombstone_tag_value_is_a_valid_s3_tag_value() -> None:
+    assert tombstone_tag_value(ISSUER) == ISSUER
+    assert tombstone_tag_value("https://b.s3.us-east-1.amazonaws.com/a~b%20c") == "https://b.s3.us-east-1.amazonaws.com/a_b_20c"
+    assert len(tombstone_tag_value("https://h/" + "p" * 300)) == 256
+
+
+def test_settle_reports_only_what_happened() -> None:
+    plan = Plan()
+    plan.add("a", "delete", "x")
+    plan.add("b", "delete", "y")
+    _settle(plan, "a", Change("a", "update", "disabled"))
+    _settle(plan, "b", None)
+    _settle(plan, "c", None)  # nothing planned for it: nothing changes
+    assert plan.changes == [Change("a", "update", "disabled")]
