@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from oidc_publisher.concurrency import together
 from oidc_publisher.errors import ConflictError
 
 if TYPE_CHECKING:
@@ -18,25 +19,27 @@ if TYPE_CHECKING:
     from oidc_publisher.s3 import StoredObject
 
 
-def recorded_issuer(
+def recorded_issuers(
     target: Target, *, state: StoredObject | None, discovery: StoredObject | None
-) -> tuple[str | None, str]:
-    """(the issuer the objects at ``target``'s keys were published for, the key that says so). Pure."""
+) -> list[tuple[str, str]]:
+    """[(an issuer the objects at ``target``'s keys name, the key that names it)]: the state object's
+    first, then the discovery document's. Pure."""
     from oidc_publisher.rotation import State
 
     keys = target.keys
+    found: list[tuple[str, str]] = []
     if state is not None:
         owner = State.from_bytes(state.body, f"s3://{target.bucket}/{keys.state}").issuer
         if owner:
-            return owner, keys.state
+            found.append((owner, keys.state))
     if discovery is not None:
         try:
-            found = json.loads(discovery.body).get("issuer")
+            named = json.loads(discovery.body).get("issuer")
         except (ValueError, AttributeError):
-            found = None  # not a document anyone can use: nobody's
-        if isinstance(found, str) and found:
-            return found, keys.discovery
-    return None, ""
+            named = None  # not a document anyone can use: nobody's
+        if isinstance(named, str) and named:
+            found.append((named, keys.discovery))
+    return found
 
 
 def check_objects_belong_to(
@@ -47,21 +50,22 @@ def check_objects_belong_to(
     outcome: str = "nothing was written",
     hint: str = "check --issuer-url and --prefix: each issuer needs its own prefix (or bucket)",
 ) -> None:
-    """Refuse when the objects at ``target``'s keys were published for another issuer. Pure: the caller
-    passes what it has read (the rotation job's run already reads both when something changed)."""
-    owner, where = recorded_issuer(target, state=state, discovery=discovery)
-    if owner and owner != target.issuer.url:
-        raise ConflictError(
-            f"s3://{target.bucket}/{where} belongs to issuer {owner}, not {target.issuer.url}: {outcome}", hint
-        )
+    """Refuse when the state object or the discovery document at ``target``'s keys names another issuer
+    (a stale state object does not make another issuer's documents ours). Pure: the caller passes what it
+    has read (the rotation job's run already reads both when something changed)."""
+    for owner, where in recorded_issuers(target, state=state, discovery=discovery):
+        if owner != target.issuer.url:
+            raise ConflictError(
+                f"s3://{target.bucket}/{where} belongs to issuer {owner}, not {target.issuer.url}: {outcome}", hint
+            )
 
 
 def read_and_check_objects_belong_to(s3: Any, target: Target, *, outcome: str, hint: str) -> None:
-    """:func:`check_objects_belong_to` for a command that has not read the objects yet (the discovery
-    document is read only when there is no state object to name the issuer)."""
+    """:func:`check_objects_belong_to` for a command that has not read the objects yet."""
     from oidc_publisher.s3 import get_object
 
-    state = get_object(s3, target.bucket, target.keys.state)
-    owner, _ = recorded_issuer(target, state=state, discovery=None)
-    discovery = None if owner else get_object(s3, target.bucket, target.keys.discovery)
+    state, discovery = together(
+        [lambda: get_object(s3, target.bucket, target.keys.state),
+         lambda: get_object(s3, target.bucket, target.keys.discovery)]
+    )
     check_objects_belong_to(target, state=state, discovery=discovery, outcome=outcome, hint=hint)

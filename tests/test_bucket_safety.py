@@ -287,3 +287,22 @@ def test_a_fault_after_creation_never_leaves_the_tools_bucket_unmarked(
     assert after["get_public_access_block"]["BlockPublicAcls"] is True
     aws.recorder.reset()
     assert invoke("bootstrap", "--bucket", BUCKET, "--public-key", str(pub), "-o", "json").json()["changed"] is False
+
+
+def test_a_stale_state_object_does_not_make_another_issuers_documents_ours(aws: AwsWorld, tmp_path: Path) -> None:
+    """B published here once; then A's documents were uploaded over B's (Terraform, by hand). B's state
+    object still names B, but the live discovery document names A: B's next run must not replace it."""
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    single = ["publish", "--issuer-url", B, "--bucket", BUCKET, "--prefix", "", "--public-key", str(pub)]
+    assert invoke(*single).exit_code == 0
+    theirs = json.dumps({"issuer": A, "jwks_uri": f"{A}/openid/v1/jwks"}).encode()
+    aws.client("s3").put_object(Bucket=BUCKET, Key=".well-known/openid-configuration", Body=theirs)
+    aws.recorder.reset()
+    result = invoke(*single)
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith(
+        f"error: s3://{BUCKET}/.well-known/openid-configuration belongs to issuer {A}, not {B}: nothing was written"
+    )
+    assert aws.recorder.writes == []
+    assert aws.client("s3").get_object(Bucket=BUCKET, Key=".well-known/openid-configuration")["Body"].read() == theirs
