@@ -159,6 +159,7 @@ class PublishReport:
             "removed": self.removed,
             "revoked": self.revoked,
             "invalidation_id": self.invalidation_id,
+            "notes": self.extra,
             "summary": self.summary(),
         }
 

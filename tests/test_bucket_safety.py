@@ -129,6 +129,27 @@ def test_locked_block_public_access_on_their_bucket_is_refused_without_adopt(aws
     adopted = invoke("publish", "--bucket", BUCKET, "--public-key", str(pub), "--create-bucket", "--adopt-bucket")
     assert adopted.exit_code == 0, adopted.stderr
     assert settings(aws)["get_public_access_block"]["BlockPublicPolicy"] is False
+    assert settings(aws)["get_bucket_versioning"] == "Enabled"
+    # Once in shape, a run without the flag has nothing to change and nothing to say.
+    aws.recorder.reset()
+    again = invoke("publish", "--bucket", BUCKET, "--public-key", str(pub), "--create-bucket", "-o", "json")
+    assert again.exit_code == 0, again.stderr
+    assert (again.json()["changed"], again.json()["notes"]) == (False, [])
+    assert aws.recorder.writes == []
+
+
+def test_publish_create_bucket_reports_what_it_left_alone(aws: AwsWorld, tmp_path: Path) -> None:
+    their_bucket(aws)
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    result = invoke("publish", "--bucket", BUCKET, "--public-key", str(pub), "--create-bucket", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    left = "left as it is: oidc-publisher did not create the bucket (--adopt-bucket lets it change this)"
+    assert result.json()["notes"] == [
+        f"s3://{BUCKET}: object ownership (ObjectWriter) {left}",
+        f"s3://{BUCKET}: Block Public Access {left}",
+        f"s3://{BUCKET}: versioning (Suspended) {left}",
+    ]
+    assert settings(aws)["get_bucket_versioning"] == "Suspended"
 
 
 def test_adopt_bucket_only_with_create_bucket(aws: AwsWorld, tmp_path: Path) -> None:
