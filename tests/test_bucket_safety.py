@@ -327,3 +327,15 @@ def test_a_stale_state_object_does_not_make_another_issuers_documents_ours(aws: 
     )
     assert aws.recorder.writes == []
     assert aws.client("s3").get_object(Bucket=BUCKET, Key=".well-known/openid-configuration")["Body"].read() == theirs
+
+
+def test_a_lost_reply_to_create_bucket_still_leaves_the_bucket_marked(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """S3 created the bucket (with its tags) but the answer never arrived: the retry finds it made, and the
+    mark is there because it was part of the call that made it."""
+    front(BUCKET, S3_HOSTS)
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    aws.proxy.fail_next("CreateBucket", kind="lost-reply")
+    result = invoke("bootstrap", "--bucket", BUCKET, "--public-key", str(pub))
+    assert result.exit_code == 0, result.stderr
+    assert len(aws.recorder.sent("CreateBucket")) == 2  # the lost one, and botocore's retry
+    assert {t["Key"]: t["Value"] for t in settings(aws)["get_bucket_tagging"]}["managed-by"] == "oidc-publisher"
