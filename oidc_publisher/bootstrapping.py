@@ -15,7 +15,7 @@ from oidc_publisher import __version__
 from oidc_publisher.concurrency import together
 from oidc_publisher.documents import check_publishable
 from oidc_publisher.errors import InputError
-from oidc_publisher.issuer import normalise_prefix, object_keys_for, parse_issuer
+from oidc_publisher.issuer import ObjectKeys, normalise_prefix, object_keys_for, parse_issuer
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
 from oidc_publisher.publishing import (
     PublishReport,
@@ -49,6 +49,7 @@ class BootstrapSettings:
     no_thumbprint: bool = False
     tags: tuple[tuple[str, str], ...] = ()
     retain: dt.timedelta = DEFAULT_RETAIN
+    adopt_bucket: bool = False
     dry_run: bool = False
 
 
@@ -223,10 +224,12 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapRepo
             report.publish = publish_documents(target, source, publish_settings, clients, new_bucket=missing)
 
     def publish_side() -> None:
-        bucket_changes, bucket_missing = converge_bucket(
-            target, clients, distribution_arn=distribution_arn, dry_run=settings.dry_run, alongside=documents
+        bucket_changes, bucket_missing, notes = converge_bucket(
+            target, clients, distribution_arn=distribution_arn, dry_run=settings.dry_run,
+            adopt=settings.adopt_bucket, alongside=documents,
         )
         plan.extend(bucket_changes)
+        report.notes.extend(notes)
         if report.publish is not None:
             plan.extend(report.publish.plan.changes)
         elif settings.dry_run and bucket_missing:
@@ -265,7 +268,18 @@ def _cloudfront_target(
                 "--cloudfront with an S3 issuer URL", "give the custom domain as --issuer-url, or drop --issuer-url"
             )
         aliases = (issuer.host,)
-        object_keys_for(issuer, settings.bucket, settings.prefix)  # refused now, not once the distribution exists
+    # Before the distribution is made for it: can this bucket serve one more issuer privately?
+    from oidc_publisher.s3 import check_bucket_can_serve
+
+    # Without --issuer-url the issuer is https://DISTRIBUTION.cloudfront.net: no path, so --prefix or the root.
+    keys = (
+        object_keys_for(issuer, settings.bucket, settings.prefix)
+        if issuer
+        else ObjectKeys(normalise_prefix(settings.prefix or ""))
+    )
+    check_bucket_can_serve(
+        clients.s3(region), settings.bucket, partition=clients.partition, keys=keys.published, private=True
+    )
     distribution, changes = ensure_distribution(
         clients,
         bucket=settings.bucket,

@@ -85,6 +85,38 @@ def fix_moto_policy_conditions() -> None:
     statement._oidc_publisher_fixed = True  # type: ignore[attr-defined]
 
 
+def fix_moto_create_bucket_tags() -> None:
+    """Make moto's CreateBucket apply ``CreateBucketConfiguration.Tags``, as S3 does (moto 5.2 ignores them).
+
+    The tool marks the buckets it creates in the creating call itself, so the mark cannot be missing
+    when the bucket exists. Only a call that really creates the bucket applies its tags. Idempotent.
+    """
+    import xmltodict  # type: ignore[import-untyped]
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response, "_oidc_publisher_tags_fixed", False):
+        return
+    original = S3Response._bucket_response_put
+
+    def _bucket_response_put(self: Any, request: Any, bucket_name: str, querystring: dict[str, Any]) -> Any:
+        existed = bucket_name in self.backend.buckets
+        result = original(self, request, bucket_name, querystring)
+        if existed or querystring or not self.body or bucket_name not in self.backend.buckets:
+            return result
+        try:
+            tags = (xmltodict.parse(self.body).get("CreateBucketConfiguration") or {}).get("Tags") or {}
+        except Exception:  # noqa: BLE001 - not a configuration with tags: nothing to apply
+            return result
+        items = tags.get("Tag", [])
+        items = [items] if isinstance(items, dict) else items
+        if items:
+            self.backend.put_bucket_tagging(bucket_name, {t["Key"]: t.get("Value") or "" for t in items})
+        return result
+
+    S3Response._bucket_response_put = _bucket_response_put  # type: ignore[method-assign]
+    S3Response._oidc_publisher_tags_fixed = True  # type: ignore[attr-defined]
+
+
 def start_moto() -> LocalAWS:
     """moto's server on a free port of 127.0.0.1 (the demo extra installs moto)."""
     try:
@@ -96,6 +128,7 @@ def start_moto() -> LocalAWS:
     from oidc_publisher.emulator_cache_policies import CachePolicyStandIn, fix_moto_cache_behaviours
 
     fix_moto_policy_conditions()
+    fix_moto_create_bucket_tags()
     fix_moto_cache_behaviours()
     import logging
 

@@ -19,6 +19,7 @@ from oidc_publisher.documents import CACHE_CONTROL, CONTENT_TYPE, Documents, bui
 from oidc_publisher.errors import ConflictError, Error, InputError
 from oidc_publisher.issuer import Issuer, ObjectKeys, object_keys_for, parse_issuer, s3_direct_issuer_url
 from oidc_publisher.keys import SigningKey, check_kid, parse_jwks
+from oidc_publisher.ownership import check_objects_belong_to, read_and_check_objects_belong_to
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Change, Plan
 from oidc_publisher.rotation import (
     DEFAULT_RETAIN,
@@ -102,6 +103,7 @@ class PublishSettings:
     revoke: tuple[str, ...] = ()
     distribution_id: str | None = None
     create_bucket: bool = False
+    adopt_bucket: bool = False
     dry_run: bool = False
 
 
@@ -181,7 +183,8 @@ class PublishReport:
             "removed": self.removed,
             "revoked": self.revoked,
             "already_revoked": self.already_revoked,
-            "notes": self.notes,
+            # Warnings (a skewed clock, a revocation) and what the run left alone (a bucket made elsewhere).
+            "notes": [*self.notes, *self.extra],
             "invalidation_id": self.invalidation_id,
             "summary": self.summary(),
         }
@@ -212,18 +215,21 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
         if not (settings.dry_run and missing):
             published.append(publish_documents(target, source, settings, clients, new_bucket=missing))
 
-    changes, missing = converge_bucket(
-        target, clients, distribution_arn=None, dry_run=settings.dry_run, alongside=documents
+    changes, missing, notes = converge_bucket(
+        target, clients, distribution_arn=None, dry_run=settings.dry_run, adopt=settings.adopt_bucket,
+        alongside=documents,
     )
     if published:
         result = published[0]
         result.plan.changes[:0] = changes
+        result.extra[:0] = notes
         return result
     assert settings.dry_run and missing  # otherwise the documents were published (or raised)
     plan = Plan(list(changes))
     for key in (*target.keys.published, target.keys.state):
         plan.add(f"s3://{target.bucket}/{key}", "write", "does not exist yet (new bucket)")
     return PublishReport(
+        extra=notes,
         issuer=target.issuer.url,
         bucket=target.bucket,
         objects={
@@ -247,12 +253,15 @@ def converge_bucket(
     *,
     distribution_arn: str | None,
     dry_run: bool,
+    adopt: bool = False,
     alongside: Callable[[bool], object] | None = None,
-) -> tuple[list[Change], bool]:
-    """Create or harden the bucket for ``target``: (changes, whether the bucket is missing).
+) -> tuple[list[Change], bool, list[str]]:
+    """Create or harden the bucket for ``target``: (changes, whether the bucket is missing, notes).
 
-    ``alongside(missing)`` runs once the bucket exists, side by side with the calls that set it up
-    (the documents need the bucket, not its policy, encryption or versioning).
+    ``adopt``: the user lets the tool change versioning, object ownership and Block Public Access on a
+    bucket it did not create (bucket_plan). ``alongside(missing)`` runs once the bucket exists, side by
+    side with the calls that set it up (the documents need the bucket, not its policy, encryption or
+    versioning).
     """
     from oidc_publisher import s3
     from oidc_publisher.policies import bucket_policy
@@ -268,14 +277,21 @@ def converge_bucket(
         issuer_url=target.issuer.url,
     )
     s3_client = clients.s3(target.region)
-    changes, calls = s3.plan_bucket(s3_client, spec)
+    bucket_plan = s3.plan_bucket(s3_client, spec, adopt=adopt)
+    changes = bucket_plan.changes
     missing = any(c.action == "create" and c.resource == f"s3://{target.bucket}" for c in changes)
+    if not missing:
+        # The bucket's set-up is changed only for an issuer whose keys these are (or nobody's yet).
+        read_and_check_objects_belong_to(
+            s3_client, target, outcome="nothing was changed",
+            hint="check --issuer-url and --prefix: each issuer needs its own prefix (or bucket)",
+        )
     extra = [] if alongside is None else [lambda: alongside(missing)]
     if dry_run:
         together(extra)
     else:
-        s3.apply_bucket(s3_client, calls, alongside=extra)
-    return changes, missing
+        s3.apply_bucket(s3_client, bucket_plan.calls, alongside=extra)
+    return changes, missing, bucket_plan.notes
 
 
 def publish_documents(
@@ -367,18 +383,17 @@ def _converge(
         if settled(live_discovery, keys.discovery, source_docs.discovery):
             return report(source_docs, None)
 
-    # Something differs: decide with the full history.
+    # Something differs: decide with the full history. Before any write, the objects at these keys must
+    # be this issuer's (the state object, or without one the discovery document, says whose they are).
     live_state = read(keys.state)
+    if live_discovery is None:
+        live_discovery = read(keys.discovery)
+    check_objects_belong_to(target, state=live_state, discovery=live_discovery)
     state = (
         State.from_bytes(live_state.body, f"s3://{bucket}/{keys.state}")
         if live_state
         else State(issuer=target.issuer.url)
     )
-    if state.issuer and state.issuer != target.issuer.url:
-        raise ConflictError(
-            f"s3://{bucket}/{keys.state} belongs to issuer {state.issuer}, not {target.issuer.url}",
-            "each issuer needs its own prefix (--prefix)",
-        )
     state.issuer = target.issuer.url
     if settings.distribution_id:
         state.distribution_id = settings.distribution_id
@@ -394,8 +409,6 @@ def _converge(
         from_aws=clock.from_aws,
     )
     docs = build_documents(target.issuer, decision.keys, settings.jwks_uri)
-    if live_discovery is None:
-        live_discovery = read(keys.discovery)
     distribution_id = state.distribution_id
     metadata = dict([CLOUDFRONT_MARK]) if distribution_id else None
 

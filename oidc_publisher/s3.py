@@ -14,16 +14,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.aws import aws_error
+
+# Re-exported (``X as X``): callers of the edge name the bucket's types and the policy form here.
+from oidc_publisher.bucket_plan import ISSUER_TAG as ISSUER_TAG
+from oidc_publisher.bucket_plan import MANAGED_BY_TAG as MANAGED_BY_TAG
+from oidc_publisher.bucket_plan import BucketPlan, BucketSnapshot, plan_bucket_setup
+from oidc_publisher.bucket_plan import BucketSpec as BucketSpec
+from oidc_publisher.bucket_plan import normalise_policy as normalise_policy
 from oidc_publisher.concurrency import together
 from oidc_publisher.errors import AWSError, ConflictError
-from oidc_publisher.plan import Change
-from oidc_publisher.policies import CLOUDFRONT_READ_SID, PUBLIC_READ_SID, TOMBSTONE_SID
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-MANAGED_BY_TAG = ("managed-by", "oidc-publisher")
-ISSUER_TAG = "oidc-publisher:issuer"
 
 
 class ConcurrentUpdate(Exception):
@@ -163,16 +166,6 @@ def delete_object(s3: S3Client, bucket: str, key: str) -> None:
 # --- bucket set-up -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BucketSpec:
-    name: str
-    region: str
-    partition: str
-    public_policy: dict[str, Any]  # the statements this issuer needs (see policies.bucket_policy)
-    private: bool  # True behind CloudFront: Block Public Access fully on
-    issuer_url: str
-
-
 def _get(call: Any, missing: tuple[str, ...], action: str, resource: str, **kwargs: Any) -> dict[str, Any] | None:
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -195,179 +188,95 @@ def _do(call: Any, action: str, resource: str, **kwargs: Any) -> None:
         raise aws_error(exc, action, resource) from None
 
 
-def normalise_policy(policy: dict[str, Any]) -> dict[str, Any]:
-    def norm(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: norm(v) for k, v in sorted(value.items())}
-        if isinstance(value, list):
-            items = [norm(v) for v in value]
-            return (
-                sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
-                if all(isinstance(v, str) for v in items)
-                else items
-            )
-        return value
-
-    statements = policy.get("Statement", [])
-    if isinstance(statements, dict):
-        statements = [statements]
-    out = []
-    for statement in statements:
-        statement = dict(statement)
-        for member in ("Action", "Resource"):
-            if isinstance(statement.get(member), str):
-                statement[member] = [statement[member]]
-        out.append(norm(statement))
-    return {"Version": policy.get("Version", "2012-10-17"), "Statement": out}
-
-
-def merged_policy(existing: dict[str, Any] | None, ours: dict[str, Any]) -> dict[str, Any]:
-    """The bucket's policy with our statements in it: other statements kept; read statements
-    keep the resources of other issuers (prefixes) in the same bucket."""
-    existing_statements = list(normalise_policy(existing)["Statement"]) if existing else []
-    by_sid = {s.get("Sid"): s for s in existing_statements}
-    # A teardown's tombstone lock (the tool's own) goes when the bucket serves an issuer again.
-    replaced = {x["Sid"] for x in ours["Statement"]} | {TOMBSTONE_SID}
-    result = [s for s in existing_statements if s.get("Sid") not in replaced]
-    for statement in ours["Statement"]:
-        mine = dict(statement)
-        old = by_sid.get(mine["Sid"])
-        if (
-            old is not None
-            and mine["Sid"] in (PUBLIC_READ_SID, CLOUDFRONT_READ_SID)
-            and old.get("Condition") == mine.get("Condition")
-        ):
-            resources = set(old.get("Resource", [])) | set(mine["Resource"])
-            mine["Resource"] = sorted(resources)
-        result.append(mine)
-    return normalise_policy({"Version": ours["Version"], "Statement": result})
-
-
-def plan_bucket(s3: S3Client, spec: BucketSpec) -> tuple[list[Change], list[tuple[str, dict[str, Any]]]]:
-    """Read the bucket's set-up and return (changes, calls to make). Reads only."""
+def read_bucket(s3: S3Client, spec: BucketSpec) -> BucketSnapshot:
+    """The bucket's live set-up, every setting the tool depends on, read on every run. Reads only."""
     bucket = spec.name
     resource = f"s3://{bucket}"
-    changes: list[Change] = []
-    calls: list[tuple[str, dict[str, Any]]] = []
     head = _get(s3.head_bucket, ("404", "NoSuchBucket", "NotFound"), "s3:ListBucket", resource, Bucket=bucket)
-    exists = head is not None
-    if not exists:
-        create: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
-        if spec.region != "us-east-1":  # us-east-1 takes no LocationConstraint
-            create["CreateBucketConfiguration"] = {"LocationConstraint": spec.region}
-        changes.append(Change(resource, "create", f"bucket does not exist (region {spec.region}, ACLs disabled)"))
-        calls.append(("create_bucket", create))
-        calls.append(
-            (
-                "put_bucket_tagging",
-                {
-                    "Bucket": bucket,
-                    "Tagging": {
-                        "TagSet": [
-                            {"Key": MANAGED_BY_TAG[0], "Value": MANAGED_BY_TAG[1]},
-                            {"Key": ISSUER_TAG, "Value": spec.issuer_url[:256]},
-                        ]
-                    },
-                },
-            )
-        )
-    reads: dict[str, dict[str, Any] | None] = {}
-    if exists:
-        # Six independent reads of the bucket's set-up, side by side.
-        wanted_reads: list[tuple[str, Any, tuple[str, ...], str]] = [
-            ("location", s3.get_bucket_location, (), "s3:GetBucketLocation"),
-            ("ownership", s3.get_bucket_ownership_controls, ("OwnershipControlsNotFoundError",),
-             "s3:GetBucketOwnershipControls"),
-            ("pab", s3.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",),
-             "s3:GetBucketPublicAccessBlock"),
-            ("encryption", s3.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",),
-             "s3:GetEncryptionConfiguration"),
-            ("versioning", s3.get_bucket_versioning, (), "s3:GetBucketVersioning"),
-            ("policy", s3.get_bucket_policy, ("NoSuchBucketPolicy",), "s3:GetBucketPolicy"),
-        ]
-        def reader(call: Any, missing: tuple[str, ...], action: str) -> Callable[[], dict[str, Any] | None]:
-            return lambda: _get(call, missing, action, resource, Bucket=bucket)
+    if head is None:
+        return BucketSnapshot(exists=False)
+    # Seven independent reads of the bucket's set-up, side by side.
+    wanted_reads: list[tuple[str, Any, tuple[str, ...], str]] = [
+        ("location", s3.get_bucket_location, (), "s3:GetBucketLocation"),
+        ("ownership", s3.get_bucket_ownership_controls, ("OwnershipControlsNotFoundError",),
+         "s3:GetBucketOwnershipControls"),
+        ("pab", s3.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",),
+         "s3:GetBucketPublicAccessBlock"),
+        ("encryption", s3.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",),
+         "s3:GetEncryptionConfiguration"),
+        ("versioning", s3.get_bucket_versioning, (), "s3:GetBucketVersioning"),
+        ("policy", s3.get_bucket_policy, ("NoSuchBucketPolicy",), "s3:GetBucketPolicy"),
+        ("tagging", s3.get_bucket_tagging, ("NoSuchTagSet",), "s3:GetBucketTagging"),
+    ]
 
-        results = together(
-            [reader(call, missing, action) for _, call, missing, action in wanted_reads], return_exceptions=True
+    def reader(call: Any, missing: tuple[str, ...], action: str) -> Callable[[], dict[str, Any] | None]:
+        return lambda: _get(call, missing, action, resource, Bucket=bucket)
+
+    results = together(
+        [reader(call, missing, action) for _, call, missing, action in wanted_reads], return_exceptions=True
+    )
+    location = results[0]
+    if isinstance(location, BaseException):
+        raise location
+    # A bucket in another region is the error to report, even when a read there failed too.
+    actual = (location or {}).get("LocationConstraint") or "us-east-1"
+    if actual == "EU":
+        actual = "eu-west-1"
+    if actual != spec.region:
+        raise ConflictError(
+            f"bucket {bucket} is in {actual}, not {spec.region}",
+            f"use --region {actual} (the S3-direct issuer URL names the bucket's region)",
         )
-        location = results[0]
-        if isinstance(location, BaseException):
-            raise location
-        # A bucket in another region is the error to report, even when a read there failed too.
-        actual = (location or {}).get("LocationConstraint") or "us-east-1"
-        if actual == "EU":
-            actual = "eu-west-1"
-        if actual != spec.region:
-            raise ConflictError(
-                f"bucket {bucket} is in {actual}, not {spec.region}",
-                f"use --region {actual} (the S3-direct issuer URL names the bucket's region)",
-            )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        reads = {name: result for (name, *_), result in zip(wanted_reads, results, strict=True)}
-    ownership = reads.get("ownership")
-    rules = (ownership or {}).get("OwnershipControls", {}).get("Rules", [])
-    if exists and [r.get("ObjectOwnership") for r in rules] != ["BucketOwnerEnforced"]:
-        changes.append(
-            Change(resource, "update", "object ownership is not BucketOwnerEnforced (ACLs must be disabled)")
-        )
-        calls.append(
-            (
-                "put_bucket_ownership_controls",
-                {"Bucket": bucket, "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}},
-            )
-        )
-    want_pab = {
-        "BlockPublicAcls": True,
-        "IgnorePublicAcls": True,
-        "BlockPublicPolicy": spec.private,
-        "RestrictPublicBuckets": spec.private,
-    }
-    pab = reads.get("pab")
-    if (pab or {}).get("PublicAccessBlockConfiguration") != want_pab:
-        why = (
-            "all on (private bucket behind CloudFront)"
-            if spec.private
-            else "on, except what the read policy on the two documents needs"
-        )
-        changes.append(Change(resource, "update", f"Block Public Access: {why}"))
-        calls.append(("put_public_access_block", {"Bucket": bucket, "PublicAccessBlockConfiguration": want_pab}))
-    encryption = reads.get("encryption")
-    enc_rules = (encryption or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
-    if not enc_rules:
-        changes.append(Change(resource, "update", "default encryption (SSE-S3)"))
-        calls.append(
-            (
-                "put_bucket_encryption",
-                {
-                    "Bucket": bucket,
-                    "ServerSideEncryptionConfiguration": {
-                        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-                    },
-                },
-            )
-        )
-    versioning = reads.get("versioning")
-    if (versioning or {}).get("Status") != "Enabled":
-        changes.append(Change(resource, "update", "versioning, so a bad publish can be rolled back"))
-        calls.append(("put_bucket_versioning", {"Bucket": bucket, "VersioningConfiguration": {"Status": "Enabled"}}))
-    current = reads.get("policy")
-    existing_policy = json.loads(current["Policy"]) if current and current.get("Policy") else None
-    wanted = merged_policy(existing_policy, spec.public_policy)
-    if existing_policy is None or normalise_policy(existing_policy) != wanted:
-        what = "CloudFront (OAC) read" if spec.private else "public read"
-        changes.append(
-            Change(resource, "update", f"bucket policy: {what} on exactly the published documents, TLS only")
-        )
-        calls.append(("put_bucket_policy", {"Bucket": bucket, "Policy": json.dumps(wanted, sort_keys=True)}))
-    return changes, calls
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    reads: dict[str, Any] = {name: result or {} for (name, *_), result in zip(wanted_reads, results, strict=True)}
+    rules = reads["ownership"].get("OwnershipControls", {}).get("Rules", [])
+    policy_text = reads["policy"].get("Policy")
+    try:
+        policy = json.loads(policy_text) if policy_text else None
+    except ValueError:
+        policy = None
+    return BucketSnapshot(
+        exists=True,
+        tags={t["Key"]: t["Value"] for t in reads["tagging"].get("TagSet", [])},
+        object_ownership=rules[0].get("ObjectOwnership") if len(rules) == 1 else None,
+        public_access_block=reads["pab"].get("PublicAccessBlockConfiguration"),
+        encrypted=bool(reads["encryption"].get("ServerSideEncryptionConfiguration", {}).get("Rules")),
+        versioning=reads["versioning"].get("Status"),
+        policy=policy if isinstance(policy, dict) else None,
+    )
+
+
+def check_bucket_can_serve(s3: S3Client, bucket: str, *, partition: str, keys: Sequence[str], private: bool) -> None:
+    """Refuse, before anything is created for the issuer, what plan_bucket_setup would refuse on the bucket's
+    policy: a public statement not the tool's, or another issuer served in the other mode. Reads only."""
+    from oidc_publisher.bucket_plan import refuse_other_mode, refuse_public_statements
+    from oidc_publisher.policies import object_arn
+
+    current = _get(
+        s3.get_bucket_policy, ("NoSuchBucketPolicy", "NoSuchBucket", "404"), "s3:GetBucketPolicy", f"s3://{bucket}",
+        Bucket=bucket,
+    )
+    try:
+        policy = json.loads(current["Policy"]) if current and current.get("Policy") else None
+    except ValueError:
+        policy = None
+    if not isinstance(policy, dict):
+        return
+    policy = normalise_policy(policy)
+    refuse_public_statements(policy, bucket)
+    mine = {object_arn(partition, bucket, key) for key in keys}
+    refuse_other_mode(policy, partition=partition, bucket=bucket, mine=mine, private=private)
+
+
+def plan_bucket(s3: S3Client, spec: BucketSpec, *, adopt: bool = False) -> BucketPlan:
+    """Read the bucket's set-up and return what to change (bucket_plan.plan_bucket_setup). Reads only."""
+    return plan_bucket_setup(read_bucket(s3, spec), spec, adopt=adopt)
 
 
 _ACTIONS = {
     "create_bucket": "s3:CreateBucket",
-    "put_bucket_tagging": "s3:PutBucketTagging",
     "put_bucket_ownership_controls": "s3:PutBucketOwnershipControls",
     "put_public_access_block": "s3:PutBucketPublicAccessBlock",
     "put_bucket_encryption": "s3:PutEncryptionConfiguration",

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.errors import ConflictError, UsageError
+from oidc_publisher.ownership import read_and_check_objects_belong_to
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Change, Plan
 from oidc_publisher.policies import (
     CLOUDFRONT_READ_SID,
@@ -117,7 +118,10 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
     if tags is None:
         report.notes.append(f"s3://{bucket} does not exist")
     else:
-        _check_objects_belong_to(s3, target)
+        read_and_check_objects_belong_to(
+            s3, target, outcome="nothing was removed",
+            hint="check --issuer-url and --prefix (teardown removes only this issuer's objects)",
+        )
         managed = tags.get(MANAGED[0]) == MANAGED[1]
         # A bucket the tool did not create is read only where our keys are: it may be large.
         versions = _versions(s3, bucket) if managed else [v for key in sorted(ours) for v in _versions(s3, bucket, key)]
@@ -177,35 +181,6 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
     for action in actions:
         action()
     return report
-
-
-def _check_objects_belong_to(s3: Any, target: Target) -> None:
-    """Refuse, before any write, when the objects at this issuer's keys were published for another issuer:
-    a mistyped --issuer-url (or a --prefix left out) must not delete another cluster's documents. The state
-    object names its issuer; without one (documents uploaded by Terraform), the discovery document does."""
-    import json
-
-    from oidc_publisher.errors import ConflictError
-    from oidc_publisher.rotation import State
-    from oidc_publisher.s3 import get_object
-
-    bucket, keys, url = target.bucket, target.keys, target.issuer.url
-    owner, where = None, ""
-    state = get_object(s3, bucket, keys.state)
-    if state is not None:
-        owner, where = State.from_bytes(state.body, f"s3://{bucket}/{keys.state}").issuer, keys.state
-    if not owner:
-        discovery = get_object(s3, bucket, keys.discovery)
-        try:
-            found = json.loads(discovery.body).get("issuer") if discovery else None
-        except (ValueError, AttributeError):
-            found = None  # not a document anyone can use: it goes with the rest
-        owner, where = (found if isinstance(found, str) else None), keys.discovery
-    if owner and owner != url:
-        raise ConflictError(
-            f"s3://{bucket}/{where} belongs to issuer {owner}, not {url}: nothing was removed",
-            "check --issuer-url and --prefix (teardown removes only this issuer's objects)",
-        )
 
 
 def _plan_tombstone(

@@ -67,7 +67,7 @@ def test_bootstrap_of_a_new_bucket_reads_nothing_back_and_keeps_its_order(
     assert result.exit_code == 0, result.stderr
     ops = aws.recorder.operations()
     assert sorted(ops) == sorted([
-        "HeadBucket", "CreateBucket", "PutBucketTagging", "PutPublicAccessBlock", "PutBucketEncryption",
+        "HeadBucket", "CreateBucket", "PutPublicAccessBlock", "PutBucketEncryption",
         "PutBucketVersioning", "PutBucketPolicy", "PutObject", "PutObject", "PutObject",
         "ListOpenIDConnectProviders", "CreateOpenIDConnectProvider",
     ])

@@ -28,7 +28,8 @@ PRIVATE = "perm-private-issuer"
 # Operations whose IAM action has another name (or that need two actions).
 S3_ACTIONS = {
     "HeadBucket": ["s3:ListBucket"],
-    "CreateBucket": ["s3:CreateBucket", "s3:PutBucketOwnershipControls"],  # it sets ObjectOwnership
+    # It sets ObjectOwnership, and the tags that mark the bucket as the tool's.
+    "CreateBucket": ["s3:CreateBucket", "s3:PutBucketOwnershipControls", "s3:TagResource"],
     "GetBucketEncryption": ["s3:GetEncryptionConfiguration"],
     "PutBucketEncryption": ["s3:PutEncryptionConfiguration"],
     "GetPublicAccessBlock": ["s3:GetBucketPublicAccessBlock"],

@@ -26,7 +26,7 @@ from oidc_publisher.cli.common import (
     source_options,
     warn_short_retention,
 )
-from oidc_publisher.cli.publish import BucketOpt, PrefixOpt, RegionOpt, RetainOpt
+from oidc_publisher.cli.publish import AdoptBucketOpt, BucketOpt, PrefixOpt, RegionOpt, RetainOpt
 
 
 def bootstrap(
@@ -54,6 +54,7 @@ def bootstrap(
     no_thumbprint: NoThumbprintOpt = False,
     tag: TagOpt = None,
     retain_removed_keys: RetainOpt = "48h",
+    adopt_bucket: AdoptBucketOpt = False,
     dry_run: DryRunOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -80,6 +81,7 @@ def bootstrap(
         no_thumbprint=no_thumbprint,
         tags=tags,
         retain=retain,
+        adopt_bucket=adopt_bucket,
         dry_run=dry_run,
     )
 

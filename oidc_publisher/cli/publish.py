@@ -56,6 +56,15 @@ DistributionOpt = Annotated[
     ),
 ]
 
+AdoptBucketOpt = Annotated[
+    bool,
+    typer.Option(
+        "--adopt-bucket",
+        help="Let the tool change versioning, object ownership and Block Public Access on an existing bucket "
+        "it did not create (shown in the plan). Without it, those settings of such a bucket are left as they are.",
+    ),
+]
+
 FleetOpt = Annotated[
     Path | None,
     typer.Option(
@@ -99,6 +108,7 @@ def publish(
             help="Create or harden the bucket first (S3-direct: public read on the two documents only).",
         ),
     ] = False,
+    adopt_bucket: AdoptBucketOpt = False,
     fleet: FleetOpt = None,
     concurrency: ConcurrencyOpt = None,
     dry_run: DryRunOpt = False,
@@ -127,6 +137,7 @@ def publish(
         "--revoke": bool(revoke),
         "--distribution-id": distribution_id is not None,
         "--create-bucket": create_bucket,
+        "--adopt-bucket": adopt_bucket,
     }
     if fleet is not None:
         guard(lambda: fleet_only([name for name, given in single.items() if given]), output)
@@ -140,6 +151,8 @@ def publish(
     if bucket is None:
         guard(lambda: _usage("--bucket is required", "give --bucket BUCKET, or --fleet FILE for many clusters"), output)
         return
+    if adopt_bucket and not create_bucket:
+        guard(lambda: _usage("--adopt-bucket only applies with --create-bucket", "add --create-bucket or drop it"), output)
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     retain = guard(lambda: parse_duration(retain_removed_keys or "48h"), output)
     settings = PublishSettings(
@@ -153,6 +166,7 @@ def publish(
         revoke=tuple(revoke or ()),
         distribution_id=distribution_id,
         create_bucket=create_bucket,
+        adopt_bucket=adopt_bucket,
         dry_run=dry_run,
     )
 
