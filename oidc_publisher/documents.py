@@ -6,7 +6,6 @@ comparison: the same keys and issuer always give the same bytes, whatever order 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,10 +24,6 @@ CONTENT_TYPE = "application/json"
 
 def canonical_bytes(document: dict[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def jwks_document(keys: Sequence[SigningKey]) -> dict[str, Any]:

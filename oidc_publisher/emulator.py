@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -224,12 +223,6 @@ def s3_fetcher(s3: Any, bucket: str) -> Fetch:
 def cloudfront_chain(directory: Path) -> Chain:
     """root -> intermediate -> *.cloudfront.net, like the certificate CloudFront presents."""
     return make_chain(("*.cloudfront.net",), intermediates=1, root_name="oidc-publisher demo root CA").write(directory)
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -47,7 +47,6 @@ _STRINGS = (
 _LISTS = ("public_keys", "revoke")
 _BOOLS = ("from_cluster",)
 FIELDS = (*_STRINGS, *_LISTS, *_BOOLS)
-_PATHS = ("jwks", "public_keys", "kubeconfig")
 # The three kinds of key source, and the members that choose each.
 _SOURCE_KINDS: dict[str, tuple[str, ...]] = {
     "jwks": ("jwks",),

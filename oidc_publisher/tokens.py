@@ -49,11 +49,6 @@ def _segments(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return header, payload
 
 
-def unverified_claims(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The header and claims, *not verified*: for reporting what a token says before checking it."""
-    return _segments(token)
-
-
 def check_token(
     token: str,
     *,
