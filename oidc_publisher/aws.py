@@ -239,12 +239,16 @@ def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSEr
 def _what_answered(message: str) -> str:
     """What a server that is not AWS sent, from botocore's parser error (which quotes the reply): an
     HTML page by its title, else the reply's start; never the whole page."""
+    import ast
     import re
 
     _, _, reply = message.partition("Further retries may succeed:")
     reply = reply.strip()
-    if reply[:2] in ("b'", 'b"'):
-        reply = reply[2:-1]
+    if reply[:2] in ("b'", 'b"'):  # botocore quotes the body as a bytes literal
+        try:
+            reply = ast.literal_eval(reply).decode("utf-8", "replace")
+        except (ValueError, SyntaxError, AttributeError):
+            reply = reply[2:-1]
     title = re.search(r"<title[^>]*>\s*([^<]*?)\s*</title>", reply, re.IGNORECASE)
     if title and title.group(1):
         return f"an HTML page titled {' '.join(title.group(1).split())[:80]!r}"

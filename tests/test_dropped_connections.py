@@ -249,3 +249,37 @@ def test_a_captive_portal_at_the_endpoint_is_one_line_naming_it(captive_portal: 
     assert line.startswith(f"error: {action}"), line
     assert f"{captive_portal.url} answered with an HTML page titled 'Hotel Guest WiFi - Log in', not AWS" in line, line
     assert "<" not in line, line  # not the page itself
+
+
+@pytest.mark.parametrize(("reply", "described"), [
+    (b"<html><body>Access denied by policy</body></html>", "an HTML page"),
+    (b"<HTML><HEAD><TITLE>\n  Sign in\n</TITLE></HEAD></HTML>", "an HTML page titled 'Sign in'"),
+    (b"proxy says no", "a reply that is not AWS's ('proxy says no')"),
+    (b"", "an empty or unreadable reply"),
+])
+def test_what_answered_is_named_not_quoted(reply: bytes, described: str) -> None:
+    from botocore.parsers import ResponseParserError
+
+    from oidc_publisher.aws import aws_error
+
+    exc = ResponseParserError(f"Unable to parse response (syntax error), invalid XML received. Further retries may succeed:\n{reply!r}")
+    exc.aws_endpoint = "https://iam.amazonaws.com"  # type: ignore[attr-defined]
+    assert str(aws_error(exc, "iam:GetOpenIDConnectProvider")) == (
+        f"iam:GetOpenIDConnectProvider failed: https://iam.amazonaws.com answered with {described}, not AWS "
+        "(a proxy or a captive portal in the way?); check the network, proxies (HTTPS_PROXY) and AWS_ENDPOINT_URL, then re-run"
+    )
+
+
+def test_the_safety_net_takes_only_aws_failures() -> None:
+    from botocore.exceptions import EndpointConnectionError, ParamValidationError
+
+    from oidc_publisher.aws import unhandled_aws_error
+
+    assert unhandled_aws_error(ValueError("a bug")) is None
+    assert unhandled_aws_error(KeyError("Policy")) is None
+    unnamed = unhandled_aws_error(EndpointConnectionError(endpoint_url="https://s3.amazonaws.com/"))
+    assert str(unnamed) == ("an AWS call failed: could not connect to the AWS endpoint (https://s3.amazonaws.com/); "
+                            "check the network, proxies and AWS_ENDPOINT_URL, then re-run")
+    # Whatever botocore's message, the line stays one line.
+    invalid = unhandled_aws_error(ParamValidationError(report="first problem\nsecond problem"))
+    assert invalid is not None and "\n" not in str(invalid)
