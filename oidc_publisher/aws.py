@@ -8,6 +8,7 @@ boto3 is imported only when a client is first needed (``--help`` must stay fast)
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,9 +49,11 @@ class AwsClients:
         # SDKs, the AWS CLI v2 and most CI and container set-ups set, and there it wins over both.
         region = self._region or os.environ.get("AWS_REGION") or None
         try:
-            return boto3.session.Session(profile_name=self._profile, region_name=region)
+            session = boto3.session.Session(profile_name=self._profile, region_name=region)
         except BotoCoreError as exc:
             raise aws_error(exc, "configure the AWS session") from None
+        session.events.register("creating-client-class", _name_the_calls)
+        return session
 
     @cached_property
     def config(self) -> Any:
@@ -132,6 +135,28 @@ class AwsClients:
             raise aws_error(exc, "sts:GetCallerIdentity") from None
 
 
+class _NamedCalls:
+    """Mixed into every client class the session makes: an exception leaving an API call carries the
+    call's name (``s3:GetBucketPolicy``; for most calls also the IAM action) and the endpoint it went to,
+    so that a failure no caller translated still becomes one line naming the call
+    (:func:`unhandled_aws_error`)."""
+
+    meta: Any
+
+    def _make_api_call(self, operation_name: str, api_params: Any) -> Any:
+        try:
+            return super()._make_api_call(operation_name, api_params)  # type: ignore[misc]
+        except Exception as exc:
+            if not hasattr(exc, "aws_action"):
+                exc.aws_action = f"{self.meta.service_model.signing_name}:{operation_name}"  # type: ignore[attr-defined]
+                exc.aws_endpoint = self.meta.endpoint_url  # type: ignore[attr-defined]
+            raise
+
+
+def _name_the_calls(base_classes: list[type], **_: Any) -> None:
+    base_classes.insert(0, _NamedCalls)
+
+
 _HINTS = {
     "AccessDenied": "grant {action} to the caller (see docs/iam-permissions.md)",
     "AccessDeniedException": "grant {action} to the caller (see docs/iam-permissions.md)",
@@ -169,6 +194,7 @@ def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSEr
         ProfileNotFound,
         ReadTimeoutError,
     )
+    from botocore.parsers import ResponseParserError
 
     where = f" on {resource}" if resource else ""
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
@@ -192,6 +218,13 @@ def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSEr
             f"{action}{where} failed: could not connect to the AWS endpoint ({getattr(exc, 'kwargs', {}).get('endpoint_url', 'unknown')})",
             "check the network, proxies and AWS_ENDPOINT_URL, then re-run",
         )
+    if isinstance(exc, ResponseParserError):
+        endpoint = getattr(exc, "aws_endpoint", None) or "the AWS endpoint"
+        return AWSError(
+            f"{action}{where} failed: {endpoint} answered with {_what_answered(str(exc))}, not AWS "
+            "(a proxy or a captive portal in the way?)",
+            "check the network, proxies (HTTPS_PROXY) and AWS_ENDPOINT_URL, then re-run",
+        )
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "Unknown"))
@@ -199,7 +232,50 @@ def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSEr
         hint = _HINTS.get(code, "see the AWS message; re-run after fixing it (every command is safe to re-run)")
         detail = f"{code}: {message}" if message else code
         return AWSError(f"{action}{where} failed ({detail})", hint.format(action=action))
-    return AWSError(f"{action}{where} failed ({type(exc).__name__}: {exc})", "re-run; if it persists, check the network")
+    detail = " ".join(str(exc).split())  # one line, whatever botocore put in its message
+    return AWSError(f"{action}{where} failed ({type(exc).__name__}: {detail})", "re-run; if it persists, check the network")
+
+
+def _what_answered(message: str) -> str:
+    """What a server that is not AWS sent, from botocore's parser error (which quotes the reply): an
+    HTML page by its title, else the reply's start; never the whole page."""
+    import ast
+    import re
+
+    _, _, reply = message.partition("Further retries may succeed:")
+    reply = reply.strip()
+    if reply[:2] in ("b'", 'b"'):  # botocore quotes the body as a bytes literal
+        try:
+            reply = ast.literal_eval(reply).decode("utf-8", "replace")
+        except (ValueError, SyntaxError, AttributeError):
+            reply = reply[2:-1]
+    title = re.search(r"<title[^>]*>\s*([^<]*?)\s*</title>", reply, re.IGNORECASE)
+    if title and title.group(1):
+        return f"an HTML page titled {' '.join(title.group(1).split())[:80]!r}"
+    if re.search(r"<!doctype html|<html", reply, re.IGNORECASE):
+        return "an HTML page"
+    start = " ".join(reply.split())[:60]
+    return f"a reply that is not AWS's ({start!r})" if start else "an empty or unreadable reply"
+
+
+def unhandled_aws_error(exc: BaseException) -> AWSError | None:
+    """The safety net under every command (cli/common.run, publish --fleet): a botocore or boto3 failure
+    that no caller translated becomes the one-line :class:`AWSError` of the call it came from, instead of
+    an internal error. Callers still see and handle the AWS errors they expect (NoSuchKey, a precondition
+    failed) first; anything else is None."""
+    if "botocore" not in sys.modules:  # nothing of AWS's was called
+        return None
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    kinds: tuple[type[Exception], ...] = (ClientError, BotoCoreError, ResponseParserError)
+    if "boto3" in sys.modules:
+        from boto3.exceptions import Boto3Error
+
+        kinds += (Boto3Error,)
+    if not isinstance(exc, kinds):
+        return None
+    return aws_error(exc, getattr(exc, "aws_action", None) or "an AWS call")
 
 
 @contextmanager

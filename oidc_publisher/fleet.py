@@ -470,6 +470,7 @@ def prepare_clients(fleet: Fleet, clients: AwsClients) -> None:
 
 
 def _publish_one(cluster: FleetCluster, clients: AwsClients) -> ClusterOutcome:
+    from oidc_publisher.aws import unhandled_aws_error
     from oidc_publisher.publishing import publish_documents
     from oidc_publisher.sources import load_keys
 
@@ -479,6 +480,8 @@ def _publish_one(cluster: FleetCluster, clients: AwsClients) -> ClusterOutcome:
     except Error as exc:
         return ClusterOutcome(cluster, error=_as_outcome_error(exc))
     except Exception as exc:  # noqa: BLE001 - one cluster's bug must not hide the other clusters' outcomes
+        if (translated := unhandled_aws_error(exc)) is not None:
+            return ClusterOutcome(cluster, error=_as_outcome_error(translated))
         if os.environ.get("OIDC_PUBLISHER_DEBUG"):
             import traceback
 

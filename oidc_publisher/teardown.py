@@ -413,6 +413,8 @@ def _bucket_policy(s3: Any, bucket: str) -> dict[str, Any] | None:
         if str(exc.response.get("Error", {}).get("Code")) == "NoSuchBucketPolicy":
             return None
         raise aws_error(exc, "s3:GetBucketPolicy", f"s3://{bucket}") from None
+    except Exception as exc:  # noqa: BLE001 - BotoCoreError and friends, translated
+        raise aws_error(exc, "s3:GetBucketPolicy", f"s3://{bucket}") from None
 
 
 def _without_keys(policy: dict[str, Any], arns: set[str]) -> dict[str, Any] | None:

@@ -4,13 +4,12 @@ publishes nothing (not one AWS call), and the pool never has more clusters in fl
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.kube_api import KubeAPI
 from tests.support.motoserver import AwsWorld
+from tests.support.servers import LocalServer, relay
 
 BUCKET = "fleet-issuers"
 
@@ -343,19 +343,7 @@ class InFlight:
                     time.sleep(hold)
                     length = int(self.headers.get("Content-Length") or 0)
                     data = self.rfile.read(length) if length else b""
-                    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-                    conn.request(self.command, self.path, body=data,
-                                 headers={n: v for n, v in self.headers.items() if n.lower() != "connection"})
-                    response = conn.getresponse()
-                    payload = response.read()
-                    self.send_response(response.status)
-                    for name, value in response.getheaders():
-                        if name.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
-                            self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    conn.close()
+                    relay(self, (target.hostname or "127.0.0.1", target.port or 80), data)
                 finally:
                     with lock:
                         outer.now -= 1
@@ -365,13 +353,11 @@ class InFlight:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LocalServer(Handler).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.url
 
 
 @pytest.fixture
@@ -379,8 +365,7 @@ def in_flight(bucket: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[InF
     forwarder = InFlight(bucket.endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL", forwarder.url)
     yield forwarder
-    forwarder.server.shutdown()
-    forwarder.server.server_close()
+    forwarder.server.stop()
 
 
 def nine_clusters(directory: Path) -> Path:

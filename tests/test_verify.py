@@ -14,6 +14,7 @@ from tests.support.cli import invoke
 from tests.support.fronts import Front
 from tests.support.kube_api import KubeAPI
 from tests.support.motoserver import AwsWorld
+from tests.support.servers import stop_promptly
 
 BUCKET = "verified-issuer"
 ISSUER = f"https://{BUCKET}.s3.us-east-1.amazonaws.com"
@@ -142,7 +143,7 @@ def test_expired_certificate(world: dict, tmp_path: Path, monkeypatch: pytest.Mo
         monkeypatch.setenv("OIDC_PUBLISHER_CONNECT_TO", f"::127.0.0.1:{server.port}")
         result = invoke("verify", "--issuer-url", ISSUER, "-o", "json")
     finally:
-        server.stop()
+        stop_promptly(server.stop, server.port)
     assert result.exit_code == 1
     assert failed(result) == ["HTTPS"]
     assert checks(result)["HTTPS"]["detail"] == f"the certificate of {BUCKET}.s3.us-east-1.amazonaws.com has expired"

@@ -212,6 +212,12 @@ def run(work: Callable[[], R], output: OutputFormat) -> NoReturn:
     except KeyboardInterrupt:
         _stderr("interrupted")
         raise typer.Exit(130) from None
+    except Exception as exc:
+        from oidc_publisher.aws import unhandled_aws_error
+
+        if (translated := unhandled_aws_error(exc)) is None:
+            raise
+        fail(translated, output)
     emit(report, output)
     raise typer.Exit(report.exit_code)
 

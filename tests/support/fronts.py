@@ -11,6 +11,7 @@ import pytest
 from oidc_publisher.emulator import HTTPSFront, s3_fetcher
 from oidc_publisher.localca import Chain, make_chain
 from tests.support.motoserver import AwsWorld
+from tests.support.servers import stop_promptly
 
 Front = Callable[..., tuple[HTTPSFront, Chain]]
 
@@ -31,4 +32,4 @@ def front(aws: AwsWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
     yield start
     for server in started:
-        server.stop()
+        stop_promptly(server.stop, server.port)

@@ -7,13 +7,13 @@ records every request it answers, so tests can assert what a client asked for.
 from __future__ import annotations
 
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.support.pki import Chain
+from tests.support.servers import LocalServer
 
 
 @dataclass
@@ -85,27 +85,23 @@ class HTTPSServer:
         if client_ca:
             context.verify_mode = ssl.CERT_OPTIONAL
             context.load_verify_locations(client_ca)
-        self._httpd = ThreadingHTTPServer((host, 0), _Handler)
-        self._httpd.daemon_threads = True
         self._context = context
-        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._httpd = LocalServer(_Handler, tls=context, host=host)
 
     @property
     def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        return self._httpd.port
 
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
     def start(self) -> HTTPSServer:
-        self._thread.start()
+        self._httpd.start()
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._httpd.stop()
 
     def __enter__(self) -> HTTPSServer:
         return self.start()

@@ -18,12 +18,13 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from oidc_publisher.emulator_cache_policies import CachePolicyStandIn
+from tests.support.servers import LocalServer, relay, stop_promptly
 
 WRITE_PREFIXES = ("Put", "Create", "Delete", "Update", "Add", "Remove", "Tag", "Untag", "Set", "Attach", "Detach", "Upload", "Copy")
 # A call the proxy cannot name is recorded as its HTTP method ("POST /x", "POSTObject"): one that is not a
@@ -160,14 +161,6 @@ def _identify(method: str, path: str, headers: Any, body: bytes) -> tuple[str, s
     return service, f"{method} {url.path}"
 
 
-class QuietServer(ThreadingHTTPServer):
-    """Connections the faults cut make the handler fail; that is expected, and must not print into the
-    stderr that the CLI runner is capturing for another assertion."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
 class AwsClock:
     """AWS's clock as the tool sees it: the ``Date`` header of every answer the proxy gives.
 
@@ -256,20 +249,7 @@ class RecordingProxy:
                     upstream.close()
                     self._cut()
                     return
-                conn = http.client.HTTPConnection(host, port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
-                conn.request(self.command, self.path, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-                self.send_response(response.status)
-                for name, value in response.getheaders():
-                    if name.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                conn.close()
+                relay(self, (host, port), body)
 
             def _cut(self) -> None:
                 self.close_connection = True
@@ -309,14 +289,11 @@ class RecordingProxy:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._httpd = QuietServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._httpd = LocalServer(Handler).start()  # quiet: the faults' cut connections make handlers fail
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self._httpd.url
 
     def fail_next(
         self, operation: str, status: int = 500, code: str = "InternalError", *, times: int = 1, after: int = 0,
@@ -360,8 +337,7 @@ class RecordingProxy:
         return None
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._httpd.stop()
 
 
 @dataclass
@@ -415,6 +391,7 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]
 
     requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
     cache_policies = CachePolicyStandIn(moto_server)
+    cache_policies_port = urllib.parse.urlsplit(cache_policies.url).port or 80
     recorder = Recorder()
     proxy = RecordingProxy(cache_policies.url, recorder)
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
@@ -436,4 +413,4 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]
         endpoint=proxy.url, moto_endpoint=cache_policies.url, recorder=recorder, proxy=proxy, cache_policies=cache_policies
     )
     proxy.stop()
-    cache_policies.stop()
+    stop_promptly(cache_policies.stop, cache_policies_port)
