@@ -220,7 +220,7 @@ class RecordingProxy:
                 recorder.record(service, operation, path, sent)
                 for observe in list(proxy.observers):
                     observe(sent)
-                fault = proxy.take_fault(operation)
+                fault = proxy.take_fault(operation, path)
                 if fault is not None and fault["kind"] != "lost-reply":
                     if fault["kind"] == "timeout":
                         time.sleep(fault["hold"])  # longer than the client's read timeout
@@ -310,21 +310,25 @@ class RecordingProxy:
                                     "skip": after if i == 0 else 0})
 
     def fail_call(self, index: int, fault: dict[str, Any], times: int) -> None:
-        """Inject `fault` on the index-th call (0-based, counting every call) and the next times-1 retries of it."""
-        with self.lock:
-            self.positional = {"index": index, "fault": fault, "left": times, "seen": 0, "op": None}
+        """Inject `fault` on the index-th call (0-based, counting every call) and the next times-1 retries of it.
 
-    def take_fault(self, operation: str) -> dict[str, Any] | None:
+        A retry is the same operation on the same path: two calls of one operation made side by side (the
+        state object and the discovery document read together) must not share out the faults between them."""
+        with self.lock:
+            self.positional = {"index": index, "fault": fault, "left": times, "seen": 0, "op": None, "path": None}
+
+    def take_fault(self, operation: str, path: str | None = None) -> dict[str, Any] | None:
         with self.lock:
             positional = getattr(self, "positional", None)
             if positional is not None:
                 seen = positional["seen"]
                 positional["seen"] += 1
-                hit = seen == positional["index"] or (positional["op"] == operation and positional["left"] > 0 and seen > positional["index"])
+                same = positional["op"] == operation and positional["path"] == path
+                hit = seen == positional["index"] or (same and positional["left"] > 0 and seen > positional["index"])
                 if hit and positional["left"] > 0:
                     if positional["op"] is None:
-                        positional["op"] = operation
-                    if positional["op"] == operation:
+                        positional["op"], positional["path"] = operation, path
+                    if positional["op"] == operation and positional["path"] == path:
                         positional["left"] -= 1
                         return dict(positional["fault"])
             for i, fault in enumerate(self.faults):
