@@ -338,9 +338,11 @@ def _converge(
         else State(issuer=target.issuer.url)
     )
     if state.issuer and state.issuer != target.issuer.url:
+        from oidc_publisher.issuer import issuer_difference
+
+        difference, fix = issuer_difference(state.issuer, target.issuer.url)
         raise ConflictError(
-            f"s3://{bucket}/{keys.state} belongs to issuer {state.issuer}, not {target.issuer.url}",
-            "each issuer needs its own prefix (--prefix)",
+            f"s3://{bucket}/{keys.state} belongs to issuer {state.issuer}, not {target.issuer.url}: {difference}", fix
         )
     state.issuer = target.issuer.url
     if settings.distribution_id:

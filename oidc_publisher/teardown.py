@@ -177,9 +177,12 @@ def _check_objects_belong_to(s3: Any, target: Target) -> None:
             found = None  # not a document anyone can use: it goes with the rest
         owner, where = (found if isinstance(found, str) else None), keys.discovery
     if owner and owner != url:
+        from oidc_publisher.issuer import issuer_difference
+
+        difference, fix = issuer_difference(owner, url)
         raise ConflictError(
-            f"s3://{bucket}/{where} belongs to issuer {owner}, not {url}: nothing was removed",
-            "check --issuer-url and --prefix (teardown removes only this issuer's objects)",
+            f"s3://{bucket}/{where} belongs to issuer {owner}, not {url}: {difference}; nothing was removed",
+            f"{fix} (teardown removes only this issuer's objects)",
         )
 
 

@@ -247,3 +247,23 @@ def test_s3_direct_bucket_with_dots_is_refused(aws: AwsWorld, tmp_path: Path) ->
         "choose a name without dots, or serve the issuer through CloudFront (--cloudfront)",
     )
     assert aws.recorder.calls == []
+
+
+def test_a_mistyped_issuer_is_explained_not_called_another_issuer(bucket: AwsWorld, tmp_path: Path) -> None:
+    """A wrong --region or a trailing slash lands on the same issuer's state: say what differs, and the fix."""
+    pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    two = keyfile(tmp_path, "two.pub", k.K8S_EC_PUBLIC_KEY)
+    assert invoke("publish", "--bucket", BUCKET, "--public-key", str(pub)).exit_code == 0
+    bucket.recorder.reset()
+    wrong_region = invoke("publish", "--bucket", BUCKET, "--region", "eu-west-1", "--public-key", str(pub), "--public-key", str(two))
+    eu = f"https://{BUCKET}.s3.eu-west-1.amazonaws.com"
+    assert (wrong_region.exit_code, wrong_region.stderr) == (1, (
+        f"error: s3://{BUCKET}/.oidc-publisher/state.json belongs to issuer {ISSUER}, not {eu}: the region differs "
+        f"(us-east-1 recorded, eu-west-1 here); give --region us-east-1 (the region the issuer was published for), "
+        f"or --issuer-url {ISSUER}\n"))
+    slash = invoke("publish", "--bucket", BUCKET, "--issuer-url", ISSUER + "/", "--public-key", str(pub), "--public-key", str(two))
+    assert (slash.exit_code, slash.stderr) == (1, (
+        f"error: s3://{BUCKET}/.oidc-publisher/state.json belongs to issuer {ISSUER}, not {ISSUER}/: only a trailing "
+        "slash differs (this one ends with '/' and the recorded one does not); the issuer must match the tokens' iss "
+        f"byte for byte: if the cluster's --service-account-issuer is {ISSUER}, give --issuer-url {ISSUER}, slash and all\n"))
+    assert bucket.recorder.writes == []

@@ -154,16 +154,20 @@ def test_another_issuers_objects_are_refused_before_any_write(issuer: AwsWorld) 
     for extra in ((), ("--dry-run",)):
         result = invoke("teardown", "--issuer-url", wrong, "--bucket", BUCKET, "--yes", *extra)
         assert (result.exit_code, result.stdout, result.stderr) == (1, "", (
-            f"error: s3://{BUCKET}/{STATE} belongs to issuer {ISSUER}, not {wrong}: nothing was removed; "
-            "check --issuer-url and --prefix (teardown removes only this issuer's objects)\n"))
+            f"error: s3://{BUCKET}/{STATE} belongs to issuer {ISSUER}, not {wrong}: the host differs "
+            f"({ISSUER.removeprefix('https://')} vs oidc.example.com); nothing was removed; if the cluster's "
+            f"--service-account-issuer is {ISSUER}, give --issuer-url {ISSUER}; a different issuer needs its own "
+            "--prefix or bucket (teardown removes only this issuer's objects)\n"))
     # Documents uploaded without the tool's state object (Terraform): the discovery document names its issuer.
     for version in s3.list_object_versions(Bucket=BUCKET, Prefix=STATE)["Versions"]:
         s3.delete_object(Bucket=BUCKET, Key=STATE, VersionId=version["VersionId"])
     before = versions(issuer, BUCKET)
     result = invoke("teardown", "--issuer-url", wrong, "--bucket", BUCKET, "--yes")
     assert (result.exit_code, result.stderr) == (1, (
-        f"error: s3://{BUCKET}/{DISCOVERY} belongs to issuer {ISSUER}, not {wrong}: nothing was removed; "
-        "check --issuer-url and --prefix (teardown removes only this issuer's objects)\n"))
+        f"error: s3://{BUCKET}/{DISCOVERY} belongs to issuer {ISSUER}, not {wrong}: the host differs "
+        f"({ISSUER.removeprefix('https://')} vs oidc.example.com); nothing was removed; if the cluster's "
+        f"--service-account-issuer is {ISSUER}, give --issuer-url {ISSUER}; a different issuer needs its own "
+        "--prefix or bucket (teardown removes only this issuer's objects)\n"))
     assert issuer.recorder.writes == []
     assert versions(issuer, BUCKET) == before
     assert issuer.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"] != []
