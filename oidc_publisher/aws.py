@@ -8,6 +8,7 @@ boto3 is imported only when a client is first needed (``--help`` must stay fast)
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -155,6 +156,16 @@ _HINTS = {
 }
 
 
+# S3 names the setting when Block Public Access refuses a public bucket policy ("... because public policies
+# are blocked by the BlockPublicPolicy block public access setting").
+_BLOCK_PUBLIC_ACCESS = re.compile(r"BlockPublicPolicy|block public access", re.IGNORECASE)
+_BPA_HINT = (
+    "S3 Block Public Access refuses the public read policy an S3-direct issuer needs: turn off BlockPublicPolicy "
+    "for the account (aws s3control put-public-access-block, or the S3 console's account settings), or keep the "
+    "bucket private and serve the issuer through CloudFront (bootstrap --cloudfront)"
+)
+
+
 def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSError:
     """Translate a botocore failure into one line that names the call, the resource and what to do."""
     from botocore.exceptions import (
@@ -197,6 +208,9 @@ def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSEr
         code = str(error.get("Code", "Unknown"))
         message = str(error.get("Message", "")).strip().rstrip(".")
         hint = _HINTS.get(code, "see the AWS message; re-run after fixing it (every command is safe to re-run)")
+        if code == "AccessDenied" and _BLOCK_PUBLIC_ACCESS.search(message):
+            # Granting the action would not help: the account (or bucket) setting refuses public policies.
+            hint = _BPA_HINT
         detail = f"{code}: {message}" if message else code
         return AWSError(f"{action}{where} failed ({detail})", hint.format(action=action))
     return AWSError(f"{action}{where} failed ({type(exc).__name__}: {exc})", "re-run; if it persists, check the network")
