@@ -27,7 +27,7 @@ from oidc_publisher.policies import (
     object_arn,
     tombstone_policy,
 )
-from oidc_publisher.publishing import Target, resolve_target
+from oidc_publisher.publishing import Target, default_region, resolve_target
 
 if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
@@ -84,7 +84,7 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
 
     target = resolve_target(
         bucket=settings.bucket, issuer_url=settings.issuer_url, prefix=settings.prefix, region=settings.region,
-        default_region=None if settings.region else clients.region_or_none(),
+        default_region=None if settings.region else default_region(clients, settings.bucket, settings.issuer_url),
     )
     issuer, bucket = target.issuer, target.bucket
     s3 = clients.s3(target.region)

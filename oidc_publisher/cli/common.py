@@ -50,10 +50,15 @@ DryRunOpt = Annotated[
     bool,
     typer.Option("--dry-run", help="Read current state and print the plan; change nothing. Exit 3 if changes."),
 ]
+# One handle per issuer: --issuer-url, --bucket and --region also come from the environment, so that a
+# shell (or the rotation job's pod) says them once; an explicit option wins.
+ISSUER_ENV, BUCKET_ENV, REGION_ENV = "OIDC_PUBLISHER_ISSUER_URL", "OIDC_PUBLISHER_BUCKET", "OIDC_PUBLISHER_REGION"
 IssuerUrlOpt = Annotated[
     str,
     typer.Option(
         "--issuer-url",
+        envvar=ISSUER_ENV,
+        show_envvar=True,
         help="The issuer: byte for byte the 'iss' claim of the cluster's tokens (https, no port/query).",
     ),
 ]
@@ -61,6 +66,8 @@ OptionalIssuerUrlOpt = Annotated[
     str | None,
     typer.Option(
         "--issuer-url",
+        envvar=ISSUER_ENV,
+        show_envvar=True,
         help="The issuer: byte for byte the 'iss' claim of the cluster's tokens. Derived from the bucket "
         "when the issuer is the bucket's own S3 URL.",
     ),

@@ -6,6 +6,8 @@ from typing import Annotated
 import typer
 
 from oidc_publisher.cli.common import (
+    BUCKET_ENV,
+    REGION_ENV,
     ContextOpt,
     DryRunOpt,
     FromClusterOpt,
@@ -22,18 +24,34 @@ from oidc_publisher.cli.common import (
 )
 from oidc_publisher.errors import UsageError
 
-BucketOpt = Annotated[str, typer.Option("--bucket", help="The S3 bucket that holds the issuer's documents.")]
+BucketOpt = Annotated[
+    str,
+    typer.Option(
+        "--bucket", envvar=BUCKET_ENV, show_envvar=True, help="The S3 bucket that holds the issuer's documents."
+    ),
+]
 # publish takes --bucket, or --fleet FILE instead.
 FleetBucketOpt = Annotated[
     str | None,
-    typer.Option("--bucket", help="The S3 bucket that holds the issuer's documents (required without --fleet)."),
+    typer.Option(
+        "--bucket",
+        envvar=BUCKET_ENV,
+        show_envvar=True,
+        help="The S3 bucket that holds the issuer's documents (required without --fleet).",
+    ),
 ]
 PrefixOpt = Annotated[
     str | None,
     typer.Option("--prefix", help="Key prefix in the bucket (default: the issuer URL's path)."),
 ]
 RegionOpt = Annotated[
-    str | None, typer.Option("--region", help="The bucket's region (default: the issuer URL's, or AWS_REGION).")
+    str | None,
+    typer.Option(
+        "--region",
+        envvar=REGION_ENV,
+        show_envvar=True,
+        help="The bucket's region (default: the issuer URL's, AWS_REGION, or the bucket's own, asked of S3).",
+    ),
 ]
 RETAIN_HELP = (
     "Keep publishing a key this long after it left the source, so tokens it signed keep working "
