@@ -7,6 +7,7 @@ The client is slow to import; it is imported here, and this module only when a c
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oidc_publisher.errors import SourceError
+from oidc_publisher.errors import InputError, SourceError
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 TIMEOUT = 10
@@ -65,20 +66,42 @@ def api_client(kubeconfig: Path | None, context: str | None, *, service_account_
             )
         else:
             if not path.is_file():
-                raise SourceError(f"kubeconfig {path} does not exist", "check --kubeconfig / KUBECONFIG")
+                raise InputError(f"kubeconfig {path} does not exist", "check --kubeconfig / KUBECONFIG")
             config.load_kube_config(config_file=str(path), context=context, client_configuration=configuration, persist_config=False)
     except ConfigException as exc:
         text = str(exc)
         if context and "context" in text.lower():
-            raise SourceError(f"kubeconfig {path} has no context {context!r}", "list them with 'kubectl config get-contexts'") from None
+            raise InputError(f"kubeconfig {path} has no context {context!r}", "list them with 'kubectl config get-contexts'") from None
+        if "invalid kube-config" in text.lower():  # the file the user named is malformed: bad input, exit 2
+            raise InputError(f"kubeconfig {path} is not a valid kubeconfig ({text.splitlines()[0]})", "check the file") from None
         raise SourceError(f"cannot use the Kubernetes credentials ({text.splitlines()[0] if text else type(exc).__name__})", "check the kubeconfig or the pod's service account") from None
     except (OSError, ValueError) as exc:
-        raise SourceError(f"cannot read the kubeconfig {path} ({exc})", "check that it is a valid kubeconfig file") from None
+        raise InputError(f"cannot read the kubeconfig {path} ({exc})", "check that it is a valid kubeconfig file") from None
     except Exception as exc:
-        if isinstance(exc, SourceError):
+        if isinstance(exc, (SourceError, InputError)):
             raise
+        if type(exc).__module__.startswith("yaml"):  # the file the user named is not YAML: bad input, exit 2
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"kubeconfig {path} is not valid YAML ({first})", "check the file") from None
         raise SourceError(f"cannot load the Kubernetes credentials ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})", "check the kubeconfig (and its exec plugin, if any)") from None
+    if not configuration.verify_ssl:
+        _warn_unverified(configuration.host)
     return client.ApiClient(configuration)
+
+
+@functools.cache
+def _warn_unverified(server: str) -> None:
+    """One line for a kubeconfig that skips TLS verification, instead of urllib3's warning on every request."""
+    import sys
+
+    import urllib3
+
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    sys.stderr.write(
+        f"warning: the kubeconfig turns off TLS verification for {server} (insecure-skip-tls-verify): anyone on the "
+        "network path could hand over other keys; give the cluster's CA (certificate-authority-data) instead\n"
+    )
+    sys.stderr.flush()
 
 
 @contextmanager

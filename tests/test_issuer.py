@@ -86,7 +86,7 @@ def test_a_bad_prefix_is_named_as_the_prefix(prefix: str, aws: AwsWorld, tmp_pat
     typed (not as an issuer URL they never typed), on one line, before any AWS call."""
     pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
     result = invoke("publish", "--bucket", "my-issuer", "--region", "us-east-1", "--prefix", prefix, "--public-key", str(pub))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith(f"error: prefix {prefix!r} ")
     assert len(result.stderr.strip().splitlines()) == 1
     assert aws.recorder.calls == []

@@ -47,7 +47,7 @@ def test_context_is_honoured(kube_api: KubeAPI, tmp_path: Path) -> None:
     config = kube_api.kubeconfig(tmp_path / "kubeconfig", context="prod", extra_contexts=("other",))
     assert render(config, tmp_path / "a", "--context", "prod").exit_code == 0  # type: ignore[attr-defined]
     missing = render(config, tmp_path / "b", "--context", "nope")
-    assert missing.exit_code == 1  # type: ignore[attr-defined]
+    assert missing.exit_code == 2  # type: ignore[attr-defined]
     assert missing.stderr.strip() == f"error: kubeconfig {config} has no context 'nope'; list them with 'kubectl config get-contexts'"  # type: ignore[attr-defined]
     assert not (tmp_path / "b").exists()
 
@@ -125,7 +125,7 @@ def test_unreachable_and_untrusted_and_missing(kube_api: KubeAPI, tmp_path: Path
     assert missing.stderr.strip() == f"error: kubeconfig {tmp_path / 'nope'} does not exist; check --kubeconfig / KUBECONFIG"  # type: ignore[attr-defined]
     garbage = tmp_path / "garbage"
     garbage.write_text("::: not yaml [")
-    assert render(garbage, tmp_path / "o").exit_code == 1  # type: ignore[attr-defined]
+    assert render(garbage, tmp_path / "o").exit_code == 2  # type: ignore[attr-defined]
     assert "Traceback" not in render(garbage, tmp_path / "o").stderr  # type: ignore[attr-defined]
     assert not (tmp_path / "o").exists()
 
@@ -169,3 +169,20 @@ def test_client_key_copies_are_gone_when_the_process_ends(kube_api: KubeAPI, tmp
     assert sorted(scratch.iterdir()) == []
     # Nor anywhere else the run wrote (the kubeconfig holds it base64-encoded, not as PEM).
     assert [p for p in tmp_path.rglob("*") if p.is_file() and key_pem.strip() in p.read_bytes()] == []
+
+
+def test_a_kubeconfig_without_tls_verification_warns_once(kube_api: KubeAPI, tmp_path: Path) -> None:
+    """urllib3 warns on every request (two lines each); the tool says it once, in its own words."""
+    config = kube_api.kubeconfig(tmp_path / "kubeconfig")
+    document = yaml.safe_load(config.read_text())
+    cluster = document["clusters"][0]["cluster"]
+    cluster.pop("certificate-authority-data", None)
+    cluster["insecure-skip-tls-verify"] = True
+    config.write_text(yaml.safe_dump(document))
+    result = run("render", "--issuer-url", kube_api.issuer, "--from-cluster", "--kubeconfig", str(config),
+                 "--out-dir", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == (
+        f"warning: the kubeconfig turns off TLS verification for {cluster['server']} (insecure-skip-tls-verify): "
+        "anyone on the network path could hand over other keys; give the cluster's CA (certificate-authority-data) "
+        "instead\n")

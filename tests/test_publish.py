@@ -242,7 +242,7 @@ def test_s3_direct_bucket_with_dots_is_refused(aws: AwsWorld, tmp_path: Path) ->
     pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
     result = invoke("publish", "--bucket", "my.issuer", "--public-key", str(pub), "--create-bucket")
     assert (result.exit_code, result.stderr.strip()) == (
-        1,
+        2,
         "error: bucket name 'my.issuer' contains dots, which S3's wildcard certificate does not cover; "
         "choose a name without dots, or serve the issuer through CloudFront (--cloudfront)",
     )

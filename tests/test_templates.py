@@ -217,7 +217,7 @@ def test_single_issuer_distributions_refuse_a_previous_issuer(tmp_path: Path, di
         "--out",
         str(tmp_path / "o"),
     )
-    assert (result.exit_code, result.stderr.strip(), result.stdout) == (1, message, "")
+    assert (result.exit_code, result.stderr.strip(), result.stdout) == (2, message, "")
     assert not (tmp_path / "o").exists()
 
 
@@ -531,7 +531,7 @@ def test_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
     again = invoke(
         "templates", "render", "--distribution", "k3s", "--issuer-url", ISSUER, "--out", str(tmp_path / "k3s")
     )
-    assert (again.exit_code, again.stdout) == (1, "")
+    assert (again.exit_code, again.stdout) == (2, "")
     assert again.stderr == f"error: {target} already exists; use --force to overwrite, or another --out directory\n"
     assert target.read_text() == "mine\n"
     forced = invoke(
@@ -651,10 +651,10 @@ def test_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     out = tmp_path / "out"
     result = invoke("templates", "render", *args, "--out", str(out))
-    assert (result.exit_code, result.stdout, result.stderr) == (1, "", message + "\n")
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", message + "\n")
     assert not out.exists()
     as_json = invoke("templates", "render", *args, "--output", "json")
-    assert as_json.exit_code == 1
+    assert as_json.exit_code == 2
 
 
 def test_rotation_job_without_image_is_refused_with_the_fix(tmp_path: Path) -> None:
