@@ -340,12 +340,6 @@ def test_rotation_job_is_hardened_and_least_privileged(tmp_path: Path) -> None:
     assert container["args"] == [
         "publish",
         "--from-cluster",
-        "--issuer-url",
-        ISSUER,
-        "--bucket",
-        "issuer-bucket",
-        "--region",
-        "eu-west-1",
         "--prefix",
         "clusters/prod",
         "--distribution-id",
@@ -353,9 +347,12 @@ def test_rotation_job_is_hardened_and_least_privileged(tmp_path: Path) -> None:
         "--output",
         "json",
     ]
-    assert container["env"][:2] == [
+    assert container["env"][:5] == [
         {"name": "AWS_DEFAULT_REGION", "value": "eu-west-1"},  # the one boto3 reads
         {"name": "AWS_REGION", "value": "eu-west-1"},
+        {"name": "OIDC_PUBLISHER_ISSUER_URL", "value": ISSUER},  # said once, for every run of the job
+        {"name": "OIDC_PUBLISHER_BUCKET", "value": "issuer-bucket"},
+        {"name": "OIDC_PUBLISHER_REGION", "value": "eu-west-1"},
     ]
     # The read-only root filesystem leaves /tmp (HOME) as the only writable place.
     assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
@@ -415,19 +412,13 @@ def test_rotation_job_for_an_s3_direct_issuer_in_another_partition(tmp_path: Pat
     )
     [cron] = documents(files["cronjob.yaml"])
     [container] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert container["args"] == [
-        "publish",
-        "--from-cluster",
-        "--issuer-url",
-        S3_ISSUER,
-        "--bucket",
-        "my-cluster-oidc",
-        "--output",
-        "json",
-    ]
-    assert container["env"][:2] == [  # the issuer's region
+    assert container["args"] == ["publish", "--from-cluster", "--output", "json"]
+    assert container["env"][:5] == [  # the issuer's region
         {"name": "AWS_DEFAULT_REGION", "value": "eu-west-1"},
         {"name": "AWS_REGION", "value": "eu-west-1"},
+        {"name": "OIDC_PUBLISHER_ISSUER_URL", "value": S3_ISSUER},
+        {"name": "OIDC_PUBLISHER_BUCKET", "value": "my-cluster-oidc"},
+        {"name": "OIDC_PUBLISHER_REGION", "value": "eu-west-1"},
     ]
     assert container["image"] == JOB_IMAGE
     policy = json.loads(files["iam-policy.json"])
