@@ -163,3 +163,40 @@ def test_from_cluster_mints_a_token_through_token_request(world: dict, kube_api:
     broken = invoke("verify", "--issuer-url", ISSUER, "--from-cluster", "--kubeconfig", str(config), "--service-account", "default/app", "-o", "json")
     assert broken.exit_code == 1
     assert failed(broken) == ["cluster keys published", "token"]
+
+
+def _on_a_terminal(*args: str, env: dict[str, str]) -> str:
+    """The tool's stdout when it is a terminal (a pseudo-terminal here)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "oidc_publisher", *args], stdout=slave, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **env})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    proc.wait(timeout=60)
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_fail_is_red_on_a_terminal_unless_no_color() -> None:
+    from tests.support.cli import run
+
+    args = ("verify", "--issuer-url", "https://oidc.example.com", "--skip-iam", "--connect-to", "oidc.example.com:443:127.0.0.1:1")
+    line = "[FAIL] HTTPS: connection to oidc.example.com (via 127.0.0.1:1) refused\n"
+    assert f"  \x1b[31m[FAIL]\x1b[0m{line[6:]}" in _on_a_terminal(*args, env={"NO_COLOR": ""})
+    plain = _on_a_terminal(*args, env={"NO_COLOR": "1"})
+    assert f"  {line}" in plain and "\x1b" not in plain
+    piped = run(*args)
+    assert f"  {line}" in piped.stdout and "\x1b" not in piped.stdout

@@ -213,10 +213,22 @@ def emit(report: Report, output: OutputFormat) -> None:
     if output is OutputFormat.json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
     else:
-        text = report.to_text()
+        text = colour_marks(report.to_text(), enabled=use_colour(sys.stdout))
         if text:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
+
+
+def use_colour(stream: Any) -> bool:
+    """Colour on a terminal only, and never when NO_COLOR is set to anything (https://no-color.org)."""
+    import os
+
+    return not os.environ.get("NO_COLOR") and bool(getattr(stream, "isatty", lambda: False)())
+
+
+def colour_marks(text: str, *, enabled: bool) -> str:
+    """A failed check's ``[FAIL]`` in red."""
+    return text.replace("[FAIL]", "\x1b[31m[FAIL]\x1b[0m") if enabled else text
 
 
 def fail(exc: Error, output: OutputFormat = OutputFormat.text) -> NoReturn:
