@@ -225,7 +225,7 @@ def test_an_unreadable_key_file_is_one_line_and_writes_nothing(tmp_path: Path, m
 
 
 TYPER_USAGE_ERRORS = [
-    (["render", "--nope"], "error: No such option: --nope; run 'oidc-publisher render --help' for the options"),
+    (["render", "--zzz"], "error: No such option: --zzz; run 'oidc-publisher render --help' for the options"),
     (["thumbprint"], "error: no issuer given; give --issuer-url URL (or the URL as the argument)"),
     (["render", "--issuer-url"], "error: Option '--issuer-url' requires an argument; run 'oidc-publisher"),
     (["keys", "generate", "--out-dir", "x", "--type", "dsa"], "error: Invalid value for '--type'"),
