@@ -440,3 +440,15 @@ def test_revocations_warn_per_cluster_and_are_applied(bucket: AwsWorld, tmp_path
     failed = invoke("publish", "--fleet", str(unknown))
     assert failed.exit_code == 1
     assert failed.stdout.splitlines()[0].startswith(f"a: {s3_issuer('a')}: failed: revoke no-such-kid: no published key has that kid; ")
+
+
+def test_a_shells_issuer_variables_do_not_conflict_with_fleet(bucket: AwsWorld, tmp_path: Path) -> None:
+    """OIDC_PUBLISHER_* name one issuer for single commands; --fleet takes everything from its file."""
+    path, _ = three_clusters(tmp_path / "fleet")
+    env = {"OIDC_PUBLISHER_BUCKET": "elsewhere", "OIDC_PUBLISHER_ISSUER_URL": "https://other.example.com",
+           "OIDC_PUBLISHER_REGION": "eu-west-1"}
+    result = invoke("publish", "--fleet", str(path), env=env)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "fleet of 3 clusters: 3 changed, 0 unchanged, 0 failed"
+    explicit = invoke("publish", "--fleet", str(path), "--bucket", BUCKET, env=env)
+    assert explicit.exit_code == 2 and explicit.stderr.startswith("error: --fleet and --bucket were both given")

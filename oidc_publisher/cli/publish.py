@@ -95,6 +95,7 @@ ConcurrencyOpt = Annotated[
 
 
 def publish(
+    ctx: typer.Context,
     bucket: FleetBucketOpt = None,
     issuer_url: OptionalIssuerUrlOpt = None,
     prefix: PrefixOpt = None,
@@ -144,7 +145,10 @@ def publish(
         "--create-bucket": create_bucket,
     }
     if fleet is not None:
-        guard(lambda: fleet_only([name for name, given in single.items() if given]), output)
+        # A shell's OIDC_PUBLISHER_* variables name one issuer; the fleet file names its own: not a conflict.
+        from_env = {f"--{p.replace('_', '-')}" for p in ("bucket", "issuer_url", "region")
+                    if getattr(ctx.get_parameter_source(p), "name", None) == "ENVIRONMENT"}
+        guard(lambda: fleet_only([name for name, given in single.items() if given and name not in from_env]), output)
         from oidc_publisher.fleet import DEFAULT_CONCURRENCY, FleetSettings, publish_fleet
 
         workers = concurrency or DEFAULT_CONCURRENCY
