@@ -464,3 +464,27 @@ def test_bucket_policy_trimming() -> None:
     assert _without_keys({"Statement": [deny]}, ours) == {"Statement": [deny]}  # nothing of this issuer's: unchanged
     shared = {"Sid": PUBLIC_READ_SID, "Resource": [*sorted(ours), "arn:aws:s3:::b/x/jwks"]}
     assert _without_keys({"Statement": [deny, shared]}, ours) == {"Statement": [deny, {"Sid": PUBLIC_READ_SID, "Resource": ["arn:aws:s3:::b/x/jwks"]}]}
+
+
+def test_without_any_region_teardown_asks_s3_for_the_buckets(aws: AwsWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A custom-domain issuer, no --region and no AWS_REGION: the bucket's region comes from S3 (one HeadBucket)."""
+    aws.client("s3", "eu-west-1").create_bucket(
+        Bucket="far-away-issuer", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    issuer = "https://oidc.example.com/far"
+    assert invoke("publish", "--bucket", "far-away-issuer", "--region", "eu-west-1", "--issuer-url", issuer,
+                  "--public-key", str(pub)).exit_code == 0
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    aws.recorder.reset()
+    env = {"OIDC_PUBLISHER_ISSUER_URL": issuer, "OIDC_PUBLISHER_BUCKET": "far-away-issuer"}
+    dry = invoke("teardown", "--yes", "--dry-run", "-o", "json", env=env)
+    assert dry.exit_code == 3, dry.stderr
+    looked_up = aws.recorder.operations("s3").count("HeadBucket")
+    aws.recorder.reset()
+    given = invoke("teardown", "--yes", "--dry-run", "-o", "json", env={**env, "OIDC_PUBLISHER_REGION": "eu-west-1"})
+    assert (given.exit_code, given.json()["changes"]) == (3, dry.json()["changes"])
+    assert looked_up == aws.recorder.operations("s3").count("HeadBucket") + 1  # the one look-up, only without a region
+    assert aws.recorder.writes == []
+    resources = [change["resource"] for change in dry.json()["changes"]]
+    assert "s3://far-away-issuer/far/openid/v1/jwks" in resources, resources
