@@ -76,13 +76,21 @@ class AuditReport:
         if not self.provider_arn:
             lines.append(f"No IAM OIDC provider is registered for {self.issuer}.")
         if self.findings:
+            # Rows wrap between words only: an ARN (a role, a provider) is one word, copied whole from the
+            # table; the table grows wider than the terminal rather than cut one.
+            roles, details = [f.role for f in self.findings], [f.detail for f in self.findings]
+            longest_role, longest_word = _longest_word(roles), _longest_word(details)
             table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-            for column in ("ROLE", "SEVERITY", "FINDING", "DETAIL"):
-                table.add_column(column, overflow="fold")
+            table.add_column("ROLE", no_wrap=True, min_width=longest_role)
+            table.add_column("SEVERITY", no_wrap=True)
+            table.add_column("FINDING", no_wrap=True)
+            table.add_column("DETAIL", overflow="fold", min_width=longest_word)
             for f in sorted(self.findings, key=lambda f: (-SEVERITIES.index(f.severity), f.role, f.finding, f.detail)):
                 table.add_row(f.role, f.severity, f.finding, f.detail)
             buffer = io.StringIO()
-            width = max(100, shutil.get_terminal_size((120, 24)).columns)
+            finding = max(len(f.finding) for f in self.findings)
+            needed = longest_role + len("SEVERITY") + finding + longest_word + 12  # the gaps between columns
+            width = max(100, shutil.get_terminal_size((120, 24)).columns, needed)
             Console(file=buffer, width=width, color_system=None, highlight=False, emoji=False).print(table)
             lines.extend(line.rstrip() for line in buffer.getvalue().rstrip().splitlines())
             failing = len(self.failing)
@@ -102,6 +110,10 @@ class AuditReport:
             "failed": self.exit_code != 0,
             "notes": self.notes,
         }
+
+
+def _longest_word(texts: list[str]) -> int:
+    return max((len(word) for text in texts for word in text.split()), default=0)
 
 
 def list_roles(clients: AwsClients) -> list[dict[str, Any]]:

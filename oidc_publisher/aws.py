@@ -8,6 +8,7 @@ boto3 is imported only when a client is first needed (``--help`` must stay fast)
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -26,6 +27,53 @@ if TYPE_CHECKING:
 
 # Total attempts per call (the first one included), with standard mode's backoff and retry quota.
 MAX_ATTEMPTS = 5
+# Seconds. AWS endpoints accept a connection in milliseconds: a short connect timeout makes an unreachable
+# endpoint fail in seconds, not minutes (five attempts, with backoff). OIDC_PUBLISHER_AWS_TIMEOUT sets both.
+CONNECT_TIMEOUT, READ_TIMEOUT = 3, 15
+# Error codes standard mode retries besides 5xx answers (throttling and transient ones).
+_RETRIED_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+    "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
+    "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+    "EC2ThrottledException", "RequestTimeout", "RequestTimeoutException", "IDPCommunicationError",
+})
+
+
+def retry_note(
+    action: str, attempts: int, *, exception: Exception | None = None, status: int | None = None, code: str | None = None
+) -> str | None:
+    """The progress line while botocore retries ``action`` after attempt ``attempts``, or None when it will not."""
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    if exception is not None:
+        reason = "no answer" if "Timeout" in type(exception).__name__ else f"{type(exception).__name__}"
+    elif status is not None and (status >= 500 or status == 429 or code in _RETRIED_CODES):
+        reason = f"{code or 'HTTP'} {status}" if code else f"HTTP {status}"
+    else:
+        return None
+    return f"{action}: {reason}; retrying (attempt {attempts + 1} of {MAX_ATTEMPTS})..."
+
+
+def _note_retry(attempts: int, operation: Any, caught_exception: Exception | None = None, response: Any = None,
+                **_: Any) -> None:
+    """botocore's needs-retry event, on a terminal only: a line instead of silence while it backs off."""
+    import sys
+
+    status = code = None
+    if response is not None:
+        status = response[0].status_code
+        code = response[1].get("Error", {}).get("Code")
+    action = f"{operation.service_model.endpoint_prefix}:{operation.name}"
+    line = retry_note(action, attempts, exception=caught_exception, status=status, code=code)
+    if line is not None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def stderr_is_terminal() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
 
 
 class AwsClients:
@@ -68,8 +116,8 @@ class AwsClients:
             raise AWSError("OIDC_PUBLISHER_AWS_TIMEOUT is not a number of seconds", "set it like 10, or unset it") from None
         return Config(
             retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-            connect_timeout=timeout or 5,
-            read_timeout=timeout or 15,
+            connect_timeout=timeout or CONNECT_TIMEOUT,
+            read_timeout=timeout or READ_TIMEOUT,
             user_agent_extra=f"oidc-publisher/{__version__}",
             # One client serves every thread of publish --fleet: a pool smaller than the threads discards connections.
             max_pool_connections=self._max_pool_connections,
@@ -92,9 +140,12 @@ class AwsClients:
                 from botocore.exceptions import BotoCoreError
 
                 try:
-                    self._clients[key] = self.session.client(
+                    client = self.session.client(
                         service, region_name=region or self.region_or_none() or "us-east-1", config=self.config
                     )
+                    if stderr_is_terminal():
+                        client.meta.events.register("needs-retry", _note_retry)
+                    self._clients[key] = client
                 except BotoCoreError as exc:
                     raise aws_error(exc, f"create the {service} client") from None
             return self._clients[key]
@@ -180,6 +231,16 @@ _HINTS = {
 }
 
 
+# S3 names the setting when Block Public Access refuses a public bucket policy ("... because public policies
+# are blocked by the BlockPublicPolicy block public access setting").
+_BLOCK_PUBLIC_ACCESS = re.compile(r"BlockPublicPolicy|block public access", re.IGNORECASE)
+_BPA_HINT = (
+    "S3 Block Public Access refuses the public read policy an S3-direct issuer needs: turn off BlockPublicPolicy "
+    "for the account (aws s3control put-public-access-block, or the S3 console's account settings), or keep the "
+    "bucket private and serve the issuer through CloudFront (bootstrap --cloudfront)"
+)
+
+
 def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSError:
     """Translate a botocore failure into one line that names the call, the resource and what to do."""
     from botocore.exceptions import (
@@ -230,6 +291,9 @@ def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSEr
         code = str(error.get("Code", "Unknown"))
         message = str(error.get("Message", "")).strip().rstrip(".")
         hint = _HINTS.get(code, "see the AWS message; re-run after fixing it (every command is safe to re-run)")
+        if code == "AccessDenied" and _BLOCK_PUBLIC_ACCESS.search(message):
+            # Granting the action would not help: the account (or bucket) setting refuses public policies.
+            hint = _BPA_HINT
         detail = f"{code}: {message}" if message else code
         return AWSError(f"{action}{where} failed ({detail})", hint.format(action=action))
     detail = " ".join(str(exc).split())  # one line, whatever botocore put in its message

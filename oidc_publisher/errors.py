@@ -37,7 +37,13 @@ class UsageError(Error):
 
 
 class InputError(Error):
-    """A key, JWKS, issuer URL or other input the user gave is not acceptable."""
+    """A key, JWKS, issuer URL, file or other input the user gave is not acceptable (exit 2, as a usage error:
+    the fix is on the command line or in a file the user named, not in AWS).
+
+    What AWS or a cluster holds is not input: a conflict with live state is a :class:`ConflictError`, a failed
+    call an :class:`AWSError` (exit 1)."""
+
+    exit_code = 2
 
 
 class SourceError(Error):

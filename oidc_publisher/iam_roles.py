@@ -79,6 +79,7 @@ class RoleSettings:
     audience: str = "sts.amazonaws.com"
     allow_wildcard: bool = False
     out: Path | None = None
+    force: bool = False
     dry_run: bool = False
 
 
@@ -174,8 +175,10 @@ def _check(settings: RoleSettings) -> None:
     check_names(settings.namespace, settings.service_account, allow_wildcard=settings.allow_wildcard)
     check_audience(settings.audience, "--audience")
     check_user_tags(settings.tags)
-    if bool(settings.policy_arns) == bool(settings.policy_file):
-        raise UsageError("give --policy-arn (repeatable) or --policy-file", "exactly one of them says what the role may do")
+    if not settings.policy_arns and settings.policy_file is None:
+        raise UsageError(
+            "give --policy-arn (repeatable), --policy-file, or both", "they say what the role may do"
+        )
     for arn in (*settings.policy_arns, *([settings.permissions_boundary] if settings.permissions_boundary else [])):
         if not _POLICY_ARN.match(arn):
             raise InputError(f"{arn!r} is not an IAM policy ARN", "e.g. arn:aws:iam::aws:policy/ReadOnlyAccess")
@@ -195,6 +198,8 @@ def _check(settings: RoleSettings) -> None:
             )
         if blocking is not None and blocking != settings.out and not blocking.is_dir():
             raise InputError(f"--out {settings.out}: {blocking} is not a directory", "check the path")
+        if settings.out.exists() and not settings.force:
+            raise InputError(f"--out {settings.out} already exists", "use --force to overwrite it, or another --out file")
 
 
 def _desired_tags(settings: RoleSettings, issuer: Issuer) -> dict[str, str]:

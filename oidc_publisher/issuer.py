@@ -229,3 +229,39 @@ def object_keys_for(issuer: Issuer, bucket: str, prefix: str | None) -> ObjectKe
             )
         return ObjectKeys(issuer.path)
     return ObjectKeys(normalise_prefix(prefix) if prefix is not None else issuer.path)
+
+
+def issuer_difference(recorded: str, given: str) -> tuple[str, str]:
+    """How ``given`` differs from the issuer ``recorded`` in a bucket, and the fix: (difference, hint).
+
+    One explanation wherever the tool finds another issuer's documents at this issuer's keys: most often
+    it is the same issuer mistyped (a trailing slash, the region of an S3-direct URL), not another one."""
+    keep = f"if the cluster's --service-account-issuer is {recorded}, give --issuer-url {recorded}"
+    if recorded.rstrip("/") == given.rstrip("/"):
+        which = "the recorded one ends with '/' and this one does not" if recorded.endswith("/") else (
+            "this one ends with '/' and the recorded one does not")
+        return (
+            f"only a trailing slash differs ({which})",
+            f"the issuer must match the tokens' iss byte for byte: {keep}, slash and all",
+        )
+    old, new = urlsplit(recorded), urlsplit(given)
+    if old.scheme != new.scheme:
+        return f"the scheme differs ({old.scheme or 'none'} vs {new.scheme or 'none'})", keep
+    old_host, new_host = old.hostname or "", new.hostname or ""
+    if old_host != new_host:
+        old_s3, new_s3 = _S3_HOST.match(old_host), _S3_HOST.match(new_host)
+        if old_s3 and new_s3 and old_s3["bucket"] == new_s3["bucket"]:
+            return (
+                f"the region differs ({old_s3['region']} recorded, {new_s3['region']} here)",
+                f"give --region {old_s3['region']} (the region the issuer was published for), or --issuer-url {recorded}",
+            )
+        return (
+            f"the host differs ({old_host} vs {new_host})",
+            f"{keep}; a different issuer needs its own --prefix or bucket",
+        )
+    if old.path.strip("/") != new.path.strip("/"):
+        return (
+            f"the path differs ({old.path or '/'} vs {new.path or '/'})",
+            f"{keep}; a different issuer needs its own --prefix",
+        )
+    return "the URLs differ", keep

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from oidc_publisher.errors import SourceError
+from oidc_publisher.errors import InputError, SourceError
 from oidc_publisher.limits import MAX_DOCUMENT_BYTES
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -125,24 +125,29 @@ def api_client(
             )
         else:
             if not path.is_file():
-                raise SourceError(f"kubeconfig {path} does not exist", "check --kubeconfig / KUBECONFIG")
+                raise InputError(f"kubeconfig {path} does not exist", "check --kubeconfig / KUBECONFIG")
             config.load_kube_config(config_file=str(path), context=context, client_configuration=configuration, persist_config=False)
     except ConfigException as exc:
         text = str(exc)
         if context and "context" in text.lower():
-            raise SourceError(f"kubeconfig {path} has no context {context!r}", "list them with 'kubectl config get-contexts'") from None
+            raise InputError(f"kubeconfig {path} has no context {context!r}", "list them with 'kubectl config get-contexts'") from None
+        if "invalid kube-config" in text.lower():  # the file the user named is malformed: bad input, exit 2
+            raise InputError(f"kubeconfig {path} is not a valid kubeconfig ({text.splitlines()[0]})", "check the file") from None
         raise SourceError(f"cannot use the Kubernetes credentials ({text.splitlines()[0] if text else type(exc).__name__})", "check the kubeconfig or the pod's service account") from None
     except (OSError, ValueError) as exc:
-        raise SourceError(f"cannot read the kubeconfig {path} ({exc})", "check that it is a valid kubeconfig file") from None
+        raise InputError(f"cannot read the kubeconfig {path} ({exc})", "check that it is a valid kubeconfig file") from None
     except _ExecPluginTimedOut as exc:
         raise _plugin_timeout(exc) from None
     except Exception as exc:
-        if isinstance(exc, SourceError):
+        if isinstance(exc, (SourceError, InputError)):
             raise
+        if type(exc).__module__.startswith("yaml"):  # the file the user named is not YAML: bad input, exit 2
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"kubeconfig {path} is not valid YAML ({first})", "check the file") from None
         raise SourceError(f"cannot load the Kubernetes credentials ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})", "check the kubeconfig (and its exec plugin, if any)") from None
     if not configuration.verify_ssl:
         if insecure_ok is None:
-            raise SourceError(
+            raise InputError(
                 f"the kubeconfig {path} sets insecure-skip-tls-verify for the API server {configuration.host}",
                 "the cluster's keys are the root of trust of every role: give the cluster's CA "
                 f"(certificate-authority-data) instead, or accept the risk with {INSECURE_FLAG}",

@@ -48,19 +48,24 @@ def check_objects_belong_to(
     state: StoredObject | None,
     discovery: StoredObject | None,
     outcome: str = "nothing was written",
-    hint: str = "check --issuer-url and --prefix: each issuer needs its own prefix (or bucket)",
+    context: str = "",
 ) -> None:
     """Refuse when the state object or the discovery document at ``target``'s keys names another issuer
     (a stale state object does not make another issuer's documents ours). Pure: the caller passes what it
-    has read (the rotation job's run already reads both when something changed)."""
+    has read (the rotation job's run already reads both when something changed). The message says what
+    differs (most often the same issuer mistyped: a region, a trailing slash) and the fix."""
+    from oidc_publisher.issuer import issuer_difference
+
     for owner, where in recorded_issuers(target, state=state, discovery=discovery):
         if owner != target.issuer.url:
+            difference, fix = issuer_difference(owner, target.issuer.url)
             raise ConflictError(
-                f"s3://{target.bucket}/{where} belongs to issuer {owner}, not {target.issuer.url}: {outcome}", hint
+                f"s3://{target.bucket}/{where} belongs to issuer {owner}, not {target.issuer.url}: {difference}; {outcome}",
+                f"{fix}{context}",
             )
 
 
-def read_and_check_objects_belong_to(s3: Any, target: Target, *, outcome: str, hint: str) -> None:
+def read_and_check_objects_belong_to(s3: Any, target: Target, *, outcome: str, context: str = "") -> None:
     """:func:`check_objects_belong_to` for a command that has not read the objects yet."""
     from oidc_publisher.s3 import get_object
 
@@ -68,4 +73,4 @@ def read_and_check_objects_belong_to(s3: Any, target: Target, *, outcome: str, h
         [lambda: get_object(s3, target.bucket, target.keys.state),
          lambda: get_object(s3, target.bucket, target.keys.discovery)]
     )
-    check_objects_belong_to(target, state=state, discovery=discovery, outcome=outcome, hint=hint)
+    check_objects_belong_to(target, state=state, discovery=discovery, outcome=outcome, context=context)

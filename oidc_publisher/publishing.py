@@ -62,6 +62,26 @@ class Target:
     keys: ObjectKeys
 
 
+def default_region(clients: AwsClients, bucket: str, issuer_url: str | None) -> str | None:
+    """The region when --region is not given: the session's (AWS_REGION, the profile); without one, and when
+    the issuer URL does not name it, the bucket's own, asked of S3 (one HeadBucket)."""
+    from oidc_publisher.issuer import validate_bucket_name
+
+    region = clients.region_or_none()
+    if region is not None:
+        return region
+    if issuer_url is not None:
+        try:
+            if parse_issuer(issuer_url).s3_origin() is not None:
+                return None
+        except InputError:
+            return None  # resolve_target names what is wrong with it
+    validate_bucket_name(bucket, s3_direct=False)
+    from oidc_publisher.s3 import bucket_region
+
+    return bucket_region(clients.s3("us-east-1"), bucket)
+
+
 def resolve_target(
     *, bucket: str, issuer_url: str | None, prefix: str | None, region: str | None, default_region: str | None
 ) -> Target:
@@ -196,7 +216,7 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
         issuer_url=settings.issuer_url,
         prefix=settings.prefix,
         region=settings.region,
-        default_region=None if settings.region else clients.region_or_none(),
+        default_region=None if settings.region else default_region(clients, settings.bucket, settings.issuer_url),
     )
     source = load_keys(settings.source, target.issuer)
     build_documents(target.issuer, source.keys, settings.jwks_uri)  # every refusal before the first AWS call
@@ -282,10 +302,7 @@ def converge_bucket(
     missing = any(c.action == "create" and c.resource == f"s3://{target.bucket}" for c in changes)
     if not missing:
         # The bucket's set-up is changed only for an issuer whose keys these are (or nobody's yet).
-        read_and_check_objects_belong_to(
-            s3_client, target, outcome="nothing was changed",
-            hint="check --issuer-url and --prefix: each issuer needs its own prefix (or bucket)",
-        )
+        read_and_check_objects_belong_to(s3_client, target, outcome="nothing was changed")
     extra = [] if alongside is None else [lambda: alongside(missing)]
     if dry_run:
         together(extra)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from oidc_publisher.documents import build_documents
+from oidc_publisher.errors import InputError
 from oidc_publisher.files import ensure_dir, write_atomic
 from oidc_publisher.issuer import DISCOVERY_PATH, JWKS_PATH, parse_issuer
 from oidc_publisher.sources import KeySource, load_keys
@@ -18,6 +19,7 @@ class RenderSettings:
     source: KeySource
     out_dir: Path
     jwks_uri: str | None = None
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,11 @@ def render(settings: RenderSettings) -> RenderReport:
     ensure_dir(settings.out_dir)
     jwks_path = settings.out_dir / JWKS_PATH
     discovery_path = settings.out_dir / DISCOVERY_PATH
+    if not settings.force:
+        # The same bytes again overwrite nothing (a re-run); other bytes are someone's file, or older keys.
+        for path, data in ((jwks_path, documents.jwks), (discovery_path, documents.discovery)):
+            if path.is_file() and path.read_bytes() != data:
+                raise InputError(f"{path} already exists with other content", "use --force to overwrite it, or another --out-dir")
     write_atomic(jwks_path, documents.jwks)
     write_atomic(discovery_path, documents.discovery)
     return RenderReport(

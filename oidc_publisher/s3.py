@@ -322,3 +322,26 @@ def bucket_tags(s3: S3Client, bucket: str) -> dict[str, str]:
         s3.get_bucket_tagging, ("NoSuchTagSet", "NoSuchBucket"), "s3:GetBucketTagging", f"s3://{bucket}", Bucket=bucket
     )
     return {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])}
+
+
+def bucket_region(s3: S3Client, bucket: str) -> str:
+    """The bucket's region, as S3 tells it (HeadBucket's x-amz-bucket-region, sent even with a 403 or 301)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        headers = s3.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPHeaders"]
+    except ClientError as exc:
+        headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        if not headers.get("x-amz-bucket-region"):
+            if _status(exc) == 404:
+                raise AWSError(
+                    f"s3:ListBucket on s3://{bucket} failed (NoSuchBucket): it does not exist, so its region is unknown",
+                    "check --bucket, or create it with 'oidc-publisher bootstrap' (give --region)",
+                ) from None
+            raise aws_error(exc, "s3:ListBucket", f"s3://{bucket}") from None
+    except BotoCoreError as exc:
+        raise aws_error(exc, "s3:ListBucket", f"s3://{bucket}") from None
+    region = headers.get("x-amz-bucket-region")
+    if not region:
+        raise AWSError(f"S3 did not say which region s3://{bucket} is in", "give --region")
+    return str(region)

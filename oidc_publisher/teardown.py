@@ -29,7 +29,7 @@ from oidc_publisher.policies import (
     object_arn,
     tombstone_policy,
 )
-from oidc_publisher.publishing import Target, resolve_target
+from oidc_publisher.publishing import Target, default_region, resolve_target
 
 if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
@@ -91,7 +91,7 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
 
     target = resolve_target(
         bucket=settings.bucket, issuer_url=settings.issuer_url, prefix=settings.prefix, region=settings.region,
-        default_region=None if settings.region else clients.region_or_none(),
+        default_region=None if settings.region else default_region(clients, settings.bucket, settings.issuer_url),
     )
     issuer, bucket = target.issuer, target.bucket
     s3 = clients.s3(target.region)
@@ -120,7 +120,7 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
     else:
         read_and_check_objects_belong_to(
             s3, target, outcome="nothing was removed",
-            hint="check --issuer-url and --prefix (teardown removes only this issuer's objects)",
+            context=" (teardown removes only this issuer's objects)",
         )
         managed = tags.get(MANAGED[0]) == MANAGED[1]
         # A bucket the tool did not create is read only where our keys are: it may be large.

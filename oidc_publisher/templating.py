@@ -365,10 +365,9 @@ def _rotation_job_values(settings: TemplateSettings, issuer: Issuer, region: str
             f"build it from the repository's Dockerfile, push it where the cluster pulls from, and give "
             f"--image REGISTRY/{DEFAULT_IMAGE}",
         )
-    args = ["publish", "--from-cluster", "--issuer-url", issuer.url, "--bucket", settings.bucket]
-    if issuer.s3_origin() is None:
-        # Only an S3-direct issuer names the bucket's region; boto3 reads AWS_DEFAULT_REGION, not AWS_REGION.
-        args += ["--region", region]
+    # The issuer, bucket and region come from the container's environment (OIDC_PUBLISHER_ISSUER_URL, ...),
+    # said once there; the region is given, so the job never asks S3 for it.
+    args = ["publish", "--from-cluster"]
     if settings.prefix is not None:
         args += ["--prefix", keys.prefix]
     if settings.distribution_id:
@@ -379,6 +378,7 @@ def _rotation_job_values(settings: TemplateSettings, issuer: Issuer, region: str
         "role_arn": settings.role_arn,
         "image": _image(settings.image),
         "region": region,
+        "issuer_url": issuer.url,
         "job_args": "\n".join(f'                - "{arg}"' for arg in args),
         "object_arns": ",\n".join(f'        "{bucket_arn}/{key}"' for key in (*keys.published, keys.state)),
         "bucket_arn": bucket_arn,

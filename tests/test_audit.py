@@ -323,3 +323,22 @@ def test_audit_sees_every_way_in(issuer: AwsWorld) -> None:
             iam.delete_role(RoleName=name)
     alone = invoke("audit", "--issuer-url", ISSUER)
     assert (alone.exit_code, alone.stdout.splitlines()[1]) == (0, "No findings.")
+
+
+def test_the_findings_table_never_breaks_an_arn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a narrow terminal the table wraps between words: every ARN stays whole on one line, to copy."""
+    from oidc_publisher.auditing import AuditReport
+    from oidc_publisher.roles import Finding
+
+    monkeypatch.setenv("COLUMNS", "60")
+    role = "arn:aws:iam::123456789012:role/platform/payments-api-irsa-with-a-long-name"
+    provider = "arn:aws:iam::123456789012:oidc-provider/oidc.example.com/clusters/production-eu-west-1"
+    report = AuditReport(
+        issuer="https://oidc.example.com", provider_arn=None, roles=["short"], fail_on="high",
+        findings=[Finding(role, "high", "annotated role does not exist", "payments/api is annotated with it"),
+                  Finding("short", "high", "provider not registered", f"{provider} is not a registered provider: the role "
+                          "can never be assumed")],
+    )
+    lines = report.to_text().splitlines()
+    assert any(role in line for line in lines)
+    assert any(provider in line for line in lines)

@@ -104,7 +104,7 @@ def test_clients_are_configured_once(aws: AwsWorld) -> None:
     assert clients.iam() is iam
     config: Any = iam.meta.config  # botocore's Config sets its attributes dynamically
     assert config.retries == {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}
-    assert (config.connect_timeout, config.read_timeout) == (5, 15)
+    assert (config.connect_timeout, config.read_timeout) == (3, 15)
     assert config.user_agent_extra == f"oidc-publisher/{__version__}"
     assert iam.meta.endpoint_url == aws.endpoint  # AWS_ENDPOINT_URL, no flag of ours
     assert clients.cloudfront().meta.region_name == "us-east-1"
@@ -177,3 +177,61 @@ def test_register_access_denied_names_the_permission(aws: AwsWorld) -> None:
     )
     assert aws.recorder.calls == [("iam", "ListOpenIDConnectProviders"), ("iam", "CreateOpenIDConnectProvider")]
     assert aws.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
+
+
+def _stderr_on_a_terminal(*args: str) -> tuple[int, str]:
+    """Run the tool with stderr on a pseudo-terminal (stdout a pipe), as an interactive shell does."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "oidc_publisher", *args], stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.stdout is not None
+    proc.stdout.read()
+    return proc.wait(timeout=60), b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_retries_say_so_on_a_terminal_and_only_there(aws: AwsWorld) -> None:
+    from tests.support.cli import run
+
+    args = ("register", "--issuer-url", ISSUER, "--no-thumbprint", "--dry-run")
+    aws.proxy.fail_next("ListOpenIDConnectProviders", 500, times=2)
+    code, stderr = _stderr_on_a_terminal(*args)
+    assert code == 3
+    assert stderr.splitlines() == [
+        "iam:ListOpenIDConnectProviders: InternalError 500; retrying (attempt 2 of 5)...",
+        "iam:ListOpenIDConnectProviders: InternalError 500; retrying (attempt 3 of 5)...",
+    ]
+    aws.proxy.fail_next("ListOpenIDConnectProviders", 500, times=2)
+    piped = run(*args)
+    assert (piped.exit_code, piped.stderr) == (3, "")
+
+
+@pytest.mark.parametrize(
+    ("attempts", "kwargs", "line"),
+    [
+        (1, {"exception": ConnectionRefusedError()}, "s3:PutObject: ConnectionRefusedError; retrying (attempt 2 of 5)..."),
+        (2, {"status": 503, "code": "SlowDown"}, "s3:PutObject: SlowDown 503; retrying (attempt 3 of 5)..."),
+        (1, {"status": 400, "code": "Throttling"}, "s3:PutObject: Throttling 400; retrying (attempt 2 of 5)..."),
+        (1, {"status": 403, "code": "AccessDenied"}, None),
+        (1, {"status": 200}, None),
+        (5, {"status": 500, "code": "InternalError"}, None),
+    ],
+)
+def test_retry_note(attempts: int, kwargs: dict[str, Any], line: str | None) -> None:
+    from oidc_publisher.aws import retry_note
+
+    assert retry_note("s3:PutObject", attempts, **kwargs) == line

@@ -146,3 +146,22 @@ def test_render_writes_the_bytes_publish_uploads(aws: AwsWorld, tmp_path: Path, 
     for document in DOCUMENTS:
         body = s3.get_object(Bucket="render-issuer", Key=f"{prefix}/{document}")["Body"].read()
         assert body == (out / document).read_bytes(), document
+
+
+def test_account_block_public_access_gets_its_own_fix_not_a_permission_to_grant(aws: AwsWorld, tmp_path: Path) -> None:
+    """Account-level Block Public Access answers PutBucketPolicy with AccessDenied, naming the setting: granting
+    s3:PutBucketPolicy would not help."""
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    blocked = (
+        'User: arn:aws:iam::123456789012:user/admin is not authorized to perform: s3:PutBucketPolicy on resource: '
+        '"arn:aws:s3:::bpa-issuer" because public policies are blocked by the BlockPublicPolicy block public access '
+        "setting."
+    )
+    aws.proxy.fail_next("PutBucketPolicy", 403, "AccessDenied", message=blocked)
+    result = invoke("publish", "--bucket", "bpa-issuer", "--region", "eu-west-1", "--public-key", str(pub), "--create-bucket")
+    assert (result.exit_code, result.stderr) == (1, (
+        f"error: s3:PutBucketPolicy on s3://bpa-issuer failed (AccessDenied: {blocked.rstrip('.')}); S3 Block Public "
+        "Access refuses the public read policy an S3-direct issuer needs: turn off BlockPublicPolicy for the account "
+        "(aws s3control put-public-access-block, or the S3 console's account settings), or keep the bucket private and "
+        "serve the issuer through CloudFront (bootstrap --cloudfront)\n"))
+    assert "grant" not in result.stderr

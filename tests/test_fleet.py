@@ -214,43 +214,43 @@ GOOD = {"name": "prod", "bucket": BUCKET, "prefix": "prod", "public_keys": ["sa.
 
 # (name, the file (or None: keep GOOD's), extra arguments, exit code, the one line on stderr)
 MALFORMED: list[tuple[str, Any, list[str], int, str]] = [
-    ("not JSON", '{"clusters": [', [], 1, "error: fleet file {path} is not JSON (Expecting value: line 1 column 15 (char 14)); "),
-    ("not an object", "[]", [], 1, "error: fleet file {path} is not a JSON object; "),
-    ("no clusters", {"clusters": []}, [], 1, "error: fleet file {path} lists no clusters; "),
-    ("clusters missing", {"defaults": {"bucket": BUCKET}}, [], 1, "error: fleet file {path} lists no clusters; "),
-    ("unknown field", {"clusters": [{**GOOD, "bukcet": "x"}]}, [], 1, "error: clusters[0] (\"prod\"): unknown field 'bukcet'; did you mean 'bucket'?"),
-    ("unknown top-level field", {"clusters": [GOOD], "default": {}}, [], 1, "error: the fleet file: unknown field 'default'; did you mean 'defaults'?"),
-    ("name in defaults", {"clusters": [GOOD], "defaults": {"name": "x"}}, [], 1, "error: defaults: unknown field 'name'; "),
-    ("field given twice", '{"clusters": [{"name": "a", "name": "b"}]}', [], 1, "error: fleet file {path}: field 'name' is given twice in one object; "),
-    ("wrong type", {"clusters": [{**GOOD, "public_keys": "sa.pub"}]}, [], 1, "error: clusters[0] (\"prod\"): public_keys must be a non-empty list of strings; "),
-    ("entry not an object", {"clusters": ["prod"]}, [], 1, "error: clusters[0] is not an object; "),
-    ("no name", {"clusters": [{k_: v for k_, v in GOOD.items() if k_ != "name"}]}, [], 1, "error: clusters[0]: no name; give each cluster a unique name"),
-    ("name with a space", {"clusters": [{**GOOD, "name": "prod eu"}]}, [], 1, "error: clusters[0] (\"prod eu\"): name 'prod eu' is not a plain name; "),
-    ("two sources", {"clusters": [{**GOOD, "jwks": "x.json"}]}, [], 1, "error: clusters[0] (\"prod\"): jwks and public_keys were both given as key sources; give exactly one: "),
-    ("no source", {"clusters": [{"name": "prod", "bucket": BUCKET}]}, [], 1, "error: clusters[0] (\"prod\"): no key source; give exactly one: jwks, public_keys, or kubeconfig/context"),
-    ("two sources in defaults", {"clusters": [GOOD], "defaults": {"jwks": "a", "context": "b"}}, [], 1, "error: defaults give jwks and kubeconfig/context as key sources; "),
-    ("no bucket", {"clusters": [{"name": "prod", "public_keys": ["sa.pub"]}]}, [], 1, "error: clusters[0] (\"prod\"): no bucket; give bucket in the entry, or in defaults"),
-    ("duplicate names", {"clusters": [GOOD, {**GOOD, "prefix": "other"}]}, [], 1, "error: clusters[1] (\"prod\"): the name is also clusters[0] (\"prod\")'s; give each cluster a unique name"),
-    ("duplicate bucket+prefix", {"clusters": [GOOD, {**GOOD, "name": "prod2", "prefix": "/prod/"}]}, [], 1,
+    ("not JSON", '{"clusters": [', [], 2, "error: fleet file {path} is not JSON (Expecting value: line 1 column 15 (char 14)); "),
+    ("not an object", "[]", [], 2, "error: fleet file {path} is not a JSON object; "),
+    ("no clusters", {"clusters": []}, [], 2, "error: fleet file {path} lists no clusters; "),
+    ("clusters missing", {"defaults": {"bucket": BUCKET}}, [], 2, "error: fleet file {path} lists no clusters; "),
+    ("unknown field", {"clusters": [{**GOOD, "bukcet": "x"}]}, [], 2, "error: clusters[0] (\"prod\"): unknown field 'bukcet'; did you mean 'bucket'?"),
+    ("unknown top-level field", {"clusters": [GOOD], "default": {}}, [], 2, "error: the fleet file: unknown field 'default'; did you mean 'defaults'?"),
+    ("name in defaults", {"clusters": [GOOD], "defaults": {"name": "x"}}, [], 2, "error: defaults: unknown field 'name'; "),
+    ("field given twice", '{"clusters": [{"name": "a", "name": "b"}]}', [], 2, "error: fleet file {path}: field 'name' is given twice in one object; "),
+    ("wrong type", {"clusters": [{**GOOD, "public_keys": "sa.pub"}]}, [], 2, "error: clusters[0] (\"prod\"): public_keys must be a non-empty list of strings; "),
+    ("entry not an object", {"clusters": ["prod"]}, [], 2, "error: clusters[0] is not an object; "),
+    ("no name", {"clusters": [{k_: v for k_, v in GOOD.items() if k_ != "name"}]}, [], 2, "error: clusters[0]: no name; give each cluster a unique name"),
+    ("name with a space", {"clusters": [{**GOOD, "name": "prod eu"}]}, [], 2, "error: clusters[0] (\"prod eu\"): name 'prod eu' is not a plain name; "),
+    ("two sources", {"clusters": [{**GOOD, "jwks": "x.json"}]}, [], 2, "error: clusters[0] (\"prod\"): jwks and public_keys were both given as key sources; give exactly one: "),
+    ("no source", {"clusters": [{"name": "prod", "bucket": BUCKET}]}, [], 2, "error: clusters[0] (\"prod\"): no key source; give exactly one: jwks, public_keys, or kubeconfig/context"),
+    ("two sources in defaults", {"clusters": [GOOD], "defaults": {"jwks": "a", "context": "b"}}, [], 2, "error: defaults give jwks and kubeconfig/context as key sources; "),
+    ("no bucket", {"clusters": [{"name": "prod", "public_keys": ["sa.pub"]}]}, [], 2, "error: clusters[0] (\"prod\"): no bucket; give bucket in the entry, or in defaults"),
+    ("duplicate names", {"clusters": [GOOD, {**GOOD, "prefix": "other"}]}, [], 2, "error: clusters[1] (\"prod\"): the name is also clusters[0] (\"prod\")'s; give each cluster a unique name"),
+    ("duplicate bucket+prefix", {"clusters": [GOOD, {**GOOD, "name": "prod2", "prefix": "/prod/"}]}, [], 2,
      f"error: clusters[1] (\"prod2\"): publishes to s3://{BUCKET}/prod/, as clusters[0] (\"prod\") does; the two would overwrite each other's documents"),
-    ("same objects through an issuer's path", {"clusters": [GOOD, {**GOOD, "name": "b", "prefix": None, "issuer_url": "https://oidc.example.com/prod"}]}, [], 1,
+    ("same objects through an issuer's path", {"clusters": [GOOD, {**GOOD, "name": "b", "prefix": None, "issuer_url": "https://oidc.example.com/prod"}]}, [], 2,
      f"error: clusters[1] (\"b\"): publishes to s3://{BUCKET}/prod/, as clusters[0] (\"prod\") does; "),
-    ("duplicate issuer", {"clusters": [{**GOOD, "prefix": "a", "issuer_url": "https://oidc.example.com"}, {**GOOD, "name": "b", "prefix": "b", "issuer_url": "https://oidc.example.com"}]}, [], 1,
+    ("duplicate issuer", {"clusters": [{**GOOD, "prefix": "a", "issuer_url": "https://oidc.example.com"}, {**GOOD, "name": "b", "prefix": "b", "issuer_url": "https://oidc.example.com"}]}, [], 2,
      "error: clusters[1] (\"b\"): issuer https://oidc.example.com is also clusters[0] (\"prod\")'s; "),
-    ("one IAM provider, two spellings", {"clusters": [{**GOOD, "prefix": "a", "issuer_url": "https://oidc.example.com/a"}, {**GOOD, "name": "b", "prefix": "b", "issuer_url": "https://oidc.example.com/a/"}]}, [], 1,
+    ("one IAM provider, two spellings", {"clusters": [{**GOOD, "prefix": "a", "issuer_url": "https://oidc.example.com/a"}, {**GOOD, "name": "b", "prefix": "b", "issuer_url": "https://oidc.example.com/a/"}]}, [], 2,
      "error: clusters[1] (\"b\"): issuer https://oidc.example.com/a/ is also clusters[0] (\"prod\")'s (as https://oidc.example.com/a: IAM treats the two as one provider); "),
-    ("bad issuer", {"clusters": [{**GOOD, "issuer_url": "http://oidc.example.com"}]}, [], 1, "error: clusters[0] (\"prod\"): issuer URL 'http://oidc.example.com' is not https; "),
-    ("issuer with a port", {"clusters": [{**GOOD, "issuer_url": "https://oidc.example.com:8443"}]}, [], 1, "error: clusters[0] (\"prod\"): issuer URL 'https://oidc.example.com:8443' has a port; "),
-    ("bad jwks_uri", {"clusters": [{**GOOD, "jwks_uri": "http://keys.example.com/jwks"}]}, [], 1, "error: clusters[0] (\"prod\"): jwks_uri 'http://keys.example.com/jwks' is not https; "),
-    ("bad bucket", {"clusters": [{**GOOD, "bucket": "my.bucket"}]}, [], 1, "error: clusters[0] (\"prod\"): bucket name 'my.bucket' contains dots"),
-    ("revoke of a kid no JWKS can hold", {"clusters": [{**GOOD, "revoke": ["a kid"]}]}, [], 1, "error: clusters[0] (\"prod\"): revoke has a 'kid' with spaces, control or non-ASCII characters (not shown); "),
-    ("region disagrees", {"clusters": [{**GOOD, "prefix": None, "issuer_url": f"https://{BUCKET}.s3.eu-west-1.amazonaws.com", "region": "us-east-1"}]}, [], 1,
+    ("bad issuer", {"clusters": [{**GOOD, "issuer_url": "http://oidc.example.com"}]}, [], 2, "error: clusters[0] (\"prod\"): issuer URL 'http://oidc.example.com' is not https; "),
+    ("issuer with a port", {"clusters": [{**GOOD, "issuer_url": "https://oidc.example.com:8443"}]}, [], 2, "error: clusters[0] (\"prod\"): issuer URL 'https://oidc.example.com:8443' has a port; "),
+    ("bad jwks_uri", {"clusters": [{**GOOD, "jwks_uri": "http://keys.example.com/jwks"}]}, [], 2, "error: clusters[0] (\"prod\"): jwks_uri 'http://keys.example.com/jwks' is not https; "),
+    ("bad bucket", {"clusters": [{**GOOD, "bucket": "my.bucket"}]}, [], 2, "error: clusters[0] (\"prod\"): bucket name 'my.bucket' contains dots"),
+    ("revoke of a kid no JWKS can hold", {"clusters": [{**GOOD, "revoke": ["a kid"]}]}, [], 2, "error: clusters[0] (\"prod\"): revoke has a 'kid' with spaces, control or non-ASCII characters (not shown); "),
+    ("region disagrees", {"clusters": [{**GOOD, "prefix": None, "issuer_url": f"https://{BUCKET}.s3.eu-west-1.amazonaws.com", "region": "us-east-1"}]}, [], 2,
      "error: clusters[0] (\"prod\"): region us-east-1 disagrees with the issuer URL's region eu-west-1; drop region"),
-    ("bad duration", {"clusters": [{**GOOD, "retain_removed_keys": "forever"}]}, [], 1, "error: clusters[0] (\"prod\"): retain_removed_keys: duration 'forever' is not understood; write it like 48h"),
-    ("from_cluster false", {"clusters": [{**GOOD, "from_cluster": False}]}, [], 1, "error: clusters[0] (\"prod\"): from_cluster can only be true; "),
+    ("bad duration", {"clusters": [{**GOOD, "retain_removed_keys": "forever"}]}, [], 2, "error: clusters[0] (\"prod\"): retain_removed_keys: duration 'forever' is not understood; write it like 48h"),
+    ("from_cluster false", {"clusters": [{**GOOD, "from_cluster": False}]}, [], 2, "error: clusters[0] (\"prod\"): from_cluster can only be true; "),
     ("mixed with --bucket", None, ["--bucket", BUCKET], 2, "error: --fleet and --bucket were both given; the fleet file gives each cluster's bucket"),
     ("mixed with key sources", None, ["--public-key", "sa.pub", "--retain-removed-keys", "1h"], 2, "error: --fleet and --public-key, --retain-removed-keys were both given; "),
-    ("missing file", "MISSING", [], 1, "error: fleet file {path} does not exist; check the path"),
+    ("missing file", "MISSING", [], 2, "error: fleet file {path} does not exist; check the path"),
 ]
 
 
@@ -288,7 +288,7 @@ def test_every_problem_is_listed_and_nothing_is_published(aws: AwsWorld, tmp_pat
     ]})
     aws.recorder.reset()
     result = invoke("publish", "--fleet", str(path), "-o", "json")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert [line.split(";")[0] for line in result.stderr.strip().splitlines()] == [
         "error: clusters[1] (\"b\"): unknown field 'bukcet'",
         "error: clusters[2] (\"c\"): issuer URL 'http://c.example.com' is not https",
@@ -428,3 +428,15 @@ def test_revocations_warn_per_cluster_and_are_applied(bucket: AwsWorld, tmp_path
     failed = invoke("publish", "--fleet", str(unknown))
     assert failed.exit_code == 1
     assert failed.stdout.splitlines()[0].startswith(f"a: {s3_issuer('a')}: failed: revoke no-such-kid: no published key has that kid; ")
+
+
+def test_a_shells_issuer_variables_do_not_conflict_with_fleet(bucket: AwsWorld, tmp_path: Path) -> None:
+    """OIDC_PUBLISHER_* name one issuer for single commands; --fleet takes everything from its file."""
+    path, _ = three_clusters(tmp_path / "fleet")
+    env = {"OIDC_PUBLISHER_BUCKET": "elsewhere", "OIDC_PUBLISHER_ISSUER_URL": "https://other.example.com",
+           "OIDC_PUBLISHER_REGION": "eu-west-1"}
+    result = invoke("publish", "--fleet", str(path), env=env)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "fleet of 3 clusters: 3 changed, 0 unchanged, 0 failed"
+    explicit = invoke("publish", "--fleet", str(path), "--bucket", BUCKET, env=env)
+    assert explicit.exit_code == 2 and explicit.stderr.startswith("error: --fleet and --bucket were both given")

@@ -182,7 +182,38 @@ def test_a_bad_prefix_is_named_as_the_prefix(prefix: str, aws: AwsWorld, tmp_pat
     typed (not as an issuer URL they never typed), on one line, before any AWS call."""
     pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
     result = invoke("publish", "--bucket", "my-issuer", "--region", "us-east-1", "--prefix", prefix, "--public-key", str(pub))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith(f"error: prefix {prefix!r} ")
     assert len(result.stderr.strip().splitlines()) == 1
     assert aws.recorder.calls == []
+
+
+@pytest.mark.parametrize(
+    "recorded,given,difference,hint",
+    [
+        ("https://oidc.example.com", "https://oidc.example.com/",
+         "only a trailing slash differs (this one ends with '/' and the recorded one does not)",
+         "the issuer must match the tokens' iss byte for byte: if the cluster's --service-account-issuer is "
+         "https://oidc.example.com, give --issuer-url https://oidc.example.com, slash and all"),
+        ("https://oidc.example.com/c/", "https://oidc.example.com/c",
+         "only a trailing slash differs (the recorded one ends with '/' and this one does not)",
+         "the issuer must match the tokens' iss byte for byte: if the cluster's --service-account-issuer is "
+         "https://oidc.example.com/c/, give --issuer-url https://oidc.example.com/c/, slash and all"),
+        ("https://bkt.s3.eu-west-1.amazonaws.com", "https://bkt.s3.us-east-1.amazonaws.com",
+         "the region differs (eu-west-1 recorded, us-east-1 here)",
+         "give --region eu-west-1 (the region the issuer was published for), or --issuer-url "
+         "https://bkt.s3.eu-west-1.amazonaws.com"),
+        ("https://a.example.com", "https://b.example.com", "the host differs (a.example.com vs b.example.com)",
+         "if the cluster's --service-account-issuer is https://a.example.com, give --issuer-url https://a.example.com; "
+         "a different issuer needs its own --prefix or bucket"),
+        ("https://a.example.com/one", "https://a.example.com/two", "the path differs (/one vs /two)",
+         "if the cluster's --service-account-issuer is https://a.example.com/one, give --issuer-url "
+         "https://a.example.com/one; a different issuer needs its own --prefix"),
+        ("http://a.example.com", "https://a.example.com", "the scheme differs (http vs https)",
+         "if the cluster's --service-account-issuer is http://a.example.com, give --issuer-url http://a.example.com"),
+    ],
+)
+def test_issuer_difference_names_what_differs_and_the_fix(recorded: str, given: str, difference: str, hint: str) -> None:
+    from oidc_publisher.issuer import issuer_difference
+
+    assert issuer_difference(recorded, given) == (difference, hint)

@@ -47,7 +47,7 @@ def test_context_is_honoured(kube_api: KubeAPI, tmp_path: Path) -> None:
     config = kube_api.kubeconfig(tmp_path / "kubeconfig", context="prod", extra_contexts=("other",))
     assert render(config, tmp_path / "a", "--context", "prod").exit_code == 0  # type: ignore[attr-defined]
     missing = render(config, tmp_path / "b", "--context", "nope")
-    assert missing.exit_code == 1  # type: ignore[attr-defined]
+    assert missing.exit_code == 2  # type: ignore[attr-defined]
     assert missing.stderr.strip() == f"error: kubeconfig {config} has no context 'nope'; list them with 'kubectl config get-contexts'"  # type: ignore[attr-defined]
     assert not (tmp_path / "b").exists()
 
@@ -125,7 +125,7 @@ def test_unreachable_and_untrusted_and_missing(kube_api: KubeAPI, tmp_path: Path
     assert missing.stderr.strip() == f"error: kubeconfig {tmp_path / 'nope'} does not exist; check --kubeconfig / KUBECONFIG"  # type: ignore[attr-defined]
     garbage = tmp_path / "garbage"
     garbage.write_text("::: not yaml [")
-    assert render(garbage, tmp_path / "o").exit_code == 1  # type: ignore[attr-defined]
+    assert render(garbage, tmp_path / "o").exit_code == 2  # type: ignore[attr-defined]
     assert "Traceback" not in render(garbage, tmp_path / "o").stderr  # type: ignore[attr-defined]
     assert not (tmp_path / "o").exists()
 

@@ -242,8 +242,49 @@ def test_s3_direct_bucket_with_dots_is_refused(aws: AwsWorld, tmp_path: Path) ->
     pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
     result = invoke("publish", "--bucket", "my.issuer", "--public-key", str(pub), "--create-bucket")
     assert (result.exit_code, result.stderr.strip()) == (
-        1,
+        2,
         "error: bucket name 'my.issuer' contains dots, which S3's wildcard certificate does not cover; "
         "choose a name without dots, or serve the issuer through CloudFront (--cloudfront)",
     )
     assert aws.recorder.calls == []
+
+
+def test_a_mistyped_issuer_is_explained_not_called_another_issuer(bucket: AwsWorld, tmp_path: Path) -> None:
+    """A wrong --region or a trailing slash lands on the same issuer's state: say what differs, and the fix."""
+    pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    two = keyfile(tmp_path, "two.pub", k.K8S_EC_PUBLIC_KEY)
+    assert invoke("publish", "--bucket", BUCKET, "--public-key", str(pub)).exit_code == 0
+    bucket.recorder.reset()
+    wrong_region = invoke("publish", "--bucket", BUCKET, "--region", "eu-west-1", "--public-key", str(pub), "--public-key", str(two))
+    eu = f"https://{BUCKET}.s3.eu-west-1.amazonaws.com"
+    assert (wrong_region.exit_code, wrong_region.stderr) == (1, (
+        f"error: s3://{BUCKET}/.oidc-publisher/state.json belongs to issuer {ISSUER}, not {eu}: the region differs "
+        f"(us-east-1 recorded, eu-west-1 here); give --region us-east-1 (the region the issuer was published for), "
+        f"or --issuer-url {ISSUER}\n"))
+    slash = invoke("publish", "--bucket", BUCKET, "--issuer-url", ISSUER + "/", "--public-key", str(pub), "--public-key", str(two))
+    assert (slash.exit_code, slash.stderr) == (1, (
+        f"error: s3://{BUCKET}/.oidc-publisher/state.json belongs to issuer {ISSUER}, not {ISSUER}/: only a trailing "
+        "slash differs (this one ends with '/' and the recorded one does not); the issuer must match the tokens' iss "
+        f"byte for byte: if the cluster's --service-account-issuer is {ISSUER}, give --issuer-url {ISSUER}, slash and all\n"))
+    assert bucket.recorder.writes == []
+
+
+def test_without_any_region_the_bucket_says_where_it_is(aws: AwsWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --region and no AWS_REGION: S3 says the bucket's region (one HeadBucket); with --region, no extra call."""
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    aws.client("s3", "eu-west-1").create_bucket(
+        Bucket="far-issuer", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    result = invoke("publish", "--bucket", "far-issuer", "--public-key", str(pub), "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["issuer"] == "https://far-issuer.s3.eu-west-1.amazonaws.com"
+    assert aws.recorder.operations("s3").count("HeadBucket") == 1
+    aws.recorder.reset()
+    again = invoke("publish", "--bucket", "far-issuer", "--public-key", str(pub), env={"OIDC_PUBLISHER_REGION": "eu-west-1"})
+    assert again.exit_code == 0, again.stderr
+    assert aws.recorder.operations("s3") == ["GetObject", "GetObject"]  # the rotation job's steady state
+    missing = invoke("publish", "--bucket", "no-such-issuer", "--public-key", str(pub))
+    assert (missing.exit_code, missing.stderr) == (1, (
+        "error: s3:ListBucket on s3://no-such-issuer failed (NoSuchBucket): it does not exist, so its region is "
+        "unknown; check --bucket, or create it with 'oidc-publisher bootstrap' (give --region)\n"))

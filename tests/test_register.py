@@ -312,7 +312,7 @@ def test_client_id_quota_counts_the_ones_already_registered(aws: AwsWorld) -> No
         "--no-thumbprint",
         *[arg for i in range(101) for arg in ("--client-id", f"c{i}")],
     )
-    assert (too_many.exit_code, too_many.stderr.strip()) == (1, "error: 101 client IDs given; IAM allows at most 100")
+    assert (too_many.exit_code, too_many.stderr.strip()) == (2, "error: 101 client IDs given; IAM allows at most 100")
 
 
 @pytest.mark.parametrize("their_tags", [{}, {"managed-by": "terraform", "team": "infra"}])
@@ -398,8 +398,8 @@ def test_input_errors_are_one_line_and_touch_nothing(aws: AwsWorld) -> None:
     }
     for args, message in cases.items():
         result = invoke("register", "--issuer-url", ISSUER, *args)
-        assert (result.exit_code, result.stderr.strip()) == (1, message), args
-    assert invoke("register", "--issuer-url", "http://oidc.example.com").exit_code == 1
+        assert (result.exit_code, result.stderr.strip()) == (2, message), args
+    assert invoke("register", "--issuer-url", "http://oidc.example.com").exit_code == 2
     assert aws.recorder.calls == []
 
 

@@ -63,16 +63,16 @@ def _bad_inputs(tmp: Path) -> list[tuple[str, list[str], int, str]]:
     private_jwks = k.write(tmp / "priv.json", json.dumps({"keys": [{**json.loads(k.K8S_WANT_KEYSET)["keys"][0], "d": "AQAB"}]}).encode())
     notjwks = k.write(tmp / "notjwks.json", b'{"issuer": "x"}')
     return [
-        ("private key as --public-key", ["--public-key", str(priv)], 1,
+        ("private key as --public-key", ["--public-key", str(priv)], 2,
          f"error: {priv} holds a private key, not a public key; give its public key instead: openssl pkey -in {priv} -pubout > sa.pub (sa.pub on kubeadm control planes)"),
-        ("missing file", ["--public-key", str(tmp / "nope.pub")], 1, f"error: public key file {tmp / 'nope.pub'} does not exist; check the path"),
-        ("directory", ["--jwks", str(tmp)], 1, f"error: JWKS file {tmp} is a directory; give the path of a file"),
-        ("short rsa", ["--public-key", str(short)], 1,
+        ("missing file", ["--public-key", str(tmp / "nope.pub")], 2, f"error: public key file {tmp / 'nope.pub'} does not exist; check the path"),
+        ("directory", ["--jwks", str(tmp)], 2, f"error: JWKS file {tmp} is a directory; give the path of a file"),
+        ("short rsa", ["--public-key", str(short)], 2,
          f"error: {short}: RSA key is 1024 bits, shorter than 2048; generate a new signing key of at least 2048 bits (oidc-publisher keys generate)"),
-        ("empty jwks", ["--jwks", str(empty)], 1, f"error: {empty} holds no keys; an empty JWKS would make STS reject every token; give the cluster's keys"),
-        ("private jwks", ["--jwks", str(private_jwks)], 1,
+        ("empty jwks", ["--jwks", str(empty)], 2, f"error: {empty} holds no keys; an empty JWKS would make STS reject every token; give the cluster's keys"),
+        ("private jwks", ["--jwks", str(private_jwks)], 2,
          f"error: {private_jwks}: key 1 contains private key members (d); never publish a private key: use the public JWKS (kubectl get --raw /openid/v1/jwks)"),
-        ("not a jwks", ["--jwks", str(notjwks)], 1,
+        ("not a jwks", ["--jwks", str(notjwks)], 2,
          f"error: {notjwks} is not a JWKS (no \"keys\" list); give a JWKS such as the output of 'kubectl get --raw /openid/v1/jwks'"),
         ("two sources", ["--jwks", str(empty), "--public-key", str(good)], 2,
          "error: --jwks and --public-key were both given; give exactly one key source: --from-cluster, --jwks FILE, or --public-key FILE (repeatable)"),
@@ -106,13 +106,13 @@ def test_render_refuses_bad_input_and_writes_nothing(tmp_path: Path, case: int) 
 def test_render_refuses_bad_issuer(tmp_path: Path, issuer: str, message: str) -> None:
     pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
     result = invoke("render", "--issuer-url", issuer, "--public-key", str(pub), "--out-dir", str(tmp_path / "out"))
-    assert (result.exit_code, result.stderr.strip()) == (1, message)
+    assert (result.exit_code, result.stderr.strip()) == (2, message)
     assert not (tmp_path / "out").exists()
 
 
 def test_json_errors(tmp_path: Path) -> None:
     result = invoke("render", "--issuer-url", "http://x.example.com", "--public-key", "x", "--out-dir", str(tmp_path), "-o", "json")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.json() == {"error": {"type": "InputError", "message": "issuer URL 'http://x.example.com' is not https",
                                        "hint": "IAM and STS only accept https:// issuers; serve the documents over HTTPS (S3, CloudFront)"}}
 
@@ -141,7 +141,7 @@ def test_keys_generate_never_overwrites_without_force(tmp_path: Path) -> None:
     assert invoke("keys", "generate", "--out-dir", str(tmp_path)).exit_code == 0
     before = (tmp_path / "sa-signer.key").read_bytes()
     again = invoke("keys", "generate", "--out-dir", str(tmp_path))
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert again.stderr.strip() == f"error: {tmp_path.resolve() / 'sa-signer.key'} already exists; refusing to overwrite a key; use --force to replace it"
     assert (tmp_path / "sa-signer.key").read_bytes() == before
     forced = invoke("keys", "generate", "--out-dir", str(tmp_path), "--force", "--type", "ec", "--bits", "384")
@@ -158,7 +158,7 @@ def test_keys_generate_never_overwrites_without_force(tmp_path: Path) -> None:
 ])
 def test_keys_generate_bad_input_writes_nothing(tmp_path: Path, args: list[str], message: str) -> None:
     result = invoke("keys", "generate", "--out-dir", str(tmp_path / "k"), *args)
-    assert (result.exit_code, result.stderr.strip()) == (1, message)
+    assert (result.exit_code, result.stderr.strip()) == (2, message)
     assert not (tmp_path / "k").exists()
 
 
@@ -221,14 +221,14 @@ def test_an_unreadable_key_file_is_one_line_and_writes_nothing(tmp_path: Path, m
     out = tmp_path / "out"
     result = invoke("render", "--issuer-url", ISSUER, "--public-key", str(pub), "--out-dir", str(out))
     assert (result.exit_code, result.stderr) == (
-        1, f"error: public key file {pub} is not readable; check its permissions (run as a user who can read it)\n"
+        2, f"error: public key file {pub} is not readable; check its permissions (run as a user who can read it)\n"
     )
     assert not out.exists()
 
 
 TYPER_USAGE_ERRORS = [
-    (["render", "--nope"], "error: No such option: --nope; run 'oidc-publisher render --help' for the options"),
-    (["thumbprint"], "error: Missing argument 'url'; run 'oidc-publisher thumbprint --help' for the options"),
+    (["render", "--zzz"], "error: No such option: --zzz; run 'oidc-publisher render --help' for the options"),
+    (["thumbprint"], "error: no issuer given; give --issuer-url URL (or the URL as the argument)"),
     (["render", "--issuer-url"], "error: Option '--issuer-url' requires an argument; run 'oidc-publisher"),
     (["keys", "generate", "--out-dir", "x", "--type", "dsa"], "error: Invalid value for '--type'"),
     (["no-such-command"], "error: No such command 'no-such-command'; run 'oidc-publisher --help' for the options"),

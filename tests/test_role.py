@@ -172,22 +172,22 @@ def test_role_refusals(issuer: AwsWorld, tmp_path: Path) -> None:
         2, "error: service account '*' is a wildcard; a wildcard lets every matching service account assume the role; "
            "add --allow-wildcard if you mean it")
     assert refused(*base, "--service-account", "app") == (
-        2, "error: give --policy-arn (repeatable) or --policy-file; exactly one of them says what the role may do")
+        2, "error: give --policy-arn (repeatable), --policy-file, or both; they say what the role may do")
     not_json = k.write(tmp_path / "nope.json", b"Version: 2012-10-17")
     assert refused(*base, "--service-account", "app", "--policy-file", str(not_json), "--policy-arn", READONLY) == (
-        2, "error: give --policy-arn (repeatable) or --policy-file; exactly one of them says what the role may do")
+        2, f"error: policy file {not_json} is not JSON; give an IAM policy document")
     assert refused(*base, "--service-account", "app", "--policy-file", str(not_json)) == (
-        1, f"error: policy file {not_json} is not JSON; give an IAM policy document")
+        2, f"error: policy file {not_json} is not JSON; give an IAM policy document")
     no_version = k.write(tmp_path / "bad.json", b'{"Statement": []}')
     assert refused(*base, "--service-account", "app", "--policy-file", str(no_version)) == (
-        1, f"error: policy file {no_version} is not an IAM policy document (no Version/Statement); "
+        2, f"error: policy file {no_version} is not an IAM policy document (no Version/Statement); "
            'write it like {"Version": "2012-10-17", "Statement": [...]}')
     assert refused(*base, "--service-account", "App_1", "--policy-arn", READONLY) == (
-        1, "error: service account 'App_1' is not a valid Kubernetes name; use lower-case letters, digits and '-'")
+        2, "error: service account 'App_1' is not a valid Kubernetes name; use lower-case letters, digits and '-'")
     assert refused("role", "create", "--issuer-url", ISSUER, "--namespace", "a.b", "--service-account", "app", "--policy-arn", READONLY) == (
-        1, "error: namespace 'a.b' is not a valid Kubernetes name; use lower-case letters, digits and '-'")
+        2, "error: namespace 'a.b' is not a valid Kubernetes name; use lower-case letters, digits and '-'")
     assert refused(*base, "--service-account", "app", "--policy-arn", "ReadOnlyAccess") == (
-        1, "error: 'ReadOnlyAccess' is not an IAM policy ARN; e.g. arn:aws:iam::aws:policy/ReadOnlyAccess")
+        2, "error: 'ReadOnlyAccess' is not an IAM policy ARN; e.g. arn:aws:iam::aws:policy/ReadOnlyAccess")
     assert refused("role", "create", "--issuer-url", "https://other.example.com", "--namespace", "default",
                    "--service-account", "app", "--policy-arn", READONLY) == (
         1, "error: no IAM OIDC provider is registered for https://other.example.com; "
@@ -205,16 +205,16 @@ def test_a_policy_that_does_not_exist_is_refused_before_any_write(issuer: AwsWor
     """A mistyped ARN (IAM's answer is NoSuchEntity) must not leave a role behind with its trust and no permissions."""
     typo = f"arn:aws:iam::{ACCOUNT}:policy/read-onyl"
     result = invoke(*BASE, "--policy-arn", READONLY, "--policy-arn", typo)
-    assert (result.exit_code, result.stdout, result.stderr) == (1, "", (
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", (
         f"error: --policy-arn {typo}: no such policy in IAM; check the ARN (AWS managed policies are "
         "arn:aws:iam::aws:policy/NAME; yours have your account ID)\n"))
     assert issuer.recorder.operations("iam").count("GetPolicy") == 2
     assert issuer.recorder.writes == []
     assert issuer.client("iam").list_roles()["Roles"] == []
     dry = invoke(*BASE, "--policy-arn", typo, "--dry-run")
-    assert dry.exit_code == 1 and dry.stderr.startswith(f"error: --policy-arn {typo}: no such policy in IAM")
+    assert dry.exit_code == 2 and dry.stderr.startswith(f"error: --policy-arn {typo}: no such policy in IAM")
     boundary = invoke(*BASE, "--policy-arn", READONLY, "--permissions-boundary", typo)
-    assert (boundary.exit_code, boundary.stderr.splitlines()[0]) == (1, f"error: --permissions-boundary {typo}: no such policy in IAM; "
+    assert (boundary.exit_code, boundary.stderr.splitlines()[0]) == (2, f"error: --permissions-boundary {typo}: no such policy in IAM; "
                                                                          "check the ARN (AWS managed policies are arn:aws:iam::aws:policy/NAME; "
                                                                          "yours have your account ID)")
     assert issuer.recorder.writes == []
@@ -224,7 +224,7 @@ def test_a_policy_that_does_not_exist_is_refused_before_any_write(issuer: AwsWor
     assert invoke(*BASE, "--policy-arn", READONLY).exit_code == 0
     assert ("iam", "GetPolicy") not in issuer.recorder.calls
     again = invoke(*BASE, "--policy-arn", READONLY, "--policy-arn", typo)
-    assert again.exit_code == 1 and issuer.recorder.writes == []
+    assert again.exit_code == 2 and issuer.recorder.writes == []
     assert attached(issuer, ROLE) == [READONLY]
 
 
@@ -237,7 +237,7 @@ def test_an_unwritable_out_is_refused_before_any_aws_call(issuer: AwsWorld, tmp_
         (a_file / "sa.yaml", f"error: --out {a_file / 'sa.yaml'}: {a_file} is not a directory; check the path"),
     ):
         result = invoke(*BASE, "--policy-arn", READONLY, "--out", str(out))
-        assert (result.exit_code, result.stdout, result.stderr) == (1, "", message + "\n")
+        assert (result.exit_code, result.stdout, result.stderr) == (2, "", message + "\n")
     assert issuer.recorder.calls == []
     assert issuer.client("iam").list_roles()["Roles"] == []
 
@@ -475,3 +475,37 @@ def test_a_wildcard_or_empty_audience_is_refused_before_any_aws_call(issuer: Aws
         printed = invoke("role", "trust-policy", "--issuer-url", ISSUER, "--namespace", "payments", "--service-account", "api", "--audience", audience)
         assert (printed.exit_code, printed.json()) == (1, {"error": {"type": "InputError", "message": message, "hint": hint}})
     assert issuer.recorder.calls == []
+
+
+def test_out_refuses_to_overwrite_without_force(issuer: AwsWorld, tmp_path: Path) -> None:
+    out = k.write(tmp_path / "sa.yaml", b"mine\n")
+    refused = invoke(*BASE, "--policy-arn", READONLY, "--out", str(out))
+    assert (refused.exit_code, refused.stdout, refused.stderr) == (
+        2, "", f"error: --out {out} already exists; use --force to overwrite it, or another --out file\n")
+    assert issuer.recorder.calls == []  # refused before IAM is touched
+    assert out.read_text() == "mine\n"
+    forced = invoke(*BASE, "--policy-arn", READONLY, "--out", str(out), "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert out.read_text().startswith("apiVersion: v1\nkind: ServiceAccount\n")
+
+
+def test_policy_arn_and_policy_file_together(issuer: AwsWorld, tmp_path: Path) -> None:
+    """IAM lets a role have managed policies and an inline one at once."""
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    policy = k.write(tmp_path / "p.json", json.dumps(document).encode())
+    result = invoke(*BASE, "--policy-arn", READONLY, "--policy-file", str(policy))
+    assert result.exit_code == 0, result.stderr
+    iam = issuer.client("iam")
+    assert attached(issuer, ROLE) == [READONLY]
+    assert iam.get_role_policy(RoleName=ROLE, PolicyName="oidc-publisher")["PolicyDocument"] == document
+    issuer.recorder.reset()
+    assert invoke(*BASE, "--policy-arn", READONLY, "--policy-file", str(policy)).exit_code == 0
+    assert issuer.recorder.writes == []
+
+
+def test_trust_policy_takes_output_json(aws: AwsWorld) -> None:
+    args = ("role", "trust-policy", "--issuer-url", "https://issuer.example.com", "--namespace", "ns", "--service-account", "sa")
+    text, as_json = invoke(*args), invoke(*args, "--output", "json")
+    assert (text.exit_code, as_json.exit_code) == (0, 0)
+    assert json.loads(as_json.stdout) == json.loads(text.stdout)
+    assert json.loads(as_json.stdout)["Statement"][0]["Action"] == "sts:AssumeRoleWithWebIdentity"

@@ -92,7 +92,7 @@ def test_empty_source_is_refused_and_live_jwks_untouched(aws: AwsWorld, tmp_path
     empty = k.write(tmp_path / "empty.json", b'{"keys": []}')
     aws.recorder.reset()
     result = invoke("publish", "--bucket", BUCKET, "--jwks", str(empty))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "holds no keys" in result.stderr
     assert aws.recorder.calls == []
     assert aws.client("s3").get_object(Bucket=BUCKET, Key="openid/v1/jwks")["Body"].read() == before
@@ -119,12 +119,12 @@ def test_a_retention_shorter_than_a_token_warns_and_still_publishes(aws: AwsWorl
     # A refused run gets its one error line alone: the warning is for work that was done.
     aws.recorder.reset()
     refused = invoke("publish", "--bucket", "b", "--public-key", str(two), "--retain-removed-keys", "0s")
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2
     assert refused.stderr.splitlines() == [
         "error: bucket name 'b' is not a valid S3 bucket name; use 3-63 lower-case letters, digits, '-' (and '.' only behind CloudFront)"
     ]
     refused = invoke("bootstrap", "--bucket", "b", "--public-key", str(two), "--retain-removed-keys", "0s", "--no-thumbprint")
-    assert refused.exit_code == 1 and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert refused.exit_code == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
     assert refused.stderr.startswith("error: bucket name 'b'")
     assert aws.recorder.writes == []
     bootstrap = invoke("bootstrap", "--bucket", "short-retention", "--public-key", str(two), "--retain-removed-keys", "90m", "--no-thumbprint")

@@ -157,16 +157,20 @@ def test_another_issuers_objects_are_refused_before_any_write(issuer: AwsWorld) 
     for extra in ((), ("--dry-run",)):
         result = invoke("teardown", "--issuer-url", wrong, "--bucket", BUCKET, "--yes", *extra)
         assert (result.exit_code, result.stdout, result.stderr) == (1, "", (
-            f"error: s3://{BUCKET}/{STATE} belongs to issuer {ISSUER}, not {wrong}: nothing was removed; "
-            "check --issuer-url and --prefix (teardown removes only this issuer's objects)\n"))
+            f"error: s3://{BUCKET}/{STATE} belongs to issuer {ISSUER}, not {wrong}: the host differs "
+            f"({ISSUER.removeprefix('https://')} vs oidc.example.com); nothing was removed; if the cluster's "
+            f"--service-account-issuer is {ISSUER}, give --issuer-url {ISSUER}; a different issuer needs its own "
+            "--prefix or bucket (teardown removes only this issuer's objects)\n"))
     # Documents uploaded without the tool's state object (Terraform): the discovery document names its issuer.
     for version in s3.list_object_versions(Bucket=BUCKET, Prefix=STATE)["Versions"]:
         s3.delete_object(Bucket=BUCKET, Key=STATE, VersionId=version["VersionId"])
     before = versions(issuer, BUCKET)
     result = invoke("teardown", "--issuer-url", wrong, "--bucket", BUCKET, "--yes")
     assert (result.exit_code, result.stderr) == (1, (
-        f"error: s3://{BUCKET}/{DISCOVERY} belongs to issuer {ISSUER}, not {wrong}: nothing was removed; "
-        "check --issuer-url and --prefix (teardown removes only this issuer's objects)\n"))
+        f"error: s3://{BUCKET}/{DISCOVERY} belongs to issuer {ISSUER}, not {wrong}: the host differs "
+        f"({ISSUER.removeprefix('https://')} vs oidc.example.com); nothing was removed; if the cluster's "
+        f"--service-account-issuer is {ISSUER}, give --issuer-url {ISSUER}; a different issuer needs its own "
+        "--prefix or bucket (teardown removes only this issuer's objects)\n"))
     assert issuer.recorder.writes == []
     assert versions(issuer, BUCKET) == before
     assert issuer.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"] != []
@@ -630,3 +634,27 @@ def test_settle_reports_only_what_happened() -> None:
     _settle(plan, "b", None)
     _settle(plan, "c", None)  # nothing planned for it: nothing changes
     assert plan.changes == [Change("a", "update", "disabled")]
+
+
+def test_without_any_region_teardown_asks_s3_for_the_buckets(aws: AwsWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A custom-domain issuer, no --region and no AWS_REGION: the bucket's region comes from S3 (one HeadBucket)."""
+    aws.client("s3", "eu-west-1").create_bucket(
+        Bucket="far-away-issuer", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    issuer = "https://oidc.example.com/far"
+    assert invoke("publish", "--bucket", "far-away-issuer", "--region", "eu-west-1", "--issuer-url", issuer,
+                  "--public-key", str(pub)).exit_code == 0
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    aws.recorder.reset()
+    env = {"OIDC_PUBLISHER_ISSUER_URL": issuer, "OIDC_PUBLISHER_BUCKET": "far-away-issuer"}
+    dry = invoke("teardown", "--yes", "--dry-run", "-o", "json", env=env)
+    assert dry.exit_code == 3, dry.stderr
+    looked_up = aws.recorder.operations("s3").count("HeadBucket")
+    aws.recorder.reset()
+    given = invoke("teardown", "--yes", "--dry-run", "-o", "json", env={**env, "OIDC_PUBLISHER_REGION": "eu-west-1"})
+    assert (given.exit_code, given.json()["changes"]) == (3, dry.json()["changes"])
+    assert looked_up == aws.recorder.operations("s3").count("HeadBucket") + 1  # the one look-up, only without a region
+    assert aws.recorder.writes == []
+    resources = [change["resource"] for change in dry.json()["changes"]]
+    assert "s3://far-away-issuer/far/openid/v1/jwks" in resources, resources

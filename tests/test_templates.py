@@ -217,7 +217,7 @@ def test_single_issuer_distributions_refuse_a_previous_issuer(tmp_path: Path, di
         "--out",
         str(tmp_path / "o"),
     )
-    assert (result.exit_code, result.stderr.strip(), result.stdout) == (1, message, "")
+    assert (result.exit_code, result.stderr.strip(), result.stdout) == (2, message, "")
     assert not (tmp_path / "o").exists()
 
 
@@ -344,12 +344,6 @@ def test_rotation_job_is_hardened_and_least_privileged(tmp_path: Path) -> None:
     assert container["args"] == [
         "publish",
         "--from-cluster",
-        "--issuer-url",
-        ISSUER,
-        "--bucket",
-        "issuer-bucket",
-        "--region",
-        "eu-west-1",
         "--prefix",
         "clusters/prod",
         "--distribution-id",
@@ -357,9 +351,12 @@ def test_rotation_job_is_hardened_and_least_privileged(tmp_path: Path) -> None:
         "--output",
         "json",
     ]
-    assert container["env"][:2] == [
+    assert container["env"][:5] == [
         {"name": "AWS_DEFAULT_REGION", "value": "eu-west-1"},  # the one boto3 reads
         {"name": "AWS_REGION", "value": "eu-west-1"},
+        {"name": "OIDC_PUBLISHER_ISSUER_URL", "value": ISSUER},  # said once, for every run of the job
+        {"name": "OIDC_PUBLISHER_BUCKET", "value": "issuer-bucket"},
+        {"name": "OIDC_PUBLISHER_REGION", "value": "eu-west-1"},
     ]
     # The read-only root filesystem leaves /tmp (HOME) as the only writable place.
     assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
@@ -419,19 +416,13 @@ def test_rotation_job_for_an_s3_direct_issuer_in_another_partition(tmp_path: Pat
     )
     [cron] = documents(files["cronjob.yaml"])
     [container] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert container["args"] == [
-        "publish",
-        "--from-cluster",
-        "--issuer-url",
-        S3_ISSUER,
-        "--bucket",
-        "my-cluster-oidc",
-        "--output",
-        "json",
-    ]
-    assert container["env"][:2] == [  # the issuer's region
+    assert container["args"] == ["publish", "--from-cluster", "--output", "json"]
+    assert container["env"][:5] == [  # the issuer's region
         {"name": "AWS_DEFAULT_REGION", "value": "eu-west-1"},
         {"name": "AWS_REGION", "value": "eu-west-1"},
+        {"name": "OIDC_PUBLISHER_ISSUER_URL", "value": S3_ISSUER},
+        {"name": "OIDC_PUBLISHER_BUCKET", "value": "my-cluster-oidc"},
+        {"name": "OIDC_PUBLISHER_REGION", "value": "eu-west-1"},
     ]
     assert container["image"] == JOB_IMAGE
     policy = json.loads(files["iam-policy.json"])
@@ -535,7 +526,7 @@ def test_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
     again = invoke(
         "templates", "render", "--distribution", "k3s", "--issuer-url", ISSUER, "--out", str(tmp_path / "k3s")
     )
-    assert (again.exit_code, again.stdout) == (1, "")
+    assert (again.exit_code, again.stdout) == (2, "")
     assert again.stderr == f"error: {target} already exists; use --force to overwrite, or another --out directory\n"
     assert target.read_text() == "mine\n"
     forced = invoke(
@@ -655,10 +646,10 @@ def test_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     out = tmp_path / "out"
     result = invoke("templates", "render", *args, "--out", str(out))
-    assert (result.exit_code, result.stdout, result.stderr) == (1, "", message + "\n")
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", message + "\n")
     assert not out.exists()
     as_json = invoke("templates", "render", *args, "--output", "json")
-    assert as_json.exit_code == 1
+    assert as_json.exit_code == 2
 
 
 def test_rotation_job_without_image_is_refused_with_the_fix(tmp_path: Path) -> None:

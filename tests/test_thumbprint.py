@@ -268,9 +268,10 @@ def test_refused_dns_and_timeout() -> None:
 
 @pytest.mark.parametrize("url", ["http://x.example.com", "https://", "https://x.example.com:abc", "ftp://x"])
 def test_bad_urls(url: str) -> None:
-    bad = invoke("thumbprint", url)
+    bad, option = invoke("thumbprint", url), invoke("thumbprint", "--issuer-url", url)
+    assert (option.exit_code, option.stdout, option.stderr) == (bad.exit_code, bad.stdout, bad.stderr)
     assert (bad.exit_code, bad.stdout, bad.stderr) == (
-        1,
+        2,
         "",
         f"error: {url!r} is not an https URL or a host name; give the issuer URL, e.g. https://oidc.example.com\n",
     )
@@ -279,20 +280,20 @@ def test_bad_urls(url: str) -> None:
 def test_bad_connect_to_and_timeout() -> None:
     bad = invoke("thumbprint", HOST, "--connect-to", "nonsense")
     assert (bad.exit_code, bad.stderr) == (
-        1,
+        2,
         "error: connect-to 'nonsense' is not HOST:PORT:ADDR:PORT; write it like oidc.example.com:443:127.0.0.1:8443 "
         "(HOST and the first PORT may be empty: any)\n",
     )
     env = invoke("thumbprint", HOST, env={CONNECT_TO_ENV: f"{HOST}:443:127.0.0.1"})
     assert (env.exit_code, env.stderr) == (
-        1,
+        2,
         f"error: connect-to '{HOST}:443:127.0.0.1' is not HOST:PORT:ADDR:PORT; write it like oidc.example.com:443:127.0.0.1:8443 "
         "(HOST and the first PORT may be empty: any)\n",
     )
     for timeout in ["0", "-1", "inf"]:
         zero = invoke("thumbprint", HOST, "--timeout", timeout)
         assert (zero.exit_code, zero.stderr) == (
-            1,
+            2,
             f"error: --timeout {float(timeout):g} is not a positive number of seconds; STS waits about 5: try 5\n",
         )
     usage = invoke("thumbprint", HOST, "--timeout", "soon")
@@ -313,3 +314,18 @@ def test_the_documented_openssl_pipeline_agrees(
     monkeypatch.setenv("SSL_CERT_FILE", str(chain.files["ca"]))
     ours = invoke("thumbprint", HOST, "--connect-to", route(server)).stdout
     assert out.stdout == ours == chain.expected_thumbprint + "\n"
+
+
+def test_issuer_url_option_and_variable_like_every_other_command(tmp_path: Path, servers: list[HTTPSServer]) -> None:
+    server, chain = serve(servers, tmp_path)
+    env = {"SSL_CERT_FILE": str(chain.files["ca"]), CONNECT_TO_ENV: route(server)}
+    for args, extra in (
+        (("--issuer-url", f"https://{HOST}"), {}),
+        ((), {"OIDC_PUBLISHER_ISSUER_URL": f"https://{HOST}"}),
+        ((f"https://{HOST}",), {"OIDC_PUBLISHER_ISSUER_URL": "https://other.example.com"}),  # the argument wins
+    ):
+        result = invoke("thumbprint", *args, env={**env, **extra})
+        assert (result.exit_code, result.stdout, result.stderr) == (0, chain.expected_thumbprint + "\n", ""), args
+    both = invoke("thumbprint", f"https://{HOST}", "--issuer-url", "https://other.example.com", env=env)
+    assert (both.exit_code, both.stderr) == (
+        2, f"error: URL 'https://{HOST}' and --issuer-url 'https://other.example.com' disagree; give one of them\n")

@@ -173,3 +173,40 @@ def test_a_wildcard_or_empty_client_id_is_refused_before_any_call(aws: AwsWorld)
             f"error: --client-id {client_id!r} would accept any audience; give the audience the tokens carry, "
             "e.g. --client-id sts.amazonaws.com\n"))
     assert aws.recorder.calls == []
+
+
+def _on_a_terminal(*args: str, env: dict[str, str]) -> str:
+    """The tool's stdout when it is a terminal (a pseudo-terminal here)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "oidc_publisher", *args], stdout=slave, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **env})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    proc.wait(timeout=60)
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_fail_is_red_on_a_terminal_unless_no_color() -> None:
+    from tests.support.cli import run
+
+    args = ("verify", "--issuer-url", "https://oidc.example.com", "--skip-iam", "--connect-to", "oidc.example.com:443:127.0.0.1:1")
+    line = "[FAIL] HTTPS: connection to oidc.example.com (via 127.0.0.1:1) refused\n"
+    assert f"  \x1b[31m[FAIL]\x1b[0m{line[6:]}" in _on_a_terminal(*args, env={"NO_COLOR": ""})
+    plain = _on_a_terminal(*args, env={"NO_COLOR": "1"})
+    assert f"  {line}" in plain and "\x1b" not in plain
+    piped = run(*args)
+    assert f"  {line}" in piped.stdout and "\x1b" not in piped.stdout

@@ -59,12 +59,24 @@ class _OneLineErrors(TyperGroup):
             message = exc.format_message().strip().rstrip(".")  # type: ignore[attr-defined]
             ctx = getattr(exc, "ctx", None)
             command = ctx.command_path if ctx is not None else "oidc-publisher"
-            sys.stderr.write(f"error: {message}; run '{command} --help' for the options\n")
+            advice = f"run '{command} --help' for the options"
+            if (out := _meant_out(exc, ctx)) is not None:
+                advice = f"did you mean {out}? (--output is the report's format: text or json)"
+            sys.stderr.write(f"error: {message}; {advice}\n")
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         except typer.Abort:
             sys.stderr.write("aborted\n")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _meant_out(exc: Exception, ctx: Any) -> str | None:
+    """``--output FILE`` where ``--out FILE`` (or ``--out-dir DIR``) was meant: the option that writes files."""
+    param = getattr(exc, "param", None)
+    if getattr(param, "name", None) != "output" or ctx is None:
+        return None
+    options = {opt for p in ctx.command.params for opt in getattr(p, "opts", ())}
+    return next((f"{opt} {meta}" for opt, meta in (("--out", "PATH"), ("--out-dir", "DIR")) if opt in options), None)
 
 
 app = typer.Typer(

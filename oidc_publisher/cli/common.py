@@ -50,10 +50,15 @@ DryRunOpt = Annotated[
     bool,
     typer.Option("--dry-run", help="Read current state and print the plan; change nothing. Exit 3 if changes."),
 ]
+# One handle per issuer: --issuer-url, --bucket and --region also come from the environment, so that a
+# shell (or the rotation job's pod) says them once; an explicit option wins.
+ISSUER_ENV, BUCKET_ENV, REGION_ENV = "OIDC_PUBLISHER_ISSUER_URL", "OIDC_PUBLISHER_BUCKET", "OIDC_PUBLISHER_REGION"
 IssuerUrlOpt = Annotated[
     str,
     typer.Option(
         "--issuer-url",
+        envvar=ISSUER_ENV,
+        show_envvar=True,
         help="The issuer: byte for byte the 'iss' claim of the cluster's tokens (https, no port/query).",
     ),
 ]
@@ -61,6 +66,8 @@ OptionalIssuerUrlOpt = Annotated[
     str | None,
     typer.Option(
         "--issuer-url",
+        envvar=ISSUER_ENV,
+        show_envvar=True,
         help="The issuer: byte for byte the 'iss' claim of the cluster's tokens. Derived from the bucket "
         "when the issuer is the bucket's own S3 URL.",
     ),
@@ -226,10 +233,22 @@ def emit(report: Report, output: OutputFormat) -> None:
     if output is OutputFormat.json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
     else:
-        text = report.to_text()
+        text = colour_marks(report.to_text(), enabled=use_colour(sys.stdout))
         if text:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
+
+
+def use_colour(stream: Any) -> bool:
+    """Colour on a terminal only, and never when NO_COLOR is set to anything (https://no-color.org)."""
+    import os
+
+    return not os.environ.get("NO_COLOR") and bool(getattr(stream, "isatty", lambda: False)())
+
+
+def colour_marks(text: str, *, enabled: bool) -> str:
+    """A failed check's ``[FAIL]`` in red."""
+    return text.replace("[FAIL]", "\x1b[31m[FAIL]\x1b[0m") if enabled else text
 
 
 def fail(exc: Error, output: OutputFormat = OutputFormat.text) -> NoReturn:

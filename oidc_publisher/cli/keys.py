@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from oidc_publisher.cli.common import OutputFormat, OutputOpt, run
+from oidc_publisher.cli.common import ISSUER_ENV, OutputFormat, OutputOpt, run
 
 app = typer.Typer(help="Service-account signing keys.", no_args_is_help=True)
 
@@ -26,7 +26,13 @@ def generate(
         int | None, typer.Option("--bits", help="RSA modulus size (>= 2048) or EC curve size (256, 384, 521).")
     ] = None,
     issuer_url: Annotated[
-        str | None, typer.Option("--issuer-url", help="The issuer, to print complete kube-apiserver flags.")
+        str | None,
+        typer.Option(
+            "--issuer-url",
+            envvar=ISSUER_ENV,
+            show_envvar=True,
+            help="The issuer, to print complete kube-apiserver flags.",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace existing key files.")] = False,
     output: OutputOpt = OutputFormat.text,

@@ -6,6 +6,8 @@ from typing import Annotated
 import typer
 
 from oidc_publisher.cli.common import (
+    BUCKET_ENV,
+    REGION_ENV,
     ContextOpt,
     DryRunOpt,
     FromClusterOpt,
@@ -23,18 +25,34 @@ from oidc_publisher.cli.common import (
 )
 from oidc_publisher.errors import UsageError
 
-BucketOpt = Annotated[str, typer.Option("--bucket", help="The S3 bucket that holds the issuer's documents.")]
+BucketOpt = Annotated[
+    str,
+    typer.Option(
+        "--bucket", envvar=BUCKET_ENV, show_envvar=True, help="The S3 bucket that holds the issuer's documents."
+    ),
+]
 # publish takes --bucket, or --fleet FILE instead.
 FleetBucketOpt = Annotated[
     str | None,
-    typer.Option("--bucket", help="The S3 bucket that holds the issuer's documents (required without --fleet)."),
+    typer.Option(
+        "--bucket",
+        envvar=BUCKET_ENV,
+        show_envvar=True,
+        help="The S3 bucket that holds the issuer's documents (required without --fleet).",
+    ),
 ]
 PrefixOpt = Annotated[
     str | None,
     typer.Option("--prefix", help="Key prefix in the bucket (default: the issuer URL's path)."),
 ]
 RegionOpt = Annotated[
-    str | None, typer.Option("--region", help="The bucket's region (default: the issuer URL's, or AWS_REGION).")
+    str | None,
+    typer.Option(
+        "--region",
+        envvar=REGION_ENV,
+        show_envvar=True,
+        help="The bucket's region (default: the issuer URL's, AWS_REGION, or the bucket's own, asked of S3).",
+    ),
 ]
 RETAIN_HELP = (
     "Keep publishing a key this long after it left the source, so tokens it signed keep working "
@@ -87,6 +105,7 @@ ConcurrencyOpt = Annotated[
 
 
 def publish(
+    ctx: typer.Context,
     bucket: FleetBucketOpt = None,
     issuer_url: OptionalIssuerUrlOpt = None,
     prefix: PrefixOpt = None,
@@ -140,7 +159,10 @@ def publish(
         "--adopt-bucket": adopt_bucket,
     }
     if fleet is not None:
-        guard(lambda: fleet_only([name for name, given in single.items() if given]), output)
+        # A shell's OIDC_PUBLISHER_* variables name one issuer; the fleet file names its own: not a conflict.
+        from_env = {f"--{p.replace('_', '-')}" for p in ("bucket", "issuer_url", "region")
+                    if getattr(ctx.get_parameter_source(p), "name", None) == "ENVIRONMENT"}
+        guard(lambda: fleet_only([name for name, given in single.items() if given and name not in from_env]), output)
         from oidc_publisher.fleet import DEFAULT_CONCURRENCY, FleetSettings, publish_fleet
 
         workers = concurrency or DEFAULT_CONCURRENCY

@@ -34,6 +34,9 @@ def render(
     jwks: JwksFileOpt = None,
     public_key: PublicKeyOpt = None,
     jwks_uri: JwksUriOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite documents in --out-dir that hold other content.")
+    ] = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Write the discovery document and JWKS to a directory: the same bytes 'publish' uploads."""
@@ -41,5 +44,5 @@ def render(
     from oidc_publisher.rendering import render as do_render
 
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
-    settings = RenderSettings(issuer_url=issuer_url, source=source, out_dir=out_dir, jwks_uri=jwks_uri)
+    settings = RenderSettings(issuer_url=issuer_url, source=source, out_dir=out_dir, jwks_uri=jwks_uri, force=force)
     run(lambda: do_render(settings), output)

@@ -47,14 +47,15 @@ def trust_policy(
     service_account: ServiceAccountOpt,
     audience: AudienceOpt = "sts.amazonaws.com",
     allow_wildcard: WildcardOpt = False,
+    output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Print the trust policy JSON for a service account (ARN from the session's account; no IAM call)."""
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.iam_roles import RoleSettings, build_trust_policy
 
     settings = RoleSettings(issuer_url, namespace, service_account, audience=audience, allow_wildcard=allow_wildcard)
-    guard(lambda: _names(settings), OutputFormat.json)
-    run(lambda: _Json(build_trust_policy(settings, AwsClients())), OutputFormat.json)
+    guard(lambda: _names(settings), output)
+    run(lambda: _Json(build_trust_policy(settings, AwsClients())), output)
 
 
 def _names(settings: Any) -> None:
@@ -83,6 +84,7 @@ def create(
     audience: AudienceOpt = "sts.amazonaws.com",
     allow_wildcard: WildcardOpt = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write the ServiceAccount manifest here instead of printing it.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the --out file if it exists.")] = False,
     dry_run: DryRunOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -104,6 +106,7 @@ def create(
         audience=audience,
         allow_wildcard=allow_wildcard,
         out=out,
+        force=force,
         dry_run=dry_run,
     )
     guard(lambda: _names(settings), output)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from oidc_publisher.cli.common import OutputFormat, OutputOpt, run
+from oidc_publisher.cli.common import BUCKET_ENV, ISSUER_ENV, REGION_ENV, OutputFormat, OutputOpt, run
 
 app = typer.Typer(
     help="Configuration for the API server, the pod identity webhook and the rotation job.", no_args_is_help=True
@@ -29,14 +29,22 @@ def render(
             help="kubeadm, k3s, rke2, kind, talos (API server flags), pod-identity-webhook, or rotation-job.",
         ),
     ],
-    issuer_url: Annotated[str, typer.Option("--issuer-url", help="The issuer the API server signs tokens for.")],
+    issuer_url: Annotated[
+        str,
+        typer.Option(
+            "--issuer-url", envvar=ISSUER_ENV, show_envvar=True, help="The issuer the API server signs tokens for."
+        ),
+    ],
     previous_issuer: Annotated[
         str | None,
         typer.Option(
             "--previous-issuer", help="The issuer used until now: kept accepted after the new one during the change."
         ),
     ] = None,
-    bucket: Annotated[str | None, typer.Option("--bucket", help="rotation-job: the issuer's bucket.")] = None,
+    bucket: Annotated[
+        str | None,
+        typer.Option("--bucket", envvar=BUCKET_ENV, show_envvar=True, help="rotation-job: the issuer's bucket."),
+    ] = None,
     prefix: Annotated[
         str | None,
         typer.Option("--prefix", help="rotation-job: key prefix in the bucket (default: the issuer's path)."),
@@ -49,7 +57,12 @@ def render(
     ] = None,
     region: Annotated[
         str | None,
-        typer.Option("--region", help="AWS region for the job and the webhook's pods (default: an S3 issuer's)."),
+        typer.Option(
+            "--region",
+            envvar=REGION_ENV,
+            show_envvar=True,
+            help="AWS region for the job and the webhook's pods (default: an S3 issuer's).",
+        ),
     ] = None,
     distribution_id: Annotated[
         str | None,

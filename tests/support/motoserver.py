@@ -297,13 +297,13 @@ class RecordingProxy:
 
     def fail_next(
         self, operation: str, status: int = 500, code: str = "InternalError", *, times: int = 1, after: int = 0,
-        kind: str = "error", hold: float = 2.0,
+        kind: str = "error", hold: float = 2.0, message: str = "injected by the test",
     ) -> None:
         """Answer the next `times` calls of `operation` (after letting `after` through) with an error,
         a dropped connection (kind="drop"), silence past the read timeout (kind="timeout"), or a
         connection dropped after moto carried the call out (kind="lost-reply": the write happened, the
         client never heard, and retries it)."""
-        body = f"<Error><Code>{code}</Code><Message>injected by the test</Message></Error>".encode()
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
         with self.lock:
             for i in range(times):
                 self.faults.append({"op": operation, "status": status, "body": body, "kind": kind, "hold": hold,
