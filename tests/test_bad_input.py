@@ -189,7 +189,7 @@ def test_inputs_are_refused_before_any_aws_call(case: tuple, dry_run: bool, aws:
     if dry_run and args[0] != "audit":  # audit changes nothing and takes no --dry-run
         args.append("--dry-run")
     result = invoke(*args)
-    assert result.exit_code == 1, (name, result.stderr)
+    assert result.exit_code == 2, (name, result.stderr)  # bad input
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, (name, lines)
     assert lines[0].startswith(message.format(**{key: str(path) for key, path in made.items()})), (name, lines[0])

@@ -201,8 +201,9 @@ def test_publish_refuses_to_replace_another_issuers_documents(aws: AwsWorld, tmp
         result = invoke("publish", "--issuer-url", B, "--bucket", BUCKET, "--prefix", "", "--public-key", str(pub), *extra)
         assert result.exit_code == 1, result.stdout
         assert result.stderr.strip() == (
-            f"error: s3://{BUCKET}/.well-known/openid-configuration belongs to issuer {A}, not {B}: nothing was "
-            "written; check --issuer-url and --prefix: each issuer needs its own prefix (or bucket)"
+            f"error: s3://{BUCKET}/.well-known/openid-configuration belongs to issuer {A}, not {B}: the host differs "
+            f"(a.oidc.example.com vs b.oidc.example.com); nothing was written; if the cluster's --service-account-issuer "
+            f"is {A}, give --issuer-url {A}; a different issuer needs its own --prefix or bucket"
         )
         assert aws.recorder.writes == []
     discovery = aws.client("s3").get_object(Bucket=BUCKET, Key=".well-known/openid-configuration")["Body"].read()
@@ -235,7 +236,7 @@ def test_bootstrap_refuses_another_issuers_documents_before_changing_the_bucket(
     assert result.exit_code == 1
     assert result.stderr.strip().startswith(
         f"error: s3://{BUCKET}/.well-known/openid-configuration belongs to issuer https://somebody-else.example.com, "
-        f"not {ISSUER}: nothing was changed"
+        f"not {ISSUER}: the host differs (somebody-else.example.com vs {BUCKET}.s3.us-east-1.amazonaws.com); nothing was changed"
     )
     assert aws.recorder.writes == []
 
@@ -323,7 +324,8 @@ def test_a_stale_state_object_does_not_make_another_issuers_documents_ours(aws: 
     result = invoke(*single)
     assert result.exit_code == 1
     assert result.stderr.strip().startswith(
-        f"error: s3://{BUCKET}/.well-known/openid-configuration belongs to issuer {A}, not {B}: nothing was written"
+        f"error: s3://{BUCKET}/.well-known/openid-configuration belongs to issuer {A}, not {B}: the host differs "
+        "(a.oidc.example.com vs b.oidc.example.com); nothing was written"
     )
     assert aws.recorder.writes == []
     assert aws.client("s3").get_object(Bucket=BUCKET, Key=".well-known/openid-configuration")["Body"].read() == theirs

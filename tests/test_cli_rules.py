@@ -130,6 +130,7 @@ BAD_INPUT: dict[str, list[str]] = {
     "templates render": ["--distribution", "kubeadm", "--issuer-url", "https://OIDC.example.com"],
     "role trust-policy": ["--issuer-url", ISSUER, "--namespace", "Bad_NS", "--service-account", "sa"],
     "role create": ["--issuer-url", ISSUER, "--namespace", "ns", "--service-account", "sa", "--policy-arn", "ReadOnlyAccess"],
+    "doctor": ["--namespace", "Shop", "--pod", "p"],
 }
 
 

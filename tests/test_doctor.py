@@ -342,7 +342,7 @@ def test_bad_names_are_refused_before_any_call(world: World) -> None:
                             (("-n", NS, "--pod", "../secrets/x"), "pod '../secrets/x' is not a valid Kubernetes name"),
                             (("-n", NS, "--service-account", "a b"), "service account 'a b' is not a valid Kubernetes name")):
         result = invoke("doctor", *target)
-        assert result.exit_code == 1
+        assert result.exit_code == 2  # bad input
         assert result.stderr.startswith(f"error: {message}; "), result.stderr
     assert world.kube.requests == [] and world.aws.recorder.calls == []
 
@@ -404,7 +404,7 @@ def test_a_kubeconfig_that_skips_tls_verification_is_refused_unless_the_risk_is_
 
     config = insecure_kubeconfig(world.kube, tmp_path)
     refused = invoke("doctor", "-n", NS, "--pod", POD, "--kubeconfig", str(config))
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2  # bad input: the kubeconfig
     assert refused.stderr.startswith(f"error: the kubeconfig {config} sets insecure-skip-tls-verify for the API server {world.kube.url}; ")
     assert refused.stderr.count("\n") == 1
     assert world.kube.requests == [] and world.aws.recorder.calls == []

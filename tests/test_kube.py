@@ -187,7 +187,7 @@ def test_a_kubeconfig_that_skips_tls_verification_is_refused(kube_api: KubeAPI, 
     the path could add a key. Refused before the API server is even asked."""
     config = insecure_kubeconfig(kube_api, tmp_path)
     result = render(config, tmp_path / "out")
-    assert result.exit_code == 1  # type: ignore[attr-defined]
+    assert result.exit_code == 2  # type: ignore[attr-defined]
     assert result.stderr == (  # type: ignore[attr-defined]
         f"error: the kubeconfig {config} sets insecure-skip-tls-verify for the API server {kube_api.url}; "
         "the cluster's keys are the root of trust of every role: give the cluster's CA (certificate-authority-data) "

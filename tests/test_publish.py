@@ -259,12 +259,12 @@ def test_a_mistyped_issuer_is_explained_not_called_another_issuer(bucket: AwsWor
     eu = f"https://{BUCKET}.s3.eu-west-1.amazonaws.com"
     assert (wrong_region.exit_code, wrong_region.stderr) == (1, (
         f"error: s3://{BUCKET}/.oidc-publisher/state.json belongs to issuer {ISSUER}, not {eu}: the region differs "
-        f"(us-east-1 recorded, eu-west-1 here); give --region us-east-1 (the region the issuer was published for), "
+        f"(us-east-1 recorded, eu-west-1 here); nothing was written; give --region us-east-1 (the region the issuer was published for), "
         f"or --issuer-url {ISSUER}\n"))
     slash = invoke("publish", "--bucket", BUCKET, "--issuer-url", ISSUER + "/", "--public-key", str(pub), "--public-key", str(two))
     assert (slash.exit_code, slash.stderr) == (1, (
         f"error: s3://{BUCKET}/.oidc-publisher/state.json belongs to issuer {ISSUER}, not {ISSUER}/: only a trailing "
-        "slash differs (this one ends with '/' and the recorded one does not); the issuer must match the tokens' iss "
+        "slash differs (this one ends with '/' and the recorded one does not); nothing was written; the issuer must match the tokens' iss "
         f"byte for byte: if the cluster's --service-account-issuer is {ISSUER}, give --issuer-url {ISSUER}, slash and all\n"))
     assert bucket.recorder.writes == []
 

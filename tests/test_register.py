@@ -375,7 +375,7 @@ def test_the_mark_and_wildcard_audiences_are_refused_before_any_aws_call(aws: Aw
         for args, message in cases.items():
             for dry in ((), ("--dry-run",)):
                 result = invoke(command, "--issuer-url", ISSUER, "--no-thumbprint", *extra, *args, *dry)
-                assert (result.exit_code, result.stderr.strip()) == (1, message), (command, args, dry)
+                assert (result.exit_code, result.stderr.strip()) == (2, message), (command, args, dry)  # bad input
     assert aws.recorder.calls == []
 
 

@@ -459,7 +459,7 @@ def test_the_mark_is_never_added_to_a_role_that_exists(issuer: AwsWorld) -> None
     issuer.recorder.reset()
     for tag in ("managed-by=oidc-publisher", "oidc-publisher:issuer=x", "Managed-By=me"):
         refused = invoke(*BASE, "--policy-arn", READONLY, "--role-name", "theirs", "--tag", tag)
-        assert refused.exit_code == 1
+        assert refused.exit_code == 2  # bad input
         assert refused.stderr.startswith(f"error: tag key '{tag.split('=')[0]}' is reserved for oidc-publisher's own records")
     assert issuer.recorder.calls == []
 
@@ -470,10 +470,10 @@ def test_a_wildcard_or_empty_audience_is_refused_before_any_aws_call(issuer: Aws
         hint = "give the audience the tokens carry, e.g. --audience sts.amazonaws.com"
         for args in ((*BASE, "--policy-arn", READONLY, "--audience", audience), (*BASE, "--policy-arn", READONLY, "--audience", audience, "--dry-run")):
             result = invoke(*args)
-            assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"error: {message}; {hint}\n"), args
+            assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"error: {message}; {hint}\n"), args
         # trust-policy speaks JSON, its errors too.
         printed = invoke("role", "trust-policy", "--issuer-url", ISSUER, "--namespace", "payments", "--service-account", "api", "--audience", audience)
-        assert (printed.exit_code, printed.json()) == (1, {"error": {"type": "InputError", "message": message, "hint": hint}})
+        assert (printed.exit_code, printed.json()) == (2, {"error": {"type": "InputError", "message": message, "hint": hint}})
     assert issuer.recorder.calls == []
 
 

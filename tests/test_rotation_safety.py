@@ -79,7 +79,7 @@ def test_a_kid_never_seen_is_still_refused_in_one_line(aws: AwsWorld, keyfiles: 
     retire_one(keyfiles)
     aws.recorder.reset()
     typo = invoke("publish", "--bucket", BUCKET, "--public-key", str(keyfiles["two"]), "--revoke", "nope")
-    assert typo.exit_code == 1
+    assert typo.exit_code == 2  # bad input
     assert typo.stderr.splitlines() == [
         "error: --revoke nope: no published key has that kid; check the kid (oidc-publisher verify lists them)"
     ]

@@ -169,7 +169,7 @@ def test_from_cluster_mints_a_token_through_token_request(world: dict, kube_api:
 def test_a_wildcard_or_empty_client_id_is_refused_before_any_call(aws: AwsWorld) -> None:
     for client_id in ("*", ""):
         result = invoke("verify", "--issuer-url", ISSUER, "--client-id", client_id)
-        assert (result.exit_code, result.stderr) == (1, (
+        assert (result.exit_code, result.stderr) == (2, (
             f"error: --client-id {client_id!r} would accept any audience; give the audience the tokens carry, "
             "e.g. --client-id sts.amazonaws.com\n"))
     assert aws.recorder.calls == []
