@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from oidc_publisher import __version__
 from oidc_publisher.concurrency import together
 from oidc_publisher.documents import check_publishable
-from oidc_publisher.errors import InputError
+from oidc_publisher.errors import ConflictError, InputError
 from oidc_publisher.issuer import ObjectKeys, normalise_prefix, object_keys_for, parse_issuer
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
 from oidc_publisher.publishing import (
@@ -27,6 +27,7 @@ from oidc_publisher.publishing import (
 )
 from oidc_publisher.rotation import DEFAULT_RETAIN
 from oidc_publisher.sources import KeySource, check_cluster_issuer, load_keys
+from oidc_publisher.waiting import Polled, Waiter, duration
 
 if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
@@ -64,9 +65,13 @@ class BootstrapReport:
     distribution_id: str | None = None
     region: str | None = None
     notes: list[str] = field(default_factory=list)
+    waited: str | None = None  # with --wait: how long, for what (or what is left when it gave up)
+    gave_up: bool = False  # --wait timed out before the distribution deployed
 
     @property
     def exit_code(self) -> int:
+        if self.gave_up:
+            return 1
         return EXIT_CHANGES_PENDING if self.dry_run and self.plan.has_changes else 0
 
     def rotation_job_command(self) -> list[str]:
@@ -114,6 +119,8 @@ class BootstrapReport:
             lines.append(f"IAM OIDC provider: {self.provider_arn}")
         if self.publish:
             lines.append(self.publish.summary())
+        if self.waited:
+            lines.append(self.waited)
         if not self.dry_run:
             lines += ["", *self.next_steps()]
         return "\n".join(lines)
@@ -129,10 +136,13 @@ class BootstrapReport:
             "distribution_id": self.distribution_id,
             "keys": self.publish.kids if self.publish else [],
             "notes": self.notes,
+            "waited": self.waited,
         }
 
 
-def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapReport:
+def bootstrap(settings: BootstrapSettings, clients: AwsClients, waiter: Waiter | None = None) -> BootstrapReport:
+    """Converge everything; with ``waiter`` (``--wait --cloudfront``, not in a dry run), then wait until the
+    distribution has deployed: it serves the issuer only from then on."""
     from oidc_publisher.registration import (
         RegisterSettings,
         apply_registration,
@@ -246,7 +256,32 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients) -> BootstrapRepo
     registration = apply_registration(prepared, clients)
     plan.extend(list(registration.plan.changes))
     report.provider_arn = registration.provider_arn
+    if waiter is not None and distribution is not None and not settings.dry_run:
+        _wait_until_deployed(clients, report, distribution.id, waiter)
     return report
+
+
+def _wait_until_deployed(clients: AwsClients, report: BootstrapReport, distribution_id: str, waiter: Waiter) -> None:
+    from oidc_publisher.cloudfront import distribution_status
+
+    def poll() -> Polled:
+        found = distribution_status(clients, distribution_id)
+        if found is None:
+            raise ConflictError(
+                f"distribution {distribution_id} was deleted while bootstrap waited for it to deploy",
+                "re-run bootstrap to create it again",
+            )
+        return Polled(found[0], found[0] == "Deployed")
+
+    waited = waiter.wait(f"distribution {distribution_id}", poll)
+    if waited.done:
+        report.waited = waited.summary()
+    else:
+        report.gave_up = True
+        report.waited = (
+            f"gave up waiting after {duration(waited.elapsed)}: distribution {distribution_id} is still {waited.last}, "
+            "and serves the issuer only once Deployed; everything else is in place: re-run bootstrap with --wait to wait again"
+        )
 
 
 def _cloudfront_target(

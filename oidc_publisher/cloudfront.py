@@ -750,6 +750,21 @@ def delete_distribution_if_disabled(clients: AwsClients, dist: Distribution) -> 
     return True
 
 
+def distribution_status(clients: AwsClients, distribution_id: str) -> tuple[str, bool] | None:
+    """The distribution's Status (``InProgress`` while a change deploys, then ``Deployed``) and whether it is
+    enabled; None when it does not exist (any more). What ``--wait`` polls (GetDistribution)."""
+    from botocore.exceptions import ClientError
+
+    with _translated("cloudfront:GetDistribution", distribution_id):
+        try:
+            found = clients.cloudfront().get_distribution(Id=distribution_id)["Distribution"]
+        except ClientError as exc:
+            if _code(exc) == "NoSuchDistribution":
+                return None
+            raise
+    return str(found.get("Status", "")), bool(found["DistributionConfig"].get("Enabled"))
+
+
 def delete_origin_access_control(clients: AwsClients, oac_id: str) -> bool:
     """Delete the OAC; True when it is gone (already gone included), False while a distribution still
     uses it (delete that first)."""

@@ -30,6 +30,7 @@ from oidc_publisher.policies import (
     tombstone_policy,
 )
 from oidc_publisher.publishing import Target, default_region, resolve_target
+from oidc_publisher.waiting import Polled, Waiter, duration
 
 if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
@@ -60,10 +61,12 @@ class TeardownReport:
     notes: list[str] = field(default_factory=list)
     cancelled: bool = False
     applied: bool = False  # the plan was carried out (what did not happen is no longer in it)
+    waited: str | None = None  # with --wait: how long, for what (or what is left when it gave up)
+    gave_up: bool = False  # --wait timed out: something is left for a re-run
 
     @property
     def exit_code(self) -> int:
-        if self.cancelled:
+        if self.cancelled or self.gave_up:
             return 1
         return EXIT_CHANGES_PENDING if self.dry_run and self.plan.has_changes else 0
 
@@ -74,15 +77,19 @@ class TeardownReport:
             head = self.plan.to_text(dry_run=self.dry_run)
         else:
             head = "Nothing was removed yet." if self.applied else "Nothing of this issuer's to remove."
-        return "\n".join([head, *self.notes])
+        return "\n".join([head, *self.notes, *([self.waited] if self.waited else [])])
 
     def to_json(self) -> dict[str, Any]:
         return {"issuer": self.issuer, "dry_run": self.dry_run, "cancelled": self.cancelled,
-                "changes": self.plan.to_json(), "notes": self.notes}
+                "changes": self.plan.to_json(), "notes": self.notes, "waited": self.waited}
 
 
-def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[[str], bool]) -> TeardownReport:
-    """Plan the removal from current state (reads only); apply it after confirmation unless dry-run."""
+def teardown(
+    settings: TeardownSettings, clients: AwsClients, confirm: Callable[[str], bool], waiter: Waiter | None = None
+) -> TeardownReport:
+    """Plan the removal from current state (reads only); apply it after confirmation unless dry-run. With
+    ``waiter`` (``--wait``), a distribution that is still deploying once disabled is waited for, then deleted
+    with its OAC and cache policy in the same run."""
     from oidc_publisher import s3 as s3edge
     from oidc_publisher.auditing import trusting_roles
     from oidc_publisher.cloudfront import users_of_bucket
@@ -168,7 +175,7 @@ def teardown(settings: TeardownSettings, clients: AwsClients, confirm: Callable[
                 plan.add(f"s3://{bucket}", "update", "bucket policy: drop read access to this issuer's documents")
                 actions.append(lambda: _put_bucket_policy(s3, bucket, trimmed))
 
-    _plan_cloudfront(clients, target, cloudfront, plan, report, actions)
+    _plan_cloudfront(clients, target, cloudfront, plan, report, actions, waiter)
     report.notes.extend(_name_notes(target, plan, cloudfront))
 
     if settings.dry_run or not plan.has_changes:
@@ -267,7 +274,7 @@ def _read_cloudfront(clients: AwsClients, target: Target) -> _CloudFront:
 
 def _plan_cloudfront(
     clients: AwsClients, target: Target, cloudfront: _CloudFront, plan: Plan, report: TeardownReport,
-    actions: list[Callable[[], None]],
+    actions: list[Callable[[], None]], waiter: Waiter | None = None,
 ) -> None:
     """The distribution (removed only if tagged managed-by), then its origin access control (by name and the
     tool's description) and its cache policy (by name and the tool's comment). An OAC or a cache policy that
@@ -316,7 +323,7 @@ def _plan_cloudfront(
         plan.add(f"cloudfront:cache-policy/{name}", "delete", "created by oidc-publisher for this bucket, once no distribution uses it")
     if distribution is not None or oac or policy is not None:
         policy_id = policy.id if policy is not None else None
-        actions.append(lambda: report.notes.extend(_remove_cloudfront(clients, plan, distribution, oac, name, policy_id)))
+        actions.append(lambda: _remove_cloudfront(clients, report, distribution, oac, name, policy_id, waiter))
 
 
 def _distributions(ids: list[str]) -> str:
@@ -347,13 +354,15 @@ def _settle(plan: Plan, resource: str, happened: Change | None) -> None:
 
 
 def _remove_cloudfront(
-    clients: AwsClients, plan: Plan, distribution: Distribution | None, oac: str | None, policy_name: str, policy_id: str | None
-) -> list[str]:
+    clients: AwsClients, report: TeardownReport, distribution: Distribution | None, oac: str | None, policy_name: str,
+    policy_id: str | None, waiter: Waiter | None = None,
+) -> None:
     """Disable and delete the distribution, then its OAC and cache policy; a note for what has to wait.
 
     CloudFront deletes a distribution only once it is disabled and deployed (minutes after disabling),
-    and refuses to delete an OAC or a cache policy a distribution still uses: the next run finishes the job.
-    What did not happen is taken out of ``plan`` (the report)."""
+    and refuses to delete an OAC or a cache policy a distribution still uses: the next run finishes the job,
+    or this one, with ``waiter``, once the distribution has deployed (a timeout makes the report fail).
+    What did not happen is taken out of the report's plan."""
     from oidc_publisher.cloudfront import (
         delete_cache_policy,
         delete_distribution_if_disabled,
@@ -361,19 +370,31 @@ def _remove_cloudfront(
         disable_distribution,
     )
 
+    plan, notes = report.plan, report.notes
     oac_resource, policy_resource = f"cloudfront:origin-access-control/{oac}", f"cloudfront:cache-policy/{policy_name}"
+    waited = None
     if distribution is not None:
         resource = f"cloudfront:distribution/{distribution.id}"
         disabled_now = disable_distribution(clients, distribution)
-        if not delete_distribution_if_disabled(clients, distribution):
+        deleted = delete_distribution_if_disabled(clients, distribution)
+        if not deleted and waiter is not None:
+            waited = waiter.wait(f"distribution {distribution.id}", lambda: _deletable(clients, distribution.id))
+            deleted = waited.done and delete_distribution_if_disabled(clients, distribution)
+        if not deleted:
             _settle(plan, resource, Change(resource, "update", "disabled; CloudFront deletes it once deployed") if disabled_now else None)
             _settle(plan, oac_resource, None)
             _settle(plan, policy_resource, None)
             then = [f"its origin access control {oac}"] if oac else []
             then += [f"its cache policy {policy_name}"] if policy_id else []
-            return [f"distribution {distribution.id} is disabled; CloudFront deletes it only once deployed: "
-                    f"re-run teardown in about 15 minutes to delete it" + (f", then {' and '.join(then)}" if then else "")]
-    notes = []
+            then_text = f", then {' and '.join(then)}" if then else ""
+            if waited is not None:
+                report.gave_up = True
+                report.waited = (f"gave up waiting after {duration(waited.elapsed)}: distribution {distribution.id} is disabled "
+                                 f"but still {waited.last}; re-run teardown (with --wait) to delete it{then_text}")
+            else:
+                notes.append(f"distribution {distribution.id} is disabled; CloudFront deletes it only once deployed: "
+                             f"re-run teardown in about 15 minutes to delete it{then_text}")
+            return
     if oac and not delete_origin_access_control(clients, oac):
         _settle(plan, oac_resource, None)
         notes.append(f"origin access control {oac} is still in use; re-run teardown once the distribution is gone")
@@ -381,7 +402,19 @@ def _remove_cloudfront(
         _settle(plan, policy_resource, None)
         notes.append(f"kept cache policy {policy_name} ({policy_id}): a distribution still uses it (CachePolicyInUse); "
                      "re-run teardown once no distribution uses it")
-    return notes
+    if waited is not None:
+        report.waited = waited.summary()
+
+
+def _deletable(clients: AwsClients, distribution_id: str) -> Polled:
+    """What ``--wait`` sees of a distribution being deleted: done once disabled and deployed (or gone)."""
+    from oidc_publisher.cloudfront import distribution_status
+
+    found = distribution_status(clients, distribution_id)
+    if found is None:
+        return Polled("deleted", True)
+    status, enabled = found
+    return Polled(f"{status} (enabled)" if enabled else status, status == "Deployed" and not enabled)
 
 
 def _bucket_exists(s3: Any, bucket: str) -> bool:

@@ -1,6 +1,6 @@
 """``oidc-publisher bootstrap``: bucket + publish + register in one step."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,6 +27,11 @@ from oidc_publisher.cli.common import (
     warn_short_retention,
 )
 from oidc_publisher.cli.publish import AdoptBucketOpt, BucketOpt, PrefixOpt, RegionOpt, RetainOpt
+from oidc_publisher.cli.waiting import WaitTimeoutOpt, waiter
+from oidc_publisher.errors import UsageError
+
+if TYPE_CHECKING:
+    from oidc_publisher.waiting import Waiter
 
 
 def bootstrap(
@@ -55,6 +60,15 @@ def bootstrap(
     tag: TagOpt = None,
     retain_removed_keys: RetainOpt = "48h",
     adopt_bucket: AdoptBucketOpt = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="With --cloudfront: wait until the distribution has deployed (minutes) before reporting; it serves "
+            "the issuer only from then on. Progress on stderr.",
+        ),
+    ] = False,
+    wait_timeout: WaitTimeoutOpt = None,
     dry_run: DryRunOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -67,6 +81,7 @@ def bootstrap(
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     retain = guard(lambda: parse_duration(retain_removed_keys), output)
     tags = guard(lambda: parse_tags(tag), output)
+    waits = guard(lambda: _waiter(wait, wait_timeout, cloudfront), output)
     settings = BootstrapSettings(
         bucket=bucket,
         source=source,
@@ -86,8 +101,18 @@ def bootstrap(
     )
 
     def work() -> BootstrapReport:
-        report = do_bootstrap(settings, AwsClients(region=region))
+        report = do_bootstrap(settings, AwsClients(region=region), waits)
         warn_short_retention(retain)
         return report
 
     run(work, output)
+
+
+def _waiter(wait: bool, wait_timeout: str | None, cloudfront: bool) -> "Waiter | None":
+    """An S3-direct issuer serves as soon as its documents are written: nothing to wait for."""
+    if wait and not cloudfront:
+        raise UsageError(
+            "--wait only applies with --cloudfront (an S3-direct issuer is served as soon as it is written)",
+            "add --cloudfront or drop --wait",
+        )
+    return waiter(wait, wait_timeout)

@@ -6,6 +6,7 @@ import typer
 
 from oidc_publisher.cli.common import DryRunOpt, IssuerUrlOpt, OutputFormat, OutputOpt, guard, run
 from oidc_publisher.cli.publish import BucketOpt, PrefixOpt, RegionOpt
+from oidc_publisher.cli.waiting import WaitTimeoutOpt, waiter
 
 
 def stdin_is_terminal() -> bool:
@@ -29,6 +30,15 @@ def teardown(
             "emptied and locked, as a tombstone). Refused while an IAM OIDC provider of this account trusts it.",
         ),
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait for a disabled CloudFront distribution to deploy, then delete it, its origin access control "
+            "and its cache policy in this run (without it: re-run teardown later). Progress on stderr.",
+        ),
+    ] = False,
+    wait_timeout: WaitTimeoutOpt = None,
     dry_run: DryRunOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -40,6 +50,7 @@ def teardown(
     from oidc_publisher.teardown import teardown as do_teardown
 
     guard(lambda: require_terminal(yes, dry_run, stdin_is_terminal()), output)
+    waits = guard(lambda: waiter(wait, wait_timeout), output)
     settings = TeardownSettings(issuer_url=issuer_url, bucket=bucket, prefix=prefix, region=region, yes=yes, dry_run=dry_run,
                                  delete_bucket=delete_bucket)
-    run(lambda: do_teardown(settings, AwsClients(region=region), lambda text: typer.confirm(text, err=True)), output)
+    run(lambda: do_teardown(settings, AwsClients(region=region), lambda text: typer.confirm(text, err=True), waits), output)
