@@ -471,9 +471,12 @@ def test_a_wildcard_or_empty_audience_is_refused_before_any_aws_call(issuer: Aws
         for args in ((*BASE, "--policy-arn", READONLY, "--audience", audience), (*BASE, "--policy-arn", READONLY, "--audience", audience, "--dry-run")):
             result = invoke(*args)
             assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"error: {message}; {hint}\n"), args
-        # trust-policy speaks JSON, its errors too.
-        printed = invoke("role", "trust-policy", "--issuer-url", ISSUER, "--namespace", "payments", "--service-account", "api", "--audience", audience)
-        assert (printed.exit_code, printed.json()) == (2, {"error": {"type": "InputError", "message": message, "hint": hint}})
+        # trust-policy: one line on stderr, and with --output json the error as JSON too.
+        trust = ("role", "trust-policy", "--issuer-url", ISSUER, "--namespace", "payments", "--service-account", "api", "--audience", audience)
+        printed = invoke(*trust)
+        assert (printed.exit_code, printed.stdout, printed.stderr) == (2, "", f"error: {message}; {hint}\n")
+        as_json = invoke(*trust, "--output", "json")
+        assert (as_json.exit_code, as_json.json()) == (2, {"error": {"type": "InputError", "message": message, "hint": hint}})
     assert issuer.recorder.calls == []
 
 
