@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from oidc_publisher import diagnosis as dx
 from oidc_publisher.errors import Error, InputError, SourceError
 from oidc_publisher.roles import Finding
-from oidc_publisher.verification import FAIL, PASS, Check, check_lines
+from oidc_publisher.verification import FAIL, PASS, Check, check_lines, summary_line
 
 if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
@@ -64,14 +64,14 @@ class DoctorReport:
         return check
 
     def to_text(self) -> str:
-        lines = [f"Checking the IRSA chain of {self.target}:", *check_lines(self.checks)]
-        failed = [c for c in self.checks if c.status == FAIL]
-        lines.append(
-            "All checks passed: this pod can trade its token for the role's credentials."
-            if not failed
-            else f"{len(failed)} check{'s' if len(failed) > 1 else ''} failed: fix the first one first, then run doctor again."
-        )
-        lines += ["Hints (what the API cannot show):", *(f"  - {hint}" for hint in self.hints)]
+        lines = [
+            f"Checking the IRSA chain of {self.target}:",
+            *check_lines(self.checks),
+            summary_line(self.checks, passed="All checks passed: this pod can trade its token for the role's credentials.",
+                         failed="fix the first one first, then run doctor again."),
+            "Hints (what the API cannot show):",
+            *(f"  - {hint}" for hint in self.hints),
+        ]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:

@@ -50,6 +50,14 @@ def check_lines(checks: list[Check]) -> list[str]:
     return lines
 
 
+def summary_line(checks: list[Check], *, passed: str, failed: str) -> str:
+    """The checklist's last line: ``passed`` when no check failed, else how many failed and ``failed``."""
+    count = sum(1 for check in checks if check.status == FAIL)
+    if not count:
+        return passed
+    return f"{count} check{'s' if count > 1 else ''} failed: {failed}"
+
+
 @dataclass(frozen=True)
 class VerifySettings:
     issuer_url: str
@@ -84,14 +92,12 @@ class VerifyReport:
         return check
 
     def to_text(self) -> str:
-        lines = [f"Verifying {self.issuer} the way STS will:", *check_lines(self.checks)]
-        failed = [c for c in self.checks if c.status == FAIL]
-        lines.append(
-            "All checks passed: STS will accept this issuer's tokens."
-            if not failed
-            else f"{len(failed)} check{'s' if len(failed) > 1 else ''} failed: STS would reject tokens for this issuer."
-        )
-        return "\n".join(lines)
+        return "\n".join([
+            f"Verifying {self.issuer} the way STS will:",
+            *check_lines(self.checks),
+            summary_line(self.checks, passed="All checks passed: STS will accept this issuer's tokens.",
+                         failed="STS would reject tokens for this issuer."),
+        ])
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -180,28 +180,9 @@ def test_register_access_denied_names_the_permission(aws: AwsWorld) -> None:
 
 
 def _stderr_on_a_terminal(*args: str) -> tuple[int, str]:
-    """Run the tool with stderr on a pseudo-terminal (stdout a pipe), as an interactive shell does."""
-    import os
-    import pty
-    import subprocess
-    import sys
+    from tests.support.terminal import on_a_terminal
 
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "oidc_publisher", *args], stdout=subprocess.PIPE, stderr=slave)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    assert proc.stdout is not None
-    proc.stdout.read()
-    return proc.wait(timeout=60), b"".join(chunks).decode().replace("\r\n", "\n")
+    return on_a_terminal(*args, stream="stderr")
 
 
 def test_retries_say_so_on_a_terminal_and_only_there(aws: AwsWorld) -> None:

@@ -177,27 +177,9 @@ def test_a_wildcard_or_empty_client_id_is_refused_before_any_call(aws: AwsWorld)
 
 def _on_a_terminal(*args: str, env: dict[str, str]) -> str:
     """The tool's stdout when it is a terminal (a pseudo-terminal here)."""
-    import os
-    import pty
-    import subprocess
-    import sys
+    from tests.support.terminal import on_a_terminal
 
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "oidc_publisher", *args], stdout=slave, stderr=subprocess.DEVNULL,
-                            env={**os.environ, **env})
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    proc.wait(timeout=60)
-    return b"".join(chunks).decode().replace("\r\n", "\n")
+    return on_a_terminal(*args, stream="stdout", env=env)[1]
 
 
 def test_fail_is_red_on_a_terminal_unless_no_color() -> None:
