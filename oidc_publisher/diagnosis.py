@@ -133,11 +133,18 @@ def ready_addresses(endpoints: dict[str, Any] | None) -> int:
     return sum(len(subset.get("addresses") or []) for subset in (endpoints or {}).get("subsets") or [])
 
 
+# The fix for a missing webhook: the command that renders it (the issuer and region are the cluster's).
+WEBHOOK_INSTALL = (
+    "oidc-publisher templates render --distribution pod-identity-webhook --issuer-url ISSUER --region REGION --out DIR, "
+    "then kubectl apply -f DIR (cert-manager must be installed)"
+)
+
+
 def check_webhook(
     found: tuple[str, dict[str, Any]] | None, service: dict[str, Any] | None, endpoints: dict[str, Any] | None
 ) -> Check:
     label = "pod identity webhook"
-    install = "oidc-publisher templates render --distribution pod-identity-webhook --out-dir DIR, then kubectl apply -f DIR"
+    install = WEBHOOK_INSTALL
     if found is None:
         return Check(label, FAIL, f"no MutatingWebhookConfiguration has the webhook {WEBHOOK_NAME}: no pod gets AWS_ROLE_ARN or a token", install)
     config, hook = found

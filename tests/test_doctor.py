@@ -412,3 +412,16 @@ def test_a_kubeconfig_that_skips_tls_verification_is_refused_unless_the_risk_is_
     assert accepted.exit_code == 0, accepted.stdout + accepted.stderr
     assert accepted.stderr.startswith(f"warning: --insecure-skip-tls-verify: the API server {world.kube.url} is reached without verifying")
     assert "All checks passed" in accepted.stdout
+
+
+def test_the_missing_webhook_fix_is_a_command_that_works(world: World, tmp_path: Path) -> None:
+    """The fix doctor prints for a missing webhook renders the webhook when run as written (placeholders filled)."""
+    world.kube.webhook_configurations = []
+    code, checks, _ = world.doctor()
+    assert code == 1
+    fix = checks["pod identity webhook"]["fix"]
+    assert fix == diagnosis.WEBHOOK_INSTALL
+    command = fix.split(", then ")[0].replace("ISSUER", ISSUER).replace("REGION", "us-east-1").replace("DIR", str(tmp_path / "wh"))
+    rendered = invoke(*command.split()[1:])
+    assert rendered.exit_code == 0, rendered.stderr
+    assert any((tmp_path / "wh").iterdir())
