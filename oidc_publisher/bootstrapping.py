@@ -31,6 +31,7 @@ from oidc_publisher.waiting import Polled, Waiter, duration
 
 if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
+    from oidc_publisher.front import Front
 
 MANAGED_TAGS = {"managed-by": "oidc-publisher"}
 
@@ -44,6 +45,7 @@ class BootstrapSettings:
     region: str | None = None
     jwks_uri: str | None = None
     cloudfront: bool = False
+    front: Front | None = None  # --front: a front the user manages serves the bucket
     acm_certificate_arn: str | None = None
     client_ids: tuple[str, ...] = ()
     thumbprints: tuple[str, ...] = ()
@@ -67,6 +69,7 @@ class BootstrapReport:
     notes: list[str] = field(default_factory=list)
     waited: str | None = None  # with --wait: how long, for what (or what is left when it gave up)
     gave_up: bool = False  # --wait timed out before the distribution deployed
+    front_notes: list[str] = field(default_factory=list)  # --front: what the tool does not manage
 
     @property
     def exit_code(self) -> int:
@@ -113,6 +116,7 @@ class BootstrapReport:
     def to_text(self) -> str:
         lines = [self.plan.to_text(dry_run=self.dry_run)]
         lines += self.notes
+        lines += self.front_notes
         if self.issuer:
             lines.append(f"Issuer: {self.issuer}")
         if self.provider_arn:
@@ -135,7 +139,7 @@ class BootstrapReport:
             "provider_arn": self.provider_arn,
             "distribution_id": self.distribution_id,
             "keys": self.publish.kids if self.publish else [],
-            "notes": self.notes,
+            "notes": [*self.notes, *self.front_notes],
             "waited": self.waited,
         }
 
@@ -169,6 +173,11 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients, waiter: Waiter |
     check_publishable(source.keys, settings.jwks_uri)
     if settings.prefix is not None:
         normalise_prefix(settings.prefix)
+    if settings.front is not None and settings.cloudfront:
+        raise InputError(
+            "--front and --cloudfront were both given",
+            "--cloudfront makes a distribution; --front says a front made elsewhere serves the bucket: give one",
+        )
     if settings.cloudfront:
         target, distribution = _cloudfront_target(settings, clients, plan, tags)
     else:
@@ -181,11 +190,17 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients, waiter: Waiter |
             region=settings.region,
             default_region=clients.region_or_none(),
         )
-        if target.issuer.s3_origin() is None:
+        if settings.front is not None:
+            if target.issuer.s3_origin() is not None:
+                raise InputError(
+                    f"--front with the bucket's own S3 URL ({target.issuer.url})",
+                    "give the custom domain the front serves as --issuer-url, or drop --front",
+                )
+        elif target.issuer.s3_origin() is None:
             raise InputError(
-                f"issuer {target.issuer.url} is not the bucket's S3 URL, and --cloudfront was not given",
-                "serve a custom domain through CloudFront (--cloudfront --acm-certificate-arn ARN), "
-                "or drop --issuer-url to use the bucket's own URL",
+                f"issuer {target.issuer.url} is not the bucket's S3 URL, and neither --cloudfront nor --front was given",
+                "serve a custom domain through CloudFront (--cloudfront --acm-certificate-arn ARN), through a front "
+                "you manage (--front external, or --front cloudfront-arn:ARN), or drop --issuer-url",
             )
         distribution = None
 
@@ -206,6 +221,13 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients, waiter: Waiter |
         from oidc_publisher.cloudfront import distribution_arn as make_arn
 
         distribution_arn = make_arn(clients.partition, clients.account_id, distribution.id)
+    elif settings.front is not None:
+        from oidc_publisher.front import unmanaged_notes
+
+        distribution_arn = settings.front.distribution_arn
+        report.front_notes = unmanaged_notes(
+            settings.front, host=target.issuer.host, bucket=target.bucket, region=target.region
+        )
     register_settings = RegisterSettings(
         issuer_url=target.issuer.url,
         client_ids=settings.client_ids,

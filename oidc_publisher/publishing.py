@@ -39,6 +39,7 @@ from oidc_publisher.sources import KeySource, SourceKeys, load_keys
 
 if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
+    from oidc_publisher.front import Front
 
 STATE_CACHE_CONTROL = "no-store"
 MAX_ATTEMPTS = 4
@@ -123,6 +124,7 @@ class PublishSettings:
     revoke: tuple[str, ...] = ()
     distribution_id: str | None = None
     create_bucket: bool = False
+    front: Front | None = None  # with create_bucket: a front the user manages serves the bucket
     adopt_bucket: bool = False
     dry_run: bool = False
 
@@ -224,11 +226,18 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
         check_kid(kid, "--revoke")
     if not settings.create_bucket:
         return publish_documents(target, source, settings, clients)
-    if target.issuer.s3_origin() is None:
+    if settings.front is not None and target.issuer.s3_origin() is not None:
+        raise InputError(
+            f"--front with the bucket's own S3 URL ({target.issuer.url})",
+            "give the custom domain the front serves as --issuer-url, or drop --front",
+        )
+    if settings.front is None and target.issuer.s3_origin() is None:
         raise InputError(
             "--create-bucket sets up an S3-direct issuer, but the issuer is not the bucket's S3 URL",
-            "use 'oidc-publisher bootstrap --cloudfront' for an issuer behind CloudFront",
+            "for a front you manage add --front external or --front cloudfront-arn:ARN; "
+            "for one oidc-publisher makes, use 'oidc-publisher bootstrap --cloudfront'",
         )
+    distribution_arn = settings.front.distribution_arn if settings.front is not None else None
     published: list[PublishReport] = []
 
     def documents(missing: bool) -> None:
@@ -236,9 +245,13 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
             published.append(publish_documents(target, source, settings, clients, new_bucket=missing))
 
     changes, missing, notes = converge_bucket(
-        target, clients, distribution_arn=None, dry_run=settings.dry_run, adopt=settings.adopt_bucket,
+        target, clients, distribution_arn=distribution_arn, dry_run=settings.dry_run, adopt=settings.adopt_bucket,
         alongside=documents,
     )
+    if settings.front is not None:
+        from oidc_publisher.front import unmanaged_notes
+
+        notes = [*notes, *unmanaged_notes(settings.front, host=target.issuer.host, bucket=target.bucket, region=target.region)]
     if published:
         result = published[0]
         result.plan.changes[:0] = changes

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 STS_AUDIENCE = "sts.amazonaws.com"
 PASS, FAIL, SKIP = "pass", "fail", "skip"
+WARN = "warn"  # passes, but says what to change (verify still exits 0)
 
 
 @dataclass
@@ -39,11 +40,11 @@ class Check:
 
 def check_lines(checks: list[Check]) -> list[str]:
     """The checklist as text: one line per check, and a failed check's fix under it (indented, line by line)."""
-    marks = {PASS: "ok  ", FAIL: "FAIL", SKIP: "skip"}
+    marks = {PASS: "ok  ", FAIL: "FAIL", SKIP: "skip", WARN: "warn"}
     lines = []
     for check in checks:
         lines.append(f"  [{marks[check.status]}] {check.name}: {check.detail}")
-        if check.status == FAIL and check.fix:
+        if check.status in (FAIL, WARN) and check.fix:
             first, *rest = check.fix.splitlines()
             lines.append(f"         fix: {first}")
             lines.extend(f"              {line}" for line in rest)
@@ -180,6 +181,7 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
     else:
         jwks_uri = discovery["jwks_uri"]
         report.add("discovery document", PASS, f"at {issuer.discovery_url}, issuer matches, jwks_uri {jwks_uri}")
+        _check_cache(report, "discovery document", response)
 
     # 3. The JWKS.
     if jwks_uri is None:
@@ -199,6 +201,7 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
                     PASS,
                     f"{len(published)} key{'s' if len(published) != 1 else ''} ({', '.join(report.published_kids)}), algorithms STS accepts, no private members",
                 )
+                _check_cache(report, "JWKS", response)
         except Error as exc:
             report.add("JWKS", FAIL, exc.message, exc.hint or "")
         from urllib.parse import urlsplit
@@ -267,6 +270,22 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
             except Error as exc:
                 report.add("token", FAIL, exc.message, exc.hint or "")
     return report
+
+
+def _check_cache(report: VerifyReport, document: str, response: Any) -> None:
+    """A warning when whatever serves the document (a front the user manages, a CDN) lets caches keep it longer
+    than the retention allows (front.cache_warning); nothing when it does not."""
+    from oidc_publisher.front import cache_warning
+
+    headers = {name: response.headers.get(name) for name in ("Cache-Control", "Age") if response.headers.get(name)}
+    warning = cache_warning(document, headers)
+    if warning:
+        report.add(
+            f"{document} cache",
+            WARN,
+            warning,
+            "set the front's TTL for the two documents to minutes (oidc-publisher writes Cache-Control: public, max-age=300)",
+        )
 
 
 def _check_provider(report: VerifyReport, issuer: Issuer, clients: AwsClients, client_id: str) -> list[str]:

@@ -26,7 +26,7 @@ from oidc_publisher.cli.common import (
     source_options,
     warn_short_retention,
 )
-from oidc_publisher.cli.publish import AdoptBucketOpt, BucketOpt, PrefixOpt, RegionOpt, RetainOpt
+from oidc_publisher.cli.publish import AdoptBucketOpt, BucketOpt, FrontOpt, PrefixOpt, RegionOpt, RetainOpt
 from oidc_publisher.cli.waiting import WaitTimeoutOpt, waiter
 from oidc_publisher.errors import UsageError
 
@@ -54,6 +54,7 @@ def bootstrap(
         str | None,
         typer.Option("--acm-certificate-arn", help="ACM certificate (us-east-1) for a custom --issuer-url domain."),
     ] = None,
+    front: FrontOpt = None,
     client_id: ClientIdOpt = None,
     thumbprint: ThumbprintOpt = None,
     no_thumbprint: NoThumbprintOpt = False,
@@ -76,8 +77,10 @@ def bootstrap(
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.bootstrapping import BootstrapReport, BootstrapSettings
     from oidc_publisher.bootstrapping import bootstrap as do_bootstrap
+    from oidc_publisher.front import parse_front
     from oidc_publisher.rotation import parse_duration
 
+    chosen_front = guard(lambda: parse_front(front), output) if front is not None else None
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     retain = guard(lambda: parse_duration(retain_removed_keys), output)
     tags = guard(lambda: parse_tags(tag), output)
@@ -90,6 +93,7 @@ def bootstrap(
         region=region,
         jwks_uri=jwks_uri,
         cloudfront=cloudfront,
+        front=chosen_front,
         acm_certificate_arn=acm_certificate_arn,
         client_ids=tuple(client_id or ()),
         thumbprints=tuple(thumbprint or ()),

@@ -74,6 +74,16 @@ DistributionOpt = Annotated[
     ),
 ]
 
+FrontOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--front",
+        metavar="external|cloudfront-arn:ARN",
+        help="A front you manage serves the custom --issuer-url from the bucket: 'external' (it reads S3 anonymously: "
+        "public read on the two documents only) or 'cloudfront-arn:ARN' (that distribution, through its OAC: the "
+        "bucket stays private). DNS, the front's certificate and its cache TTL stay yours.",
+    ),
+]
 AdoptBucketOpt = Annotated[
     bool,
     typer.Option(
@@ -127,6 +137,7 @@ def publish(
             help="Create or harden the bucket first (S3-direct: public read on the two documents only).",
         ),
     ] = False,
+    front: FrontOpt = None,
     adopt_bucket: AdoptBucketOpt = False,
     fleet: FleetOpt = None,
     concurrency: ConcurrencyOpt = None,
@@ -136,6 +147,7 @@ def publish(
     """Converge the JWKS and discovery document in S3; writes nothing when nothing changed."""
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.cli.common import warn, warn_short_retention
+    from oidc_publisher.front import parse_front
     from oidc_publisher.publishing import PublishReport, PublishSettings
     from oidc_publisher.publishing import publish as do_publish
     from oidc_publisher.rotation import parse_duration
@@ -156,6 +168,7 @@ def publish(
         "--revoke": bool(revoke),
         "--distribution-id": distribution_id is not None,
         "--create-bucket": create_bucket,
+        "--front": front is not None,
         "--adopt-bucket": adopt_bucket,
     }
     if fleet is not None:
@@ -175,6 +188,9 @@ def publish(
         return
     if adopt_bucket and not create_bucket:
         guard(lambda: _usage("--adopt-bucket only applies with --create-bucket", "add --create-bucket or drop it"), output)
+    if front is not None and not create_bucket:
+        guard(lambda: _usage("--front only applies with --create-bucket", "add --create-bucket or drop --front"), output)
+    chosen_front = guard(lambda: parse_front(front), output) if front is not None else None
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     retain = guard(lambda: parse_duration(retain_removed_keys or "48h"), output)
     settings = PublishSettings(
@@ -188,6 +204,7 @@ def publish(
         revoke=tuple(revoke or ()),
         distribution_id=distribution_id,
         create_bucket=create_bucket,
+        front=chosen_front,
         adopt_bucket=adopt_bucket,
         dry_run=dry_run,
     )
