@@ -78,7 +78,7 @@ FrontOpt = Annotated[
     str | None,
     typer.Option(
         "--front",
-        metavar="external|cloudfront-arn:ARN",
+        metavar="FRONT",
         help="A front you manage serves the custom --issuer-url from the bucket: 'external' (it reads S3 anonymously: "
         "public read on the two documents only) or 'cloudfront-arn:ARN' (that distribution, through its OAC: the "
         "bucket stays private). DNS, the front's certificate and its cache TTL stay yours.",
