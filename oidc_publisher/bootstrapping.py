@@ -258,7 +258,7 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients, waiter: Waiter |
     def publish_side() -> None:
         bucket_changes, bucket_missing, notes = converge_bucket(
             target, clients, distribution_arn=distribution_arn, dry_run=settings.dry_run,
-            adopt=settings.adopt_bucket, alongside=documents,
+            adopt=settings.adopt_bucket, front=settings.front, alongside=documents,
         )
         plan.extend(bucket_changes)
         report.notes.extend(notes)

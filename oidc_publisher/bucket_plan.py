@@ -24,6 +24,9 @@ from oidc_publisher.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBL
 
 MANAGED_BY_TAG = ("managed-by", "oidc-publisher")
 ISSUER_TAG = "oidc-publisher:issuer"
+# On a bucket made for a front the user manages (--front): which one. Teardown cannot see such a front, which
+# reads the bucket by name, so it keeps the bucket (a tombstone) rather than free the name.
+FRONT_TAG = "oidc-publisher:front"
 # The tool's statements; a teardown's tombstone lock (its own) goes when the bucket serves an issuer again.
 OWN_SIDS = (PUBLIC_READ_SID, CLOUDFRONT_READ_SID, DENY_INSECURE_SID, TOMBSTONE_SID)
 BLOCK_PUBLIC_ACCESS_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
@@ -49,6 +52,7 @@ class BucketSpec:
     public_policy: dict[str, Any]  # the statements this issuer needs (see policies.bucket_policy)
     private: bool  # True behind CloudFront: Block Public Access fully on
     issuer_url: str
+    front: str = ""  # --front: "external" or "cloudfront-arn", recorded on the bucket by the creating call
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,7 @@ def _plan_new_bucket(spec: BucketSpec, plan: BucketPlan) -> None:
         "Tags": [
             {"Key": MANAGED_BY_TAG[0], "Value": MANAGED_BY_TAG[1]},
             {"Key": ISSUER_TAG, "Value": spec.issuer_url[:256]},
+            *([{"Key": FRONT_TAG, "Value": spec.front}] if spec.front else []),
         ]
     }
     if spec.region != "us-east-1":  # us-east-1 takes no LocationConstraint

@@ -33,6 +33,11 @@ class Front:
     def private(self) -> bool:
         return self.distribution_arn is not None
 
+    @property
+    def kind(self) -> str:
+        """What the bucket records at creation: "external" or "cloudfront-arn"."""
+        return "cloudfront-arn" if self.distribution_arn else "external"
+
     def describe(self) -> str:
         return f"CloudFront distribution {self.distribution_arn} (OAC)" if self.distribution_arn else "an external front"
 

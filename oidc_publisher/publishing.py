@@ -246,7 +246,7 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
 
     changes, missing, notes = converge_bucket(
         target, clients, distribution_arn=distribution_arn, dry_run=settings.dry_run, adopt=settings.adopt_bucket,
-        alongside=documents,
+        front=settings.front, alongside=documents,
     )
     if settings.front is not None:
         from oidc_publisher.front import unmanaged_notes
@@ -287,6 +287,7 @@ def converge_bucket(
     distribution_arn: str | None,
     dry_run: bool,
     adopt: bool = False,
+    front: Front | None = None,
     alongside: Callable[[bool], object] | None = None,
 ) -> tuple[list[Change], bool, list[str]]:
     """Create or harden the bucket for ``target``: (changes, whether the bucket is missing, notes).
@@ -308,6 +309,7 @@ def converge_bucket(
         ),
         private=distribution_arn is not None,
         issuer_url=target.issuer.url,
+        front=front.kind if front is not None else "",
     )
     s3_client = clients.s3(target.region)
     bucket_plan = s3.plan_bucket(s3_client, spec, adopt=adopt)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from oidc_publisher.bucket_plan import FRONT_TAG
 from oidc_publisher.errors import ConflictError, UsageError
 from oidc_publisher.ownership import read_and_check_objects_belong_to
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Change, Plan
@@ -141,15 +142,20 @@ def teardown(
         names_the_issuer = issuer.s3_origin() is not None  # the bucket's name is the issuer's host
         # A distribution that stays (not the tool's) fetches from the bucket by its name.
         fetching = users_of_bucket(cloudfront.live, bucket, but=cloudfront.deleted)
-        if managed and not others and (names_the_issuer or fetching) and not settings.delete_bucket:
-            why = (
-                f"its name is the issuer's host, and whoever re-created it could mint tokens for every role that trusts "
-                f"{issuer.url} through an IAM provider in any account; delete it with --delete-bucket once no provider "
-                "trusts the issuer"
-                if names_the_issuer
-                else f"it is the origin of {_distributions(fetching)}, which teardown keeps, and whoever re-created it "
-                "could serve their own documents through it; delete it with --delete-bucket once no distribution uses it"
-            )
+        # A front the user manages (bootstrap --front, recorded at creation) reads it by name too, unseen from here.
+        front = tags.get(FRONT_TAG)
+        if managed and not others and (names_the_issuer or fetching or front) and not settings.delete_bucket:
+            if names_the_issuer:
+                why = (f"its name is the issuer's host, and whoever re-created it could mint tokens for every role that "
+                       f"trusts {issuer.url} through an IAM provider in any account; delete it with --delete-bucket once "
+                       "no provider trusts the issuer")
+            elif fetching:
+                why = (f"it is the origin of {_distributions(fetching)}, which teardown keeps, and whoever re-created it "
+                       "could serve their own documents through it; delete it with --delete-bucket once no distribution uses it")
+            else:
+                why = (f"it was made for a front you manage ({front}), which reads it by name and which teardown cannot "
+                       f"see: whoever re-created it could serve their own documents as {issuer.host} through that front; "
+                       "delete it with --delete-bucket once the front is removed or repointed")
             _plan_tombstone(s3, clients, target, tags, plan, report, actions, why)
         elif managed and not others:
             if fetching:
@@ -157,6 +163,11 @@ def teardown(
                     f"refusing to delete s3://{bucket}: it is the origin of {_distributions(fetching)}, and whoever "
                     "re-created the bucket could serve their own documents through it: nothing was removed",
                     "delete or repoint that distribution first, or drop --delete-bucket to keep the bucket as a locked tombstone",
+                )
+            if front:
+                report.notes.append(
+                    f"warning: s3://{bucket} was made for a front you manage ({front}); teardown cannot see it: remove it "
+                    f"or repoint it before anyone else can create a bucket of that name"
                 )
             if names_the_issuer:
                 _refuse_while_trusted(clients, target, provider.arn if provider is not None and owned_provider else None)

@@ -298,3 +298,26 @@ def test_own_front_page_commands_run(aws: AwsWorld, front: Front, tmp_path: Path
         assert "Traceback" not in result.stderr
         if command.startswith("oidc-publisher verify"):
             assert "All checks passed" in result.stdout, result.stdout
+
+
+def test_teardown_keeps_the_bucket_a_front_you_manage_reads(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
+    """The front reads the bucket by name and teardown cannot see it: freeing the name would let whoever
+    re-creates the bucket serve documents as the issuer's host. The bucket records its front at creation."""
+    front(BUCKET, (HOST,))
+    _, pub, _ = keypair(tmp_path)
+    assert invoke("bootstrap", "--bucket", BUCKET, "--issuer-url", ISSUER, "--front", "external", "--public-key", str(pub)).exit_code == 0
+    s3 = aws.client("s3")
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=BUCKET)["TagSet"]}
+    assert tags["oidc-publisher:front"] == "external"
+    kept = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes")
+    assert kept.exit_code == 0, kept.stderr
+    assert (f"kept s3://{BUCKET} as a tombstone (empty, private, tagged oidc-publisher:tombstone): it was made for a front "
+            f"you manage (external), which reads it by name and which teardown cannot see") in kept.stdout
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+    assert s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    # Asked for, it goes, with the warning.
+    gone = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes", "--delete-bucket")
+    assert gone.exit_code == 0, gone.stderr
+    assert f"warning: s3://{BUCKET} was made for a front you manage (external); teardown cannot see it" in gone.stdout
+    assert BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
