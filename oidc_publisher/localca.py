@@ -149,9 +149,11 @@ def make_chain(
     intermediates: int = 1,
     leaf_expired: bool = False,
     root_name: str = "oidc-publisher test root",
+    root: Issued | None = None,
 ) -> Chain:
-    """A chain for ``hosts``: intermediates=0 is a two-level chain, 1 a three-level chain, and so on."""
-    root = _issue(root_name, None, ca=True)
+    """A chain for ``hosts``: intermediates=0 is a two-level chain, 1 a three-level chain, and so on.
+    ``root``: under an existing root (new intermediates, as when a CA rotates them), instead of a new one."""
+    root = root or _issue(root_name, None, ca=True)
     parent = root
     mids: list[Issued] = []
     for depth in range(intermediates):

@@ -60,6 +60,8 @@ class RegistrationReport:
     dry_run: bool
     client_ids: list[str] = field(default_factory=list)
     thumbprints: list[str] = field(default_factory=list)
+    # host -> "public" | "private" (thumbprint.ca_case), for the hosts whose chain was read
+    ca_cases: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -71,6 +73,9 @@ class RegistrationReport:
             lines.append(f"IAM OIDC provider: {self.provider_arn}")
         lines.append(f"  client IDs: {', '.join(self.client_ids) or '-'}")
         lines.append(f"  thumbprints: {', '.join(self.thumbprints) or '- (IAM trusts the host CA itself)'}")
+        from oidc_publisher.thumbprint import describe_ca_case
+
+        lines.extend(f"  {host}: {describe_ca_case(case)}" for host, case in self.ca_cases.items())
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -82,6 +87,7 @@ class RegistrationReport:
             "changes": self.plan.to_json(),
             "client_ids": self.client_ids,
             "thumbprints": self.thumbprints,
+            "ca": self.ca_cases,
         }
 
 
@@ -161,8 +167,9 @@ def plan_provider(issuer: Issuer, current: Provider | None, desired: Desired) ->
     return plan
 
 
-def desired_thumbprints(settings: RegisterSettings, issuer: Issuer) -> tuple[str, ...]:
-    """Given ones, or computed for the issuer's host and, when jwks_uri is elsewhere, that host too."""
+def live_thumbprints(settings: RegisterSettings, issuer: Issuer) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Given thumbprints, or computed for the issuer's host and, when jwks_uri is elsewhere, that host too; and
+    IAM's case (``thumbprint.ca_case``) for each host whose chain was read (none when given or not wanted)."""
     from urllib.parse import urlsplit
 
     from oidc_publisher.thumbprint import merge_thumbprints
@@ -170,11 +177,12 @@ def desired_thumbprints(settings: RegisterSettings, issuer: Issuer) -> tuple[str
     if settings.no_thumbprint:
         if settings.thumbprints:
             raise InputError("--thumbprint and --no-thumbprint were both given", "give one of them")
-        return ()
+        return (), {}
     if settings.thumbprints:
-        return tuple(merge_thumbprints(settings.thumbprints))
+        return tuple(merge_thumbprints(settings.thumbprints)), {}
     from oidc_publisher.errors import Error
-    from oidc_publisher.tls import fetch_chain, https_get
+    from oidc_publisher.thumbprint import ca_case
+    from oidc_publisher.tls import fetch_chain, https_get, public_ca_bundle, verifies_with_public_roots
 
     hosts = [issuer.host]
     jwks_uri = settings.jwks_uri
@@ -189,7 +197,10 @@ def desired_thumbprints(settings: RegisterSettings, issuer: Issuer) -> tuple[str
     jwks_host = urlsplit(jwks_uri).hostname if isinstance(jwks_uri, str) else None
     if jwks_host and jwks_host not in hosts:
         hosts.append(jwks_host)
-    return tuple(merge_thumbprints([fetch_chain(host, connect_to=settings.connect_to).thumbprint for host in hosts]))
+    chains = [fetch_chain(host, connect_to=settings.connect_to) for host in hosts]
+    bundle = public_ca_bundle()
+    cases = {chain.host: ca_case(verifies_with_public_roots(chain, bundle)) for chain in chains}
+    return tuple(merge_thumbprints([chain.thumbprint for chain in chains])), cases
 
 
 @dataclass
@@ -215,11 +226,10 @@ def prepare_registration(settings: RegisterSettings, clients: AwsClients) -> Pre
         from oidc_publisher.documents import validate_jwks_uri
 
         validate_jwks_uri(settings.jwks_uri)
-    desired = Desired(
-        client_ids=validate_client_ids(settings.client_ids),
-        thumbprints=desired_thumbprints(settings, issuer),
-        tags=check_user_tags(settings.tags),
-    )
+    client_ids = validate_client_ids(settings.client_ids)
+    tags = check_user_tags(settings.tags)
+    thumbprints, cases = live_thumbprints(settings, issuer)
+    desired = Desired(client_ids=client_ids, thumbprints=thumbprints, tags=tags)
     current = iam.find_provider(clients, issuer, for_create=True)
     if current is not None:
         check_client_id_room(issuer, current, desired)
@@ -231,6 +241,7 @@ def prepare_registration(settings: RegisterSettings, clients: AwsClients) -> Pre
         dry_run=settings.dry_run,
         client_ids=list(dict.fromkeys([*(current.client_ids if current else ()), *desired.client_ids])),
         thumbprints=list(desired.thumbprints or (current.thumbprints if current else ())),
+        ca_cases=cases,
     )
     return PreparedRegistration(issuer, desired, current, report)
 

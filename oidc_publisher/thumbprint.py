@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from oidc_publisher.errors import InputError
 
@@ -49,3 +49,33 @@ def merge_thumbprints(*groups: Iterable[str]) -> list[str]:
             "drop the ones for certificates the hosts no longer present",
         )
     return seen
+
+
+# Which of IAM's two cases applies to a host (docs/thumbprint.md): IAM checks the JWKS host's certificate
+# against its own library of trusted CAs, and uses the registered thumbprints only when the CA is not in it.
+CA_PUBLIC = "public"  # the chain verifies against the public CA bundle: IAM very likely trusts the CA itself
+CA_PRIVATE = "private"  # it verifies only with a private bundle (SSL_CERT_FILE / REQUESTS_CA_BUNDLE): IAM uses the thumbprint
+
+
+def ca_case(verifies_with_public_roots: bool) -> str:
+    """IAM's case for a host, from one fact about its verified chain: does it also verify against the
+    public CA bundle alone (not the private CAs of SSL_CERT_FILE / REQUESTS_CA_BUNDLE)?
+
+    IAM's library is not published; the public bundle (Mozilla's, as certifi ships it) is a proxy for it, so a
+    CA in one and not the other is misjudged. When unsure the answer is "private": registering a thumbprint IAM
+    does not need costs nothing, missing one it needs is an outage.
+    """
+    return CA_PUBLIC if verifies_with_public_roots else CA_PRIVATE
+
+
+def describe_ca_case(case: str) -> str:
+    if case == CA_PUBLIC:
+        return "CA likely in IAM's trusted library: IAM checks the certificate itself and does not use the thumbprint"
+    return "private or uncommon CA: IAM accepts the host only by a registered thumbprint"
+
+
+def unregistered_pinned(live: Mapping[str, tuple[str, str]], registered: Collection[str]) -> dict[str, str]:
+    """The hosts STS would refuse: on a CA IAM does not trust (``live`` maps host to (thumbprint, case)) and
+    presenting a thumbprint the provider does not have. Host -> the live thumbprint."""
+    known = {normalise_thumbprint(value) for value in registered}
+    return {host: thumb for host, (thumb, case) in live.items() if case != CA_PUBLIC and thumb not in known}

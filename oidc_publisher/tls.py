@@ -16,11 +16,15 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from oidc_publisher.errors import InputError, TLSError
 from oidc_publisher.limits import MAX_DOCUMENT_BYTES
 from oidc_publisher.thumbprint import thumbprint_of
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 CONNECT_TO_ENV = "OIDC_PUBLISHER_CONNECT_TO"
 # The same bound as every other reader of issuer documents: a JWKS publish accepts, verify reads back.
@@ -134,6 +138,76 @@ class PresentedChain:
     @property
     def thumbprint(self) -> str:
         return thumbprint_of(self.certificates)
+
+
+# The bundle that stands for IAM's library of trusted CAs (default: certifi's copy of Mozilla's, else the
+# system's compiled-in bundle; never SSL_CERT_FILE / REQUESTS_CA_BUNDLE, which is where private CAs go).
+PUBLIC_CA_BUNDLE_ENV = "OIDC_PUBLISHER_PUBLIC_CA_BUNDLE"
+
+
+def public_ca_bundle() -> str | None:
+    """The file of public root CAs the chain is checked against to guess IAM's case, or None if there is none."""
+    given = os.environ.get(PUBLIC_CA_BUNDLE_ENV)
+    if given:
+        if not os.path.isfile(given):
+            raise TLSError(
+                f"{PUBLIC_CA_BUNDLE_ENV} names {given}, which is not a file", "point it at a PEM CA bundle, or unset it"
+            )
+        return given
+    try:
+        import certifi  # type: ignore[import-not-found,unused-ignore]  # comes with requests (kubernetes' dependency)
+
+        where = str(certifi.where())
+        if os.path.isfile(where):
+            return where
+    except ImportError:
+        pass
+    system = ssl.get_default_verify_paths().openssl_cafile  # compiled-in, not the SSL_CERT_FILE override
+    return system if system and os.path.isfile(system) else None
+
+
+def _load_roots(bundle: str) -> list[x509.Certificate]:
+    """Each certificate of a PEM bundle that parses (one odd root, e.g. with a negative serial, is skipped)."""
+    import warnings
+
+    from cryptography import x509
+
+    with open(bundle, "rb") as handle:
+        text = handle.read()
+    roots: list[x509.Certificate] = []
+    end = b"-----END CERTIFICATE-----"
+    for block in text.split(end)[:-1]:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                roots.append(x509.load_pem_x509_certificate(block + end))
+        except ValueError:
+            continue
+    return roots
+
+
+def verifies_with_public_roots(chain: PresentedChain, bundle: str | None) -> bool:
+    """Whether the presented chain (already verified with the configured trust) also verifies, for its host,
+    against the public bundle alone. False when there is no bundle, or it cannot be read."""
+    if not bundle or not chain.certificates:
+        return False
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.x509 import verification
+
+    try:
+        roots = _load_roots(bundle)
+        leaf, *rest = (x509.load_der_x509_certificate(der) for der in chain.certificates)
+        try:
+            subject: x509.DNSName | x509.IPAddress = x509.IPAddress(ipaddress.ip_address(chain.host))
+        except ValueError:
+            subject = x509.DNSName(chain.host)
+        verifier = verification.PolicyBuilder().store(verification.Store(roots)).build_server_verifier(subject)
+        verifier.verify(leaf, rest)
+    except (OSError, ValueError, verification.VerificationError):
+        return False
+    return True
 
 
 def _presented(sock: ssl.SSLSocket) -> tuple[bytes, ...]:

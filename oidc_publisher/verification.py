@@ -14,10 +14,12 @@ from oidc_publisher.errors import Error
 from oidc_publisher.issuer import Issuer, parse_issuer
 from oidc_publisher.limits import load_json
 from oidc_publisher.sources import KeySource
+from oidc_publisher.thumbprint import CA_PRIVATE, ca_case, describe_ca_case, unregistered_pinned
 
 if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.keys import SigningKey
+    from oidc_publisher.tls import PresentedChain
 
 STS_AUDIENCE = "sts.amazonaws.com"
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -78,6 +80,7 @@ class VerifyReport:
     checks: list[Check] = field(default_factory=list)
     published_kids: list[str] = field(default_factory=list)
     thumbprints: dict[str, str] = field(default_factory=dict)
+    ca_cases: dict[str, str] = field(default_factory=dict)  # host -> thumbprint.ca_case
 
     @property
     def ok(self) -> bool:
@@ -107,6 +110,7 @@ class VerifyReport:
             "checks": [c.to_json() for c in self.checks],
             "published_kids": self.published_kids,
             "thumbprints": self.thumbprints,
+            "ca": self.ca_cases,
         }
 
 
@@ -136,8 +140,13 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
     # 1. The issuer's host serves HTTPS with a chain that verifies.
     try:
         chain = fetch_chain(issuer.host, timeout=settings.timeout, connect_to=settings.connect_to)
-        report.thumbprints[issuer.host] = chain.thumbprint
-        report.add("HTTPS", PASS, f"{issuer.host} presents a chain that verifies (thumbprint {chain.thumbprint})")
+        _note_chain(report, chain)
+        report.add(
+            "HTTPS",
+            PASS,
+            f"{issuer.host} presents a chain that verifies (thumbprint {chain.thumbprint}; "
+            f"{describe_ca_case(report.ca_cases[issuer.host])})",
+        )
     except Error as exc:
         report.add("HTTPS", FAIL, exc.message, exc.hint or "")
         return report
@@ -209,7 +218,7 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
         jwks_host = urlsplit(jwks_uri).hostname or ""
         if jwks_host and jwks_host != issuer.host:
             try:
-                report.thumbprints[jwks_host] = fetch_chain(jwks_host, timeout=settings.timeout, connect_to=settings.connect_to).thumbprint
+                _note_chain(report, fetch_chain(jwks_host, timeout=settings.timeout, connect_to=settings.connect_to))
             except Error as exc:
                 report.add("JWKS host HTTPS", FAIL, exc.message, exc.hint or "")
 
@@ -286,6 +295,12 @@ def _check_cache(report: VerifyReport, document: str, response: Any) -> None:
             warning,
             "set the front's TTL for the two documents to minutes (oidc-publisher writes Cache-Control: public, max-age=300)",
         )
+def _note_chain(report: VerifyReport, chain: PresentedChain) -> None:
+    """The host's thumbprint and IAM's case for it (does its chain verify against the public CAs alone?)."""
+    from oidc_publisher.tls import public_ca_bundle, verifies_with_public_roots
+
+    report.thumbprints[chain.host] = chain.thumbprint
+    report.ca_cases[chain.host] = ca_case(verifies_with_public_roots(chain, public_ca_bundle()))
 
 
 def _check_provider(report: VerifyReport, issuer: Issuer, clients: AwsClients, client_id: str) -> list[str]:
@@ -316,15 +331,26 @@ def _check_provider(report: VerifyReport, issuer: Issuer, clients: AwsClients, c
         )
     presented = set(report.thumbprints.values())
     registered = set(provider.thumbprints)
-    if not registered:
+    live = {host: (thumb, report.ca_cases.get(host, CA_PRIVATE)) for host, thumb in report.thumbprints.items()}
+    refused = unregistered_pinned(live, registered)
+    fix = f"oidc-publisher register --issuer-url {issuer.url} (recomputes the thumbprints)"
+    if refused:
+        report.add(
+            "IAM thumbprint",
+            FAIL,
+            f"the host now presents {', '.join(sorted(set(refused.values())))}, the provider has "
+            f"{', '.join(sorted(registered)) or 'none'}, and IAM does not trust the CA of {', '.join(refused)}",
+            fix,
+        )
+    elif not registered:
         report.add("IAM thumbprint", PASS, "none registered: IAM relies on its own trust store for the host's CA")
     elif presented <= registered:
         report.add("IAM thumbprint", PASS, f"{', '.join(sorted(presented))} is registered")
     else:
         report.add(
             "IAM thumbprint",
-            FAIL,
-            f"the host now presents {', '.join(sorted(presented - registered))}, the provider has {', '.join(sorted(registered))}",
-            f"oidc-publisher register --issuer-url {issuer.url} (recomputes the thumbprints)",
+            PASS,
+            f"the host now presents {', '.join(sorted(presented - registered))}, the provider has "
+            f"{', '.join(sorted(registered))}: unused, IAM trusts the host's CA itself ({fix} refreshes them)",
         )
     return list(provider.client_ids)

@@ -105,6 +105,7 @@ def test_create_then_nothing_to_do(aws: AwsWorld, hosts: Hosts) -> None:
         f"IAM OIDC provider: {ARN}\n"
         "  client IDs: sts.amazonaws.com\n"
         f"  thumbprints: {chain.expected_thumbprint}\n"
+        f"  {HOST}: private or uncommon CA: IAM accepts the host only by a registered thumbprint\n"
     )
     assert aws.recorder.calls == [("iam", "ListOpenIDConnectProviders"), ("iam", "CreateOpenIDConnectProvider")]
     assert state(aws) == {
@@ -126,6 +127,7 @@ def test_create_then_nothing_to_do(aws: AwsWorld, hosts: Hosts) -> None:
         "changes": [],
         "client_ids": ["sts.amazonaws.com"],
         "thumbprints": [chain.expected_thumbprint],
+        "ca": {HOST: "private"},
     }
     assert aws.recorder.calls == READS  # two reads, no write
 

@@ -17,8 +17,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from oidc_publisher.errors import InputError
-from oidc_publisher.thumbprint import merge_thumbprints, normalise_thumbprint, thumbprint_of
-from oidc_publisher.tls import CONNECT_TO_ENV
+from oidc_publisher.thumbprint import (
+    CA_PRIVATE,
+    CA_PUBLIC,
+    ca_case,
+    merge_thumbprints,
+    normalise_thumbprint,
+    thumbprint_of,
+    unregistered_pinned,
+)
+from oidc_publisher.tls import CONNECT_TO_ENV, PresentedChain, verifies_with_public_roots
 from tests.support.cli import invoke, run
 from tests.support.https import HTTPSServer
 from tests.support.pki import Chain, make_chain
@@ -102,6 +110,36 @@ def test_merge_thumbprints_dedupes_and_keeps_at_most_five() -> None:
 
 
 # --- the command, against real TLS ---------------------------------------------------------------------
+
+
+def test_ca_case_is_public_only_when_the_public_bundle_alone_verifies_the_chain() -> None:
+    assert ca_case(True) == CA_PUBLIC
+    assert ca_case(False) == CA_PRIVATE
+
+
+def test_unregistered_pinned_names_only_private_ca_hosts_whose_thumbprint_is_missing() -> None:
+    a, b, c = "a" * 40, "b" * 40, "c" * 40
+    live = {"issuer.example": (a, CA_PRIVATE), "keys.example": (b, CA_PUBLIC)}
+    assert unregistered_pinned(live, [a]) == {}  # the public one needs no thumbprint
+    assert unregistered_pinned(live, []) == {"issuer.example": a}
+    assert unregistered_pinned(live, [c]) == {"issuer.example": a}
+    assert unregistered_pinned(live, [a.upper()]) == {}  # registered values compare normalised
+    assert unregistered_pinned({"issuer.example": (a, CA_PUBLIC)}, [c]) == {}
+
+
+def _presented(chain: Chain, host: str) -> PresentedChain:
+    return PresentedChain(host, 443, tuple(c.cert.public_bytes(serialization.Encoding.DER) for c in chain.presented))
+
+
+def test_verifies_with_public_roots_against_a_bundle_file(tmp_path: Path) -> None:
+    chain = make_chain(("oidc.example.com",), intermediates=2).write(tmp_path / "a")
+    other = make_chain(("oidc.example.com",), root_name="another root").write(tmp_path / "b")
+    presented = _presented(chain, "oidc.example.com")
+    assert verifies_with_public_roots(presented, str(chain.files["ca"])) is True
+    assert verifies_with_public_roots(presented, str(other.files["ca"])) is False  # another CA
+    assert verifies_with_public_roots(_presented(chain, "other.example.com"), str(chain.files["ca"])) is False
+    assert verifies_with_public_roots(presented, None) is False  # no public bundle: assume private
+    assert verifies_with_public_roots(presented, str(tmp_path / "missing.pem")) is False
 
 
 @pytest.mark.parametrize("intermediates", [0, 1, 2])

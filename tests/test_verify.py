@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,6 +20,7 @@ from tests.support.servers import stop_promptly
 BUCKET = "verified-issuer"
 ISSUER = f"https://{BUCKET}.s3.us-east-1.amazonaws.com"
 HOSTS = ("*.s3.us-east-1.amazonaws.com",)
+HOST = urlsplit(ISSUER).hostname
 SUB = "system:serviceaccount:default:app"
 
 
@@ -109,8 +111,40 @@ def test_stale_thumbprint(world: dict) -> None:
     result = invoke("verify", "--issuer-url", ISSUER, "-o", "json")
     assert failed(result) == ["IAM thumbprint"]
     assert checks(result)["IAM thumbprint"]["detail"] == (
-        f"the host now presents {world['chain'].expected_thumbprint}, the provider has {'f' * 40}"
+        f"the host now presents {world['chain'].expected_thumbprint}, the provider has {'f' * 40}, "
+        f"and IAM does not trust the CA of {HOST}"
     )
+    assert checks(result)["IAM thumbprint"]["fix"] == (
+        f"oidc-publisher register --issuer-url {ISSUER} (recomputes the thumbprints)"
+    )
+    assert result.json()["ca"] == {HOST: "private"}
+
+
+def test_a_stale_thumbprint_is_harmless_when_the_ca_is_public(world: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The front's root stands for a public CA: IAM checks the chain itself and ignores the thumbprints."""
+    monkeypatch.setenv("OIDC_PUBLISHER_PUBLIC_CA_BUNDLE", str(world["chain"].files["ca"]))
+    iam = world["aws"].client("iam")
+    arn = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"][0]["Arn"]
+    iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=["f" * 40])
+    result = invoke("verify", "--issuer-url", ISSUER, "-o", "json")
+    assert result.exit_code == 0, result.stdout
+    assert result.json()["ca"] == {HOST: "public"}
+    assert checks(result)["IAM thumbprint"] == {
+        "check": "IAM thumbprint",
+        "status": "pass",
+        "detail": f"the host now presents {world['chain'].expected_thumbprint}, the provider has {'f' * 40}: unused, "
+        f"IAM trusts the host's CA itself (oidc-publisher register --issuer-url {ISSUER} (recomputes the thumbprints) refreshes them)",
+    }
+    assert "CA likely in IAM's trusted library" in checks(result)["HTTPS"]["detail"]
+
+
+def test_no_thumbprint_registered_fails_on_a_private_ca(world: dict) -> None:
+    iam = world["aws"].client("iam")
+    arn = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"][0]["Arn"]
+    iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=[])
+    result = invoke("verify", "--issuer-url", ISSUER, "-o", "json")
+    assert failed(result) == ["IAM thumbprint"]
+    assert checks(result)["IAM thumbprint"]["detail"].endswith(f"the provider has none, and IAM does not trust the CA of {HOST}")
 
 
 def test_missing_client_id(world: dict) -> None:
