@@ -295,6 +295,8 @@ def _check_cache(report: VerifyReport, document: str, response: Any) -> None:
             warning,
             "set the front's TTL for the two documents to minutes (oidc-publisher writes Cache-Control: public, max-age=300)",
         )
+
+
 def _note_chain(report: VerifyReport, chain: PresentedChain) -> None:
     """The host's thumbprint and IAM's case for it (does its chain verify against the public CAs alone?)."""
     from oidc_publisher.tls import public_ca_bundle, verifies_with_public_roots
