@@ -79,7 +79,8 @@ def test_external_front_bootstrap_then_verify_and_an_independent_verifier_throug
     # verify reads through the front (the objects' own max-age=300: no cache warning), and so does PyJWT.
     checked = invoke("verify", "--issuer-url", ISSUER, "--public-key", str(pub))
     assert checked.exit_code == 0, checked.stdout
-    assert f"[ok  ] HTTPS: {HOST} presents a chain that verifies (thumbprint {chain.expected_thumbprint})" in checked.stdout
+    assert (f"[ok  ] HTTPS: {HOST} presents a chain that verifies (thumbprint {chain.expected_thumbprint}; private or "
+            "uncommon CA: IAM accepts the host only by a registered thumbprint)") in checked.stdout
     assert "[ok  ] cluster keys published" in checked.stdout
     assert "[warn]" not in checked.stdout
     token = mint_token(private, kid=kid, issuer=ISSUER, subject="system:serviceaccount:default:app")  # type: ignore[arg-type]
