@@ -78,7 +78,14 @@ def docs_url() -> str:
 
 
 def run_demo(settings: DemoSettings, say: Callable[[str], None]) -> DemoReport:
-    from oidc_publisher.emulator import HTTPSFront, cloudfront_chain, environment, s3_fetcher, start_moto
+    from oidc_publisher.emulator import (
+        HTTPSFront,
+        cloudfront_chain,
+        environment,
+        local_aws_environment,
+        s3_fetcher,
+        start_moto,
+    )
 
     started = time.monotonic()
     report = DemoReport()
@@ -109,20 +116,10 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None]) -> DemoReport:
             f"127.0.0.1:{front.port}, certificate *.cloudfront.net from a demo root CA ({chain.files['ca']})",
         )
         env: dict[str, str | None] = {
-            "AWS_ENDPOINT_URL": aws.endpoint,
-            "AWS_ACCESS_KEY_ID": "demo",
-            "AWS_SECRET_ACCESS_KEY": "demo",
+            **local_aws_environment(endpoint=aws.endpoint, credential="demo", region=REGION,
+                                    ca_file=Path(chain.files["ca"]), front_port=front.port, work=work),
             "AWS_SESSION_TOKEN": None,
             "AWS_PROFILE": None,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": str(work / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(work / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "SSL_CERT_FILE": str(chain.files["ca"]),
-            "REQUESTS_CA_BUNDLE": str(chain.files["ca"]),
-            # Every HTTPS connection to port 443 goes to the front (curl's --connect-to syntax).
-            "OIDC_PUBLISHER_CONNECT_TO": f"::127.0.0.1:{front.port}",
         }
         with environment(env):
             _run_steps(work, step, report)

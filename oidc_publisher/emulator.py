@@ -225,6 +225,28 @@ def cloudfront_chain(directory: Path) -> Chain:
     return make_chain(("*.cloudfront.net",), intermediates=1, root_name="oidc-publisher demo root CA").write(directory)
 
 
+def local_aws_environment(*, endpoint: str, credential: str, region: str, ca_file: Path, front_port: int, work: Path) -> dict[str, str]:
+    """What points the tool (boto3, its HTTPS checks) at the local stand-ins and at nothing of the user's: the
+    demo sets it in its own process, the playground prints it for another shell."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        # Dummy credentials: moto accepts any. They only keep boto3 from looking for real ones.
+        "AWS_ACCESS_KEY_ID": credential,
+        "AWS_SECRET_ACCESS_KEY": credential,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        # Files that do not exist: no profile, region or endpoint of the user's own AWS config applies.
+        "AWS_CONFIG_FILE": str(work / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(work / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "SSL_CERT_FILE": str(ca_file),
+        "REQUESTS_CA_BUNDLE": str(ca_file),
+        # Name resolution without root: every HTTPS connection to port 443 goes to the front (curl's
+        # --connect-to syntax), while SNI and certificate verification still use the real host name.
+        "OIDC_PUBLISHER_CONNECT_TO": f"::127.0.0.1:{front_port}",
+    }
+
+
 @contextlib.contextmanager
 def environment(values: dict[str, str | None]) -> Iterator[None]:
     """Set (or, for None, remove) environment variables for the duration, then restore them."""

@@ -24,7 +24,6 @@ from oidc_publisher.errors import Error
 # The kubeadm quick start's issuer: its commands then run as written against the playground.
 DEFAULT_ISSUER = "https://my-cluster-oidc.s3.eu-west-1.amazonaws.com"
 REGION = "us-east-1"
-# Dummy credentials: moto accepts any. They only keep boto3 from looking for real ones.
 CREDENTIAL = "playground"
 # Variables of the user's shell that would send boto3 elsewhere than the playground's AWS.
 UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN")
@@ -63,22 +62,12 @@ def exports(
     *, endpoint: str, ca_file: Path, kubeconfig: Path, front_port: int, public_key: Path, work: Path
 ) -> dict[str, str]:
     """The environment another shell needs to use the playground, in the order it is printed."""
+    from oidc_publisher.emulator import local_aws_environment
+
     return {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": CREDENTIAL,
-        "AWS_SECRET_ACCESS_KEY": CREDENTIAL,
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        # Files that do not exist: no profile, region or endpoint of the user's own AWS config applies.
-        "AWS_CONFIG_FILE": str(work / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(work / "no-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "SSL_CERT_FILE": str(ca_file),
-        "REQUESTS_CA_BUNDLE": str(ca_file),
+        **local_aws_environment(endpoint=endpoint, credential=CREDENTIAL, region=REGION, ca_file=ca_file,
+                                front_port=front_port, work=work),
         "KUBECONFIG": str(kubeconfig),
-        # Name resolution without root: every HTTPS connection to port 443 goes to the front, while SNI and
-        # certificate verification still use the real host name (and only the playground's CA is trusted).
-        "OIDC_PUBLISHER_CONNECT_TO": f"::127.0.0.1:{front_port}",
         # The cluster's service-account public key, where the kubeadm quick start reads it from.
         "SA_PUB": str(public_key),
     }

@@ -278,12 +278,9 @@ def test_cache_warning_rule() -> None:
 
 def test_own_front_page_commands_run(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
     """Every oidc-publisher command in docs/own-front.md runs as written, through a local front for its domain."""
-    import os
-    import subprocess
-    import sys
     from urllib.parse import urlsplit
 
-    from tests.test_docs import DOCS, commands
+    from tests.test_docs import DOCS, commands, run_as_written
 
     variables, cmds = commands((DOCS / "own-front.md").read_text())
     assert len(cmds) >= 5
@@ -291,14 +288,7 @@ def test_own_front_page_commands_run(aws: AwsWorld, front: Front, tmp_path: Path
     front(variables["BUCKET"], (host,), region="eu-west-1")
     root = tmp_path / "root"
     k.write(root / "etc/kubernetes/pki/sa.pub", k.public_pem(k.rsa_key()))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **variables}
-    for command, expected in cmds:
-        local = command.replace("/etc/kubernetes/pki/", f"{root}/etc/kubernetes/pki/")
-        result = subprocess.run(["bash", "-c", local], cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False)
-        assert result.returncode == expected, f"{command}\n{result.stdout}\n{result.stderr}"
-        assert "Traceback" not in result.stderr
-        if command.startswith("oidc-publisher verify"):
-            assert "All checks passed" in result.stdout, result.stdout
+    run_as_written("own-front.md", cmds, variables, root)
 
 
 def test_teardown_keeps_the_bucket_a_front_you_manage_reads(aws: AwsWorld, front: Front, tmp_path: Path) -> None:
