@@ -16,6 +16,7 @@ from oidc_publisher.concurrency import together
 from oidc_publisher.documents import check_publishable
 from oidc_publisher.errors import ConflictError, InputError
 from oidc_publisher.issuer import ObjectKeys, normalise_prefix, object_keys_for, parse_issuer
+from oidc_publisher.marks import MANAGED_BY
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
 from oidc_publisher.publishing import (
     PublishReport,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.front import Front
 
-MANAGED_TAGS = {"managed-by": "oidc-publisher"}
+MANAGED_TAGS = dict([MANAGED_BY])
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,10 @@ from typing import Any
 
 from oidc_publisher.errors import ConflictError
 from oidc_publisher.issuer import DISCOVERY_PATH, JWKS_PATH
+from oidc_publisher.marks import ISSUER_TAG, MANAGED_BY
 from oidc_publisher.plan import Change
 from oidc_publisher.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBLIC_READ_SID, TOMBSTONE_SID
 
-MANAGED_BY_TAG = ("managed-by", "oidc-publisher")
-ISSUER_TAG = "oidc-publisher:issuer"
 # On a bucket made for a front the user manages (--front): which one. Teardown cannot see such a front, which
 # reads the bucket by name, so it keeps the bucket (a tombstone) rather than free the name.
 FRONT_TAG = "oidc-publisher:front"
@@ -69,7 +68,7 @@ class BucketSnapshot:
 
     @property
     def created_by_tool(self) -> bool:
-        return self.tags.get(MANAGED_BY_TAG[0]) == MANAGED_BY_TAG[1]
+        return self.tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
 
 
 @dataclass
@@ -166,7 +165,7 @@ def _plan_new_bucket(spec: BucketSpec, plan: BucketPlan) -> None:
     # atomically with the bucket): there is no moment at which the tool's bucket exists unmarked.
     configuration: dict[str, Any] = {
         "Tags": [
-            {"Key": MANAGED_BY_TAG[0], "Value": MANAGED_BY_TAG[1]},
+            {"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]},
             {"Key": ISSUER_TAG, "Value": spec.issuer_url[:256]},
             *([{"Key": FRONT_TAG, "Value": spec.front}] if spec.front else []),
         ]
@@ -175,7 +174,7 @@ def _plan_new_bucket(spec: BucketSpec, plan: BucketPlan) -> None:
         configuration["LocationConstraint"] = spec.region
     create = {"Bucket": spec.name, "ObjectOwnership": "BucketOwnerEnforced", "CreateBucketConfiguration": configuration}
     plan.changes.append(
-        Change(resource, "create", f"bucket does not exist (region {spec.region}, ACLs disabled, tagged {'='.join(MANAGED_BY_TAG)})")
+        Change(resource, "create", f"bucket does not exist (region {spec.region}, ACLs disabled, tagged {'='.join(MANAGED_BY)})")
     )
     plan.calls.append(("create_bucket", create))
     why = "all on (private bucket behind CloudFront)" if spec.private else "on, except what the read policy on the two documents needs"

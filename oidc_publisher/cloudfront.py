@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.aws import aws_error
 from oidc_publisher.errors import AWSError, ConflictError, InputError
+from oidc_publisher.marks import MANAGED_BY
 from oidc_publisher.plan import Change
 
 if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
 
 ORIGIN_ID = "oidc-publisher-s3"
-MANAGED_TAG = ("managed-by", "oidc-publisher")
 BUCKET_TAG = "oidc-publisher:bucket"
 # Items per ListDistributions / ListOriginAccessControls / ListCachePolicies page (AWS's maximum is 100;
 # tests lower it).
@@ -652,7 +652,7 @@ def ensure_distribution(
     cache_policy_id = _apply_cache_policy(clients, bucket, plan)
     if plan.existing is None:
         assert cache_policy_id is not None  # a new distribution has no policy of its own to keep
-        all_tags = {**tags, MANAGED_TAG[0]: MANAGED_TAG[1], BUCKET_TAG: bucket}
+        all_tags = {**tags, MANAGED_BY[0]: MANAGED_BY[1], BUCKET_TAG: bucket}
         config = _new_config(bucket, region, oac_id, aliases, acm_certificate_arn, cache_policy_id)
         with _translated(
             "cloudfront:CreateDistributionWithTags",

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from oidc_publisher.marks import MANAGED_BY
 from oidc_publisher.roles import (
     AUDIENCE_ANNOTATION,
-    MANAGED_BY,
     ROLE_ARN_ANNOTATION,
     STS_AUDIENCE,
     Finding,

@@ -21,12 +21,11 @@ from oidc_publisher.aws import translated as _translated
 from oidc_publisher.errors import ConflictError, InputError, UsageError
 from oidc_publisher.issuer import Issuer, parse_issuer
 from oidc_publisher.limits import load_json
+from oidc_publisher.marks import ISSUER_TAG, MANAGED_BY
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
 from oidc_publisher.roles import (
     ATTACHED_TAG,
     CREATION_TAGS,
-    ISSUER_TAG,
-    MANAGED_BY,
     ROLE_ARN_ANNOTATION,
     attached_tag_value,
     check_names,

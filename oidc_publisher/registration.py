@@ -20,6 +20,7 @@ from oidc_publisher.errors import ConflictError, InputError
 from oidc_publisher.iam import Provider
 from oidc_publisher.issuer import Issuer, parse_issuer
 from oidc_publisher.limits import load_json
+from oidc_publisher.marks import MANAGED_BY
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Plan
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ STS_CLIENT_ID = "sts.amazonaws.com"
 MAX_CLIENT_IDS = 100
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
-# The ownership mark: written by the call that creates a thing, never added to one that exists.
-OWNER_MARK = ("managed-by", "oidc-publisher")
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ def check_user_tags(tags: tuple[tuple[str, str], ...]) -> dict[str, str]:
     """The user's ``--tag``s, valid for IAM and without the tool's reserved keys: the ownership mark is
     only ever written by the call that creates a thing, never by a tag the user passes."""
     for key, _ in tags:
-        if key.lower() == OWNER_MARK[0] or key.lower().startswith("oidc-publisher:"):
+        if key.lower() == MANAGED_BY[0] or key.lower().startswith("oidc-publisher:"):
             raise InputError(
                 f"tag key {key!r} is reserved for oidc-publisher's own records",
                 "choose another key: the tool sets managed-by only when it creates a provider or role",
@@ -261,7 +260,7 @@ def apply_registration(prepared: PreparedRegistration, clients: AwsClients) -> R
     if current is None:
         try:
             # The one place the ownership mark is written: with the call that creates the provider.
-            tags = {**desired.tags, OWNER_MARK[0]: OWNER_MARK[1]}
+            tags = {**desired.tags, MANAGED_BY[0]: MANAGED_BY[1]}
             report.provider_arn = iam.create_provider(clients, issuer, desired.client_ids, desired.thumbprints, tags)
             return report
         except iam.ProviderExists:

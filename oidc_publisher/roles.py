@@ -12,16 +12,15 @@ from typing import Any
 
 from oidc_publisher.errors import InputError, UsageError
 from oidc_publisher.issuer import Issuer
+from oidc_publisher.marks import ISSUER_TAG, MANAGED_BY
 
 STS_AUDIENCE = "sts.amazonaws.com"
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 AUDIENCE_ANNOTATION = "eks.amazonaws.com/audience"
-MANAGED_BY = ("managed-by", "oidc-publisher")
 # Role tag recording which managed policies this tool attached (digests: the tag value holds 256 characters).
 ATTACHED_TAG = "oidc-publisher:attached"
-# Role tag recording, at creation, the issuer the role was made for: a role is never repointed to another.
-ISSUER_TAG = "oidc-publisher:issuer"
-# Written only by CreateRole: the ownership mark, and the issuer the role was made for.
+# Written only by CreateRole: the ownership mark, and the issuer the role was made for (a role is never
+# repointed to another).
 CREATION_TAGS = (MANAGED_BY[0], ISSUER_TAG)
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")

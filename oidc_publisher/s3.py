@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 from oidc_publisher.aws import aws_error
 
 # Re-exported (``X as X``): callers of the edge name the bucket's types and the policy form here.
-from oidc_publisher.bucket_plan import ISSUER_TAG as ISSUER_TAG
-from oidc_publisher.bucket_plan import MANAGED_BY_TAG as MANAGED_BY_TAG
 from oidc_publisher.bucket_plan import BucketPlan, BucketSnapshot, plan_bucket_setup
 from oidc_publisher.bucket_plan import BucketSpec as BucketSpec
 from oidc_publisher.bucket_plan import normalise_policy as normalise_policy

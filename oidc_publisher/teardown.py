@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.bucket_plan import FRONT_TAG
 from oidc_publisher.errors import ConflictError, UsageError
+from oidc_publisher.marks import MANAGED_BY
 from oidc_publisher.ownership import read_and_check_objects_belong_to
 from oidc_publisher.plan import EXIT_CHANGES_PENDING, Change, Plan
 from oidc_publisher.policies import (
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from oidc_publisher.aws import AwsClients
     from oidc_publisher.cloudfront import Distribution
 
-MANAGED = ("managed-by", "oidc-publisher")
 # On a bucket kept as a tombstone (see _plan_tombstone): the issuer whose name it keeps.
 TOMBSTONE_TAG = "oidc-publisher:tombstone"
 BLOCK_ALL = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
@@ -108,7 +108,7 @@ def teardown(
     actions: list[Callable[[], None]] = []
 
     provider = get_provider(clients, provider_arn_for(clients, issuer))
-    owned_provider = provider is not None and provider.tags.get(MANAGED[0]) == MANAGED[1]
+    owned_provider = provider is not None and provider.tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
     if provider is None:
         report.notes.append(f"no IAM OIDC provider is registered for {issuer.url}")
     elif owned_provider:
@@ -130,7 +130,7 @@ def teardown(
             s3, target, outcome="nothing was removed",
             context=" (teardown removes only this issuer's objects)",
         )
-        managed = tags.get(MANAGED[0]) == MANAGED[1]
+        managed = tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
         # A bucket the tool did not create is read only where our keys are: it may be large.
         versions = _versions(s3, bucket) if managed else [v for key in sorted(ours) for v in _versions(s3, bucket, key)]
         mine = [v for v in versions if v["Key"] in ours]
@@ -279,7 +279,7 @@ def _read_cloudfront(clients: AwsClients, target: Target) -> _CloudFront:
 
         with _translated("cloudfront:ListTagsForResource", distribution.id):
             items = clients.cloudfront().list_tags_for_resource(Resource=distribution.arn)["Tags"].get("Items", [])
-        managed = {t["Key"]: t.get("Value", "") for t in items}.get(MANAGED[0]) == MANAGED[1]
+        managed = {t["Key"]: t.get("Value", "") for t in items}.get(MANAGED_BY[0]) == MANAGED_BY[1]
     return _CloudFront(live, distribution, managed)
 
 
