@@ -315,6 +315,19 @@ def apply_bucket(
     together([*tasks, *alongside])
 
 
+def bucket_policy(s3: S3Client, bucket: str) -> dict[str, Any] | None:
+    """The bucket's policy as a document, or None when it has none."""
+    got = _get(s3.get_bucket_policy, ("NoSuchBucketPolicy",), "s3:GetBucketPolicy", f"s3://{bucket}", Bucket=bucket)
+    return None if got is None else dict(json.loads(got["Policy"]))
+
+
+def public_access_block(s3: S3Client, bucket: str) -> dict[str, Any] | None:
+    """The bucket's Block Public Access settings, or None when it has none."""
+    got = _get(s3.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",), "s3:GetBucketPublicAccessBlock",
+               f"s3://{bucket}", Bucket=bucket)
+    return None if got is None else dict(got["PublicAccessBlockConfiguration"])
+
+
 def bucket_tags(s3: S3Client, bucket: str) -> dict[str, str]:
     tagging = _get(
         s3.get_bucket_tagging, ("NoSuchTagSet", "NoSuchBucket"), "s3:GetBucketTagging", f"s3://{bucket}", Bucket=bucket

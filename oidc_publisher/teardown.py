@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.bucket_plan import FRONT_TAG
+from oidc_publisher.bucket_plan import FRONT_TAG, wanted_public_access_block
 from oidc_publisher.errors import ConflictError, UsageError
 from oidc_publisher.marks import MANAGED_BY
 from oidc_publisher.ownership import read_and_check_objects_belong_to
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
 # On a bucket kept as a tombstone (see _plan_tombstone): the issuer whose name it keeps.
 TOMBSTONE_TAG = "oidc-publisher:tombstone"
-BLOCK_ALL = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+# A tombstone is as private as a bucket behind CloudFront: every Block Public Access setting on.
+BLOCK_ALL = wanted_public_access_block(private=True)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def teardown(
         else:
             why = f"it holds {len(others)} other object(s)" if managed else "it is not tagged managed-by=oidc-publisher"
             report.notes.append(f"kept s3://{bucket}: {why}")
-            policy = _bucket_policy(s3, bucket)
+            policy = s3edge.bucket_policy(s3, bucket)
             trimmed = _without_keys(policy, {object_arn(clients.partition, bucket, key) for key in ours}) if policy else None
             if policy is not None and trimmed != policy:
                 plan.add(f"s3://{bucket}", "update", "bucket policy: drop read access to this issuer's documents")
@@ -210,17 +211,19 @@ def _plan_tombstone(
     account) that trusts the issuer; a distribution that stays fetches from it by name. Locked: tagged, Block
     Public Access all on, and a policy that denies everyone but this account. Each part is planned from the
     live state, so a re-run finishes what a failed run left, and a tombstone already locked is left alone."""
+    from oidc_publisher import s3 as s3edge
+
     bucket = target.bucket
     steps: list[str] = []
     if TOMBSTONE_TAG not in tags:
         steps.append(f"tag {TOMBSTONE_TAG}={target.issuer.url}")
         tagged = {**tags, TOMBSTONE_TAG: tombstone_tag_value(target.issuer.url)}
         actions.append(lambda: _put_bucket_tags(s3, bucket, tagged))
-    if _public_access_block(s3, bucket) != BLOCK_ALL:
+    if s3edge.public_access_block(s3, bucket) != BLOCK_ALL:
         steps.append("Block Public Access all on")
         actions.append(lambda: _put_public_access_block(s3, bucket))
     wanted = tombstone_policy(clients.partition, bucket, clients.account_id)
-    if _bucket_policy(s3, bucket) != wanted:
+    if s3edge.bucket_policy(s3, bucket) != wanted:
         steps.append(f"bucket policy: public read gone, every S3 action denied to all but account {clients.account_id}")
         actions.append(lambda: _put_bucket_policy(s3, bucket, wanted))
     if steps:
@@ -444,23 +447,6 @@ def _bucket_exists(s3: Any, bucket: str) -> bool:
     return True
 
 
-def _bucket_policy(s3: Any, bucket: str) -> dict[str, Any] | None:
-    import json
-
-    from botocore.exceptions import ClientError
-
-    from oidc_publisher.aws import aws_error
-
-    try:
-        return dict(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]))
-    except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) == "NoSuchBucketPolicy":
-            return None
-        raise aws_error(exc, "s3:GetBucketPolicy", f"s3://{bucket}") from None
-    except Exception as exc:  # noqa: BLE001 - BotoCoreError and friends, translated
-        raise aws_error(exc, "s3:GetBucketPolicy", f"s3://{bucket}") from None
-
-
 def _without_keys(policy: dict[str, Any], arns: set[str]) -> dict[str, Any] | None:
     """The bucket policy without these objects in the tool's read statements (a statement left empty
     goes); None when only the tool's deny-insecure-transport statement would be left."""
@@ -495,19 +481,6 @@ def _put_bucket_policy(s3: Any, bucket: str, policy: dict[str, Any] | None) -> N
     else:
         with _translated("s3:PutBucketPolicy", f"s3://{bucket}"):
             s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy, sort_keys=True))
-
-
-def _public_access_block(s3: Any, bucket: str) -> dict[str, Any] | None:
-    from botocore.exceptions import ClientError
-
-    from oidc_publisher.aws import aws_error
-
-    try:
-        return dict(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"])
-    except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) == "NoSuchPublicAccessBlockConfiguration":
-            return None
-        raise aws_error(exc, "s3:GetBucketPublicAccessBlock", f"s3://{bucket}") from None
 
 
 def _put_public_access_block(s3: Any, bucket: str) -> None:
