@@ -26,9 +26,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "demo"))  # the local stand-ins: not part of the product
 
-from oidc_publisher.emulator import HTTPSFront, s3_fetcher, start_moto  # noqa: E402
-from oidc_publisher.localca import make_chain  # noqa: E402
+from oidc_publisher_demo.emulator import HTTPSFront, s3_fetcher, start_moto  # noqa: E402
+from oidc_publisher_demo.localca import make_chain  # noqa: E402
+
 from tests.support import keys as k  # noqa: E402
 from tests.support.motoserver import Recorder, RecordingProxy  # noqa: E402
 
@@ -193,11 +195,11 @@ def bench_startup(world: World, runs: int) -> dict[str, Any]:
 
 
 def bench_scale(world: World) -> dict[str, Any]:
-    from oidc_publisher.aws import AwsClients
-    from oidc_publisher.documents import build_documents
-    from oidc_publisher.issuer import parse_issuer
-    from oidc_publisher.keys import load_public_keys_pem, signing_key
-    from oidc_publisher.publishing import PublishSettings, publish_documents, resolve_target
+    from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.commands.publish import PublishSettings, publish_documents, resolve_target
+    from oidc_publisher.core.documents import build_documents
+    from oidc_publisher.core.issuer import parse_issuer
+    from oidc_publisher.core.keys import load_public_keys_pem, signing_key
     from oidc_publisher.sources import KeySource, SourceKeys
 
     os.environ.update({k_: v for k_, v in world.env.items() if k_.startswith(("AWS_", "SSL_", "REQUESTS_", "OIDC_"))})

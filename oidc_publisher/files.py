@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from oidc_publisher.errors import InputError
+from oidc_publisher.core.errors import InputError
 
 
 def ensure_dir(path: Path) -> None:

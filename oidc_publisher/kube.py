@@ -17,8 +17,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from oidc_publisher.errors import InputError, SourceError
-from oidc_publisher.limits import MAX_DOCUMENT_BYTES
+from oidc_publisher.core.errors import InputError, SourceError
+from oidc_publisher.core.issuer import STS_AUDIENCE
+from oidc_publisher.core.limits import MAX_DOCUMENT_BYTES
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 TIMEOUT = 10
@@ -258,7 +259,7 @@ def request_token(
     *,
     namespace: str,
     service_account: str,
-    audience: str = "sts.amazonaws.com",
+    audience: str = STS_AUDIENCE,
     expiration_seconds: int = 600,
     service_account_dir: Path = SERVICE_ACCOUNT_DIR,
     insecure_ok: Callable[[str], None] | None = None,

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from oidc_publisher.errors import ConflictError, InputError
-from oidc_publisher.limits import MAX_DOCUMENT_BYTES
+from oidc_publisher.core.errors import ConflictError, InputError
+from oidc_publisher.core.limits import MAX_DOCUMENT_BYTES
 
 if TYPE_CHECKING:
-    from oidc_publisher.issuer import Issuer
-    from oidc_publisher.keys import SigningKey
+    from oidc_publisher.core.issuer import Issuer
+    from oidc_publisher.core.keys import SigningKey
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def read_text(path: Path, what: str) -> str:
 
 def load_keys(source: KeySource, issuer: Issuer | None = None) -> SourceKeys:
     """Load and validate the source's keys; refuse a cluster whose own issuer is not ``issuer``."""
-    from oidc_publisher import keys as keymod
+    from oidc_publisher.core import keys as keymod
 
     if source.from_cluster:
         return _load_from_cluster(source, issuer)
@@ -166,7 +166,7 @@ def check_cluster_issuer(cluster_issuer: str, issuer: Issuer) -> None:
 
 
 def _load_from_cluster(source: KeySource, issuer: Issuer | None) -> SourceKeys:
-    from oidc_publisher import keys as keymod
+    from oidc_publisher.core import keys as keymod
     from oidc_publisher.kube import read_issuer_documents
 
     documents = read_issuer_documents(source.kubeconfig, source.context, insecure_ok=source.insecure_ok)

@@ -19,9 +19,9 @@ from email.message import Message
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from oidc_publisher.errors import InputError, TLSError
-from oidc_publisher.limits import MAX_DOCUMENT_BYTES
-from oidc_publisher.thumbprint import thumbprint_of
+from oidc_publisher.core.errors import InputError, TLSError
+from oidc_publisher.core.limits import MAX_DOCUMENT_BYTES
+from oidc_publisher.core.thumbprint import thumbprint_of
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oidc_publisher.auditing import trusting
-from oidc_publisher.roles import Finding, audit_role, federated_statements, open_principal, subject_matches
+from oidc_publisher.commands.audit import trusting
+from oidc_publisher.core.trust import Finding, audit_role, federated_statements, open_principal, subject_matches
 from tests.support.cli import invoke
 from tests.support.fronts import Front
 from tests.support.irsa import ACCOUNT, HOST, ISSUER, PROVIDER, READONLY, seed_issuer, trust
@@ -327,8 +327,8 @@ def test_audit_sees_every_way_in(issuer: AwsWorld) -> None:
 
 def test_the_findings_table_never_breaks_an_arn(monkeypatch: pytest.MonkeyPatch) -> None:
     """On a narrow terminal the table wraps between words: every ARN stays whole on one line, to copy."""
-    from oidc_publisher.auditing import AuditReport
-    from oidc_publisher.roles import Finding
+    from oidc_publisher.commands.audit import AuditReport
+    from oidc_publisher.core.trust import Finding
 
     monkeypatch.setenv("COLUMNS", "60")
     role = "arn:aws:iam::123456789012:role/platform/payments-api-irsa-with-a-long-name"

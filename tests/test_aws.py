@@ -1,4 +1,4 @@
-"""The AWS seam (oidc_publisher.aws): clients as configured, partition without a call, the account from
+"""The AWS seam (oidc_publisher.aws.clients): clients as configured, partition without a call, the account from
 STS once, and botocore failures turned into the one line a user sees."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from botocore.exceptions import (
 )
 
 from oidc_publisher import __version__
-from oidc_publisher.aws import MAX_ATTEMPTS, AwsClients, aws_error
-from oidc_publisher.errors import AWSError
+from oidc_publisher.aws.clients import MAX_ATTEMPTS, AwsClients, aws_error
+from oidc_publisher.core.errors import AWSError
 from tests.support.cli import invoke
 from tests.support.motoserver import AwsWorld
 
@@ -213,6 +213,6 @@ def test_retries_say_so_on_a_terminal_and_only_there(aws: AwsWorld) -> None:
     ],
 )
 def test_retry_note(attempts: int, kwargs: dict[str, Any], line: str | None) -> None:
-    from oidc_publisher.aws import retry_note
+    from oidc_publisher.aws.clients import retry_note
 
     assert retry_note("s3:PutObject", attempts, **kwargs) == line

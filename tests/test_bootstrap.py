@@ -9,7 +9,7 @@ from pathlib import Path
 import jwt as pyjwt
 import pytest
 
-from oidc_publisher.tokens import mint_token
+from oidc_publisher.core.tokens import mint_token
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front
@@ -109,7 +109,7 @@ def test_pyjwt_discovers_the_issuer_and_verifies_a_cluster_token(aws: AwsWorld, 
     _, chain = front(BUCKET, S3_HOSTS)
     private, pub = keypair(tmp_path)
     assert invoke("bootstrap", "--bucket", BUCKET, "--public-key", str(pub)).exit_code == 0
-    from oidc_publisher.keys import load_public_keys_pem
+    from oidc_publisher.core.keys import load_public_keys_pem
 
     kid = load_public_keys_pem(pub.read_bytes(), "x")[0].kid
     token = mint_token(private, kid=kid, issuer=ISSUER, subject="system:serviceaccount:default:app")  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oidc_publisher.bucket_plan import (
+from oidc_publisher.core.bucket_plan import (
     BLOCK_PUBLIC_ACCESS_FLAGS,
     OWN_SIDS,
     BucketSnapshot,
@@ -22,8 +22,8 @@ from oidc_publisher.bucket_plan import (
     is_public_statement,
     plan_bucket_setup,
 )
-from oidc_publisher.errors import ConflictError
-from oidc_publisher.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBLIC_READ_SID, bucket_policy
+from oidc_publisher.core.errors import ConflictError
+from oidc_publisher.core.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBLIC_READ_SID, bucket_policy
 
 BUCKET = "shared-issuer"
 DOCS = ("openid/v1/jwks", ".well-known/openid-configuration")
@@ -114,7 +114,7 @@ def test_a_widened_own_statement_is_rewritten_exactly() -> None:
 
 
 def _normal(policy: dict[str, Any]) -> dict[str, Any]:
-    from oidc_publisher.bucket_plan import normalise_policy
+    from oidc_publisher.core.bucket_plan import normalise_policy
 
     return normalise_policy(policy)
 

@@ -6,7 +6,7 @@ moto's CloudFront gaps, and what these tests do about them:
   with the signing settings asked for). `origins_keep_their_oac` makes moto (in this process) keep the
   field, as CloudFront does, for the tests that need it: what the tool sends, and the OAC drift repair.
 - moto implements no cache-policy call. The `aws` fixture puts a stand-in in front of it
-  (oidc_publisher/emulator_cache_policies.py, also the demo's) that stores and echoes each policy, with
+  (demo/oidc_publisher_demo/emulator_cache_policies.py, also the demo's) that stores and echoes each policy, with
   CloudFront's ETags, names, pages and CachePolicyInUse, and refuses a behaviour that names an unknown
   policy or sits next to ForwardedValues; moto is patched to read such a behaviour back without legacy
   fields, as CloudFront does.
@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from oidc_publisher import cloudfront as cf_edge
-from oidc_publisher.aws import AwsClients
-from oidc_publisher.cloudfront import (
+from oidc_publisher.aws import cloudfront as cf_edge
+from oidc_publisher.aws.clients import AwsClients
+from oidc_publisher.aws.cloudfront import (
     Distribution,
     delete_distribution_if_disabled,
     delete_origin_access_control,
@@ -34,8 +34,8 @@ from oidc_publisher.cloudfront import (
     invalidate,
     plan_distribution,
 )
-from oidc_publisher.errors import AWSError, ConflictError, InputError
-from oidc_publisher.plan import Change
+from oidc_publisher.core.errors import AWSError, ConflictError, InputError
+from oidc_publisher.core.plan import Change
 from tests.support.deployments import finish_deployments
 from tests.support.motoserver import AwsWorld
 
@@ -843,7 +843,7 @@ def test_distribution_arn_per_partition() -> None:
 def test_which_live_distributions_use_a_bucket_an_oac_or_a_cache_policy() -> None:
     """Pure: read from ListDistributions' summaries (origins and behaviours), so teardown never plans a delete
     CloudFront would refuse."""
-    from oidc_publisher.cloudfront import (
+    from oidc_publisher.aws.cloudfront import (
         serves_host,
         users_of_bucket,
         users_of_cache_policy,

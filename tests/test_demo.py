@@ -52,7 +52,7 @@ def test_demo_json() -> None:
 
 
 def test_demo_json_reports_only_a_kept_work_dir(tmp_path: Path) -> None:
-    from oidc_publisher.demo import DemoReport
+    from oidc_publisher_demo.demo import DemoReport
 
     assert "work_dir" not in DemoReport(verified=True).to_json()
     assert DemoReport(verified=True, work_dir=str(tmp_path)).to_json()["work_dir"] == str(tmp_path)

@@ -138,9 +138,9 @@ def test_troubleshooting_names_real_checks_and_real_messages() -> None:
     assert not printed("refusing to publish a key the moon serves")  # the check can fail
     text = (DOCS / "troubleshooting.md").read_text()
     sts_table, ours = text.split("Messages of `oidc-publisher` itself")
-    checks = set(re.findall(r'report\.add\(\s*"([^"]+)"', (package / "verification.py").read_text()))
+    checks = set(re.findall(r'report\.add\(\s*"([^"]+)"', (package / "commands" / "verify.py").read_text()))
     # doctor's checks (its table sits with verify's, above the tool's own messages)
-    from oidc_publisher.diagnosis import CHECKS as DOCTOR_CHECKS
+    from oidc_publisher.core.diagnosis import CHECKS as DOCTOR_CHECKS
 
     checks |= set(DOCTOR_CHECKS)
     named = set(re.findall(r"\*\*([^*]+)\*\*", sts_table))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from oidc_publisher import diagnosis
-from oidc_publisher.diagnosis import check_service_account, evaluate_statement, recreate_command
-from oidc_publisher.roles import ROLE_ARN_ANNOTATION
+from oidc_publisher.core import diagnosis
+from oidc_publisher.core.diagnosis import check_service_account, evaluate_statement, recreate_command
+from oidc_publisher.core.trust import ROLE_ARN_ANNOTATION
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front
@@ -348,7 +348,7 @@ def test_bad_names_are_refused_before_any_call(world: World) -> None:
 
 
 def test_mutation_in_every_container_but_the_skipped_ones() -> None:
-    from oidc_publisher.diagnosis import check_mutation
+    from oidc_publisher.core.diagnosis import check_mutation
     from tests.support.kube_api import KubeAPI
 
     role = f"arn:aws:iam::{ACCOUNT}:role/cart"
@@ -371,9 +371,9 @@ def test_mutation_in_every_container_but_the_skipped_ones() -> None:
 
 
 def test_trust_policy_differences_and_fixes() -> None:
-    from oidc_publisher.diagnosis import check_trust
-    from oidc_publisher.issuer import parse_issuer
-    from oidc_publisher.roles import trust_policy
+    from oidc_publisher.core.diagnosis import check_trust
+    from oidc_publisher.core.issuer import parse_issuer
+    from oidc_publisher.core.trust import trust_policy
 
     role = f"arn:aws:iam::{ACCOUNT}:role/cart"
     _, intent = check_service_account({"metadata": {"annotations": {ROLE_ARN_ANNOTATION: role}}}, NS, SA, ISSUER)

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oidc_publisher.documents import build_documents
-from oidc_publisher.errors import InputError
-from oidc_publisher.issuer import parse_issuer
-from oidc_publisher.keys import load_public_keys_pem, signing_key
+from oidc_publisher.core.documents import build_documents
+from oidc_publisher.core.errors import InputError
+from oidc_publisher.core.issuer import parse_issuer
+from oidc_publisher.core.keys import load_public_keys_pem, signing_key
 from tests.support import keys as k
 
 ISSUER = parse_issuer("https://issuer.example.com")
@@ -93,8 +93,8 @@ def test_a_jwks_larger_than_verify_reads_is_never_built() -> None:
     that fits is built, one byte more is refused."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from oidc_publisher.documents import canonical_bytes, check_publishable, jwks_document
-    from oidc_publisher.limits import MAX_DOCUMENT_BYTES
+    from oidc_publisher.core.documents import canonical_bytes, check_publishable, jwks_document
+    from oidc_publisher.core.limits import MAX_DOCUMENT_BYTES
     from oidc_publisher.tls import MAX_BODY
 
     assert MAX_BODY == MAX_DOCUMENT_BYTES

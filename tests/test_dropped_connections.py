@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from oidc_publisher.aws import MAX_ATTEMPTS
-from oidc_publisher.policies import PUBLIC_READ_SID
+from oidc_publisher.aws.clients import MAX_ATTEMPTS
+from oidc_publisher.core.policies import PUBLIC_READ_SID
 from tests.support import keys as k
 from tests.support.cli import Outcome, invoke
 from tests.support.deployments import finish_deployments
@@ -260,7 +260,7 @@ def test_a_captive_portal_at_the_endpoint_is_one_line_naming_it(captive_portal: 
 def test_what_answered_is_named_not_quoted(reply: bytes, described: str) -> None:
     from botocore.parsers import ResponseParserError
 
-    from oidc_publisher.aws import aws_error
+    from oidc_publisher.aws.clients import aws_error
 
     exc = ResponseParserError(f"Unable to parse response (syntax error), invalid XML received. Further retries may succeed:\n{reply!r}")
     exc.aws_endpoint = "https://iam.amazonaws.com"  # type: ignore[attr-defined]
@@ -273,7 +273,7 @@ def test_what_answered_is_named_not_quoted(reply: bytes, described: str) -> None
 def test_the_safety_net_takes_only_aws_failures() -> None:
     from botocore.exceptions import EndpointConnectionError, ParamValidationError
 
-    from oidc_publisher.aws import unhandled_aws_error
+    from oidc_publisher.aws.clients import unhandled_aws_error
 
     assert unhandled_aws_error(ValueError("a bug")) is None
     assert unhandled_aws_error(KeyError("Policy")) is None

@@ -16,7 +16,7 @@ from tests.support.motoserver import AwsWorld
 
 BUCKET = "faulty-issuer"
 ISSUER = f"https://{BUCKET}.s3.us-east-1.amazonaws.com"
-ATTEMPTS = 5  # oidc_publisher.aws.MAX_ATTEMPTS
+ATTEMPTS = 5  # oidc_publisher.aws.clients.MAX_ATTEMPTS
 
 FAULTS = {
     "500": {"kind": "error", "status": 500, "code": "InternalError"},

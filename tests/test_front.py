@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from oidc_publisher_demo.emulator import HTTPSFront, s3_fetcher
+from oidc_publisher_demo.localca import make_chain
 
-from oidc_publisher.emulator import HTTPSFront, s3_fetcher
-from oidc_publisher.errors import UsageError
-from oidc_publisher.front import Front as FrontSpec
-from oidc_publisher.front import cache_lifetime, cache_margin, cache_warning, parse_front
-from oidc_publisher.keys import load_public_keys_pem
-from oidc_publisher.localca import make_chain
-from oidc_publisher.tokens import mint_token
+from oidc_publisher.core.errors import UsageError
+from oidc_publisher.core.front import Front as FrontSpec
+from oidc_publisher.core.front import cache_lifetime, cache_margin, cache_warning, parse_front
+from oidc_publisher.core.keys import load_public_keys_pem
+from oidc_publisher.core.tokens import mint_token
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front

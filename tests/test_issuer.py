@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oidc_publisher.errors import InputError
-from oidc_publisher.issuer import (
+from oidc_publisher.core.errors import InputError
+from oidc_publisher.core.issuer import (
     MAX_URL_LENGTH,
     host_is_ip_literal,
     object_keys_for,
@@ -82,7 +82,7 @@ def test_rfc3986_paths_and_numeric_labels_that_are_not_the_tld_are_accepted(url:
 
 
 def test_jwks_uri_messages_name_the_option() -> None:
-    from oidc_publisher.documents import validate_jwks_uri
+    from oidc_publisher.core.documents import validate_jwks_uri
 
     with pytest.raises(InputError, match=r"^--jwks-uri 'https://127.0.0.1/jwks' has an IP address as its host"):
         validate_jwks_uri("https://127.0.0.1/jwks")
@@ -214,6 +214,6 @@ def test_a_bad_prefix_is_named_as_the_prefix(prefix: str, aws: AwsWorld, tmp_pat
     ],
 )
 def test_issuer_difference_names_what_differs_and_the_fix(recorded: str, given: str, difference: str, hint: str) -> None:
-    from oidc_publisher.issuer import issuer_difference
+    from oidc_publisher.core.issuer import issuer_difference
 
     assert issuer_difference(recorded, given) == (difference, hint)

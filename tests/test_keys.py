@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oidc_publisher.errors import InputError
-from oidc_publisher.keys import b64url, compute_kid, load_public_keys_pem, parse_jwks
+from oidc_publisher.core.errors import InputError
+from oidc_publisher.core.keys import b64url, compute_kid, load_public_keys_pem, parse_jwks
 from tests.support import keys as k
 from tests.support.pki import make_chain
 

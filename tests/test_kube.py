@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oidc_publisher.errors import SourceError
-from oidc_publisher.keys import signing_key
+from oidc_publisher.core.errors import SourceError
+from oidc_publisher.core.keys import signing_key
 from oidc_publisher.kube import read_issuer_documents, request_token, service_account_role_annotations
 from tests.support import keys as k
 from tests.support.cli import invoke, run

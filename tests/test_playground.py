@@ -19,8 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
-from oidc_publisher.playground import bucket_for_host, exports, shell_lines
+from oidc_publisher_demo.playground import bucket_for_host, exports, shell_lines
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 BIN = Path(sys.executable).parent
@@ -226,8 +225,8 @@ def test_without_moto_it_says_how_to_install_the_demo_extra(monkeypatch: pytest.
 
 def test_the_kubernetes_stand_in_signs_tokens_an_independent_verifier_accepts() -> None:
     import jwt
+    from oidc_publisher_demo.emulator_kube import ClusterStandIn
 
-    from oidc_publisher.emulator_kube import ClusterStandIn
     from tests.support import keys as k
 
     issuer = "https://my-cluster-oidc.s3.eu-west-1.amazonaws.com"

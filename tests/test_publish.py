@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from oidc_publisher.documents import build_documents
-from oidc_publisher.issuer import parse_issuer
-from oidc_publisher.keys import load_public_keys_pem
+from oidc_publisher.core.documents import build_documents
+from oidc_publisher.core.issuer import parse_issuer
+from oidc_publisher.core.keys import load_public_keys_pem
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.motoserver import AwsWorld
@@ -153,8 +153,8 @@ def test_transient_faults_are_retried(bucket: AwsWorld, tmp_path: Path) -> None:
 def test_concurrent_writer_is_detected_and_merged(bucket: AwsWorld, tmp_path: Path) -> None:
     """Two job pods: the other one writes the JWKS between our read and our write. Our conditional
     write fails, we re-read, and the other writer's key is kept (retained), never lost."""
-    from oidc_publisher.aws import AwsClients
-    from oidc_publisher.publishing import PublishSettings, publish
+    from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.commands.publish import PublishSettings, publish
     from oidc_publisher.sources import KeySource
 
     one = keyfile(tmp_path, "one.pub", k.K8S_RSA_PUBLIC_KEY)
@@ -185,8 +185,8 @@ def test_concurrent_writer_is_detected_and_merged(bucket: AwsWorld, tmp_path: Pa
 
 
 def test_create_bucket_sets_up_a_hardened_bucket(aws: AwsWorld, tmp_path: Path) -> None:
-    from oidc_publisher.policies import bucket_policy
-    from oidc_publisher.s3 import normalise_policy
+    from oidc_publisher.aws.s3 import normalise_policy
+    from oidc_publisher.core.policies import bucket_policy
 
     bucket_name = "fresh-issuer"
     pub = keyfile(tmp_path, "sa.pub", k.K8S_RSA_PUBLIC_KEY)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from oidc_publisher.aws import MAX_ATTEMPTS
+from oidc_publisher.aws.clients import MAX_ATTEMPTS
 from tests.support.cli import invoke
 from tests.support.fronts import Front
 from tests.support.https import HTTPSServer, Response

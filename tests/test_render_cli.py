@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from oidc_publisher.documents import build_documents
-from oidc_publisher.issuer import parse_issuer
-from oidc_publisher.keys import load_public_keys_pem
+from oidc_publisher.core.documents import build_documents
+from oidc_publisher.core.issuer import parse_issuer
+from oidc_publisher.core.keys import load_public_keys_pem
 from tests.support import keys as k
 from tests.support.cli import invoke, run
 

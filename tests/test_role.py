@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from oidc_publisher.iam_roles import policy_document
-from oidc_publisher.issuer import parse_issuer
-from oidc_publisher.roles import default_role_name, detachable, legacy_role_name, other_issuer, policy_digest
+from oidc_publisher.commands.role import policy_document
+from oidc_publisher.core.issuer import parse_issuer
+from oidc_publisher.core.trust import default_role_name, detachable, legacy_role_name, other_issuer, policy_digest
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oidc_publisher.errors import ConflictError, InputError
-from oidc_publisher.keys import load_public_keys_pem, signing_key
-from oidc_publisher.rotation import (
+from oidc_publisher.core.errors import ConflictError, InputError
+from oidc_publisher.core.keys import load_public_keys_pem, signing_key
+from oidc_publisher.core.rotation import (
     INVALIDATION_WINDOW,
     REMOVED_RECORD_KEPT,
     LiveDocument,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import jwt as pyjwt
 
-from oidc_publisher.keys import signing_key
-from oidc_publisher.tokens import mint_token
+from oidc_publisher.core.keys import signing_key
+from oidc_publisher.core.tokens import mint_token
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front

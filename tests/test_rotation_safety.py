@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from oidc_publisher import publishing
+from oidc_publisher.commands import publish as publishing
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front

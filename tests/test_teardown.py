@@ -11,9 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from oidc_publisher.cli import teardown as teardown_cli
-from oidc_publisher.plan import Change, Plan
-from oidc_publisher.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBLIC_READ_SID
-from oidc_publisher.teardown import _settle, _without_keys, tombstone_tag_value
+from oidc_publisher.commands.teardown import _settle, _without_keys, tombstone_tag_value
+from oidc_publisher.core.plan import Change, Plan
+from oidc_publisher.core.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBLIC_READ_SID
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.deployments import finish_deployments

@@ -17,8 +17,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from oidc_publisher.errors import InputError
-from oidc_publisher.templating import DISTRIBUTIONS, FILES, WEBHOOK_IMAGE, fill, placeholders, templates_root
+from oidc_publisher.commands.templates import DISTRIBUTIONS, FILES, WEBHOOK_IMAGE, fill, placeholders, templates_root
+from oidc_publisher.core.errors import InputError
 from tests.support import keys
 from tests.support.cli import invoke
 from tests.support.fronts import Front
@@ -441,7 +441,7 @@ def test_rendered_rotation_job_runs_as_its_pod_would(aws: AwsWorld, front: Front
     """The CronJob's container, as rendered: its args, and only the environment the manifest gives it
     (boto3 reads AWS_DEFAULT_REGION, not AWS_REGION), against a CloudFront issuer in eu-west-1. The
     cluster has gained a key: the job publishes it and invalidates the JWKS."""
-    from oidc_publisher.keys import signing_key
+    from oidc_publisher.core.keys import signing_key
 
     front("job-issuer", ("*.cloudfront.net",), region="eu-west-1")
     k1, k2 = keys.rsa_key(), keys.rsa_key()  # both RS256: the discovery document stays as it is
@@ -708,7 +708,7 @@ def test_templates_ship_in_the_wheel(tmp_path: Path) -> None:
         archive.extractall(tmp_path / "site")
     assert not any(n.startswith("templates/") for n in names)  # inside the package, not a top-level folder
     code = (
-        "from oidc_publisher.templating import render_templates, TemplateSettings; import oidc_publisher; "
+        "from oidc_publisher.commands.templates import render_templates, TemplateSettings; import oidc_publisher; "
         "print(oidc_publisher.__file__); "
         f"print(render_templates(TemplateSettings('k3s', {ISSUER!r})).files['k3s.yaml'])"
     )

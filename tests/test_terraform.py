@@ -10,7 +10,7 @@ moto's CloudFront gaps, and what the CloudFront test does about them (nothing el
   process). The `aws` fixture already makes a behaviour with a CachePolicyId read back without the legacy
   ForwardedValues and TTLs moto would invent.
 - moto implements no cache-policy calls. The `aws` fixture's `CachePolicyStandIn`
-  (oidc_publisher/emulator_cache_policies.py) answers Create/Get/Update/Delete/List CachePolicy from
+  (demo/oidc_publisher_demo/emulator_cache_policies.py) answers Create/Get/Update/Delete/List CachePolicy from
   memory in front of moto (``aws.moto_endpoint`` is that stand-in). It stores and echoes the config, so the test checks what
   the module asked for (TTLs, an empty cache key), not how CloudFront caches.
 What moto never shows: that S3 enforces Block Public Access, the bucket policy or OAC signing, or that
@@ -40,9 +40,9 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from oidc_publisher.issuer import parse_issuer
-from oidc_publisher.policies import bucket_policy
-from oidc_publisher.roles import default_role_name, trust_policy
+from oidc_publisher.core.issuer import parse_issuer
+from oidc_publisher.core.policies import bucket_policy
+from oidc_publisher.core.trust import default_role_name, trust_policy
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front

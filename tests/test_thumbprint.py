@@ -16,8 +16,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from oidc_publisher.errors import InputError
-from oidc_publisher.thumbprint import (
+from oidc_publisher.core.errors import InputError
+from oidc_publisher.core.thumbprint import (
     CA_PRIVATE,
     CA_PUBLIC,
     ca_case,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from oidc_publisher_demo.emulator import HTTPSFront, s3_fetcher
 
-from oidc_publisher.emulator import HTTPSFront, s3_fetcher
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front

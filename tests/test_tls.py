@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from oidc_publisher.errors import InputError, TLSError
+from oidc_publisher.core.errors import InputError, TLSError
 from oidc_publisher.tls import CONNECT_TO_ENV, ConnectTo, connect_overrides, fetch_chain, https_get, route
 from tests.support.https import HTTPSServer, Response
 from tests.support.pki import Chain, make_chain

@@ -7,9 +7,9 @@ import datetime as dt
 import jwt as pyjwt
 import pytest
 
-from oidc_publisher.errors import CheckFailed
-from oidc_publisher.keys import signing_key
-from oidc_publisher.tokens import check_token, mint_token
+from oidc_publisher.core.errors import CheckFailed
+from oidc_publisher.core.keys import signing_key
+from oidc_publisher.core.tokens import check_token, mint_token
 from tests.support import keys as k
 
 ISSUER = "https://oidc.example.com"

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from oidc_publisher.keys import load_public_keys_pem
-from oidc_publisher.tokens import mint_token
+from oidc_publisher.core.keys import load_public_keys_pem
+from oidc_publisher.core.tokens import mint_token
 from tests.support import keys as k
 from tests.support.cli import invoke
 from tests.support.fronts import Front
@@ -167,8 +167,8 @@ def test_no_provider(world: dict) -> None:
 
 
 def test_expired_certificate(world: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from oidc_publisher.emulator import HTTPSFront, s3_fetcher
-    from oidc_publisher.localca import make_chain
+    from oidc_publisher_demo.emulator import HTTPSFront, s3_fetcher
+    from oidc_publisher_demo.localca import make_chain
 
     chain = make_chain(HOSTS, leaf_expired=True).write(tmp_path / "expired")
     server = HTTPSFront(chain, s3_fetcher(world["aws"].client("s3"), BUCKET))

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from oidc_publisher.cli import waiting as waiting_cli
-from oidc_publisher.waiting import Polled, Waited, duration, wait_until
+from oidc_publisher.core.waiting import Polled, Waited, duration, wait_until
 from tests.support import keys as k
 from tests.support.cli import Outcome, invoke
 from tests.support.deployments import finish_deployments

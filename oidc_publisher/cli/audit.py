@@ -36,9 +36,9 @@ def audit(
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """List the IAM roles that trust this issuer and what is wrong with each trust policy."""
-    from oidc_publisher.auditing import AuditSettings
-    from oidc_publisher.auditing import audit as do_audit
-    from oidc_publisher.aws import AwsClients
+    from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.commands.audit import AuditSettings
+    from oidc_publisher.commands.audit import audit as do_audit
 
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, None, None, required=False, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     settings = AuditSettings(issuer_url=issuer_url, source=source if source.given else None, fail_on=fail_on.value)

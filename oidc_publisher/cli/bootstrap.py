@@ -28,10 +28,10 @@ from oidc_publisher.cli.common import (
 )
 from oidc_publisher.cli.publish import AdoptBucketOpt, BucketOpt, FrontOpt, PrefixOpt, RegionOpt, RetainOpt
 from oidc_publisher.cli.waiting import WaitTimeoutOpt, waiter
-from oidc_publisher.errors import UsageError
+from oidc_publisher.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from oidc_publisher.waiting import Waiter
+    from oidc_publisher.core.waiting import Waiter
 
 
 def bootstrap(
@@ -74,11 +74,11 @@ def bootstrap(
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Create or converge the bucket, publish the documents, register the IAM OIDC provider; then say what's next."""
-    from oidc_publisher.aws import AwsClients
-    from oidc_publisher.bootstrapping import BootstrapReport, BootstrapSettings
-    from oidc_publisher.bootstrapping import bootstrap as do_bootstrap
-    from oidc_publisher.front import parse_front
-    from oidc_publisher.rotation import parse_duration
+    from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.commands.bootstrap import BootstrapReport, BootstrapSettings
+    from oidc_publisher.commands.bootstrap import bootstrap as do_bootstrap
+    from oidc_publisher.core.front import parse_front
+    from oidc_publisher.core.rotation import parse_duration
 
     chosen_front = guard(lambda: parse_front(front), output) if front is not None else None
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, insecure_skip_tls_verify=insecure_skip_tls_verify), output)

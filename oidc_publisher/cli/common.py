@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Protocol, TypeVar
 
 import typer
 
-from oidc_publisher.errors import Error, UsageError
+from oidc_publisher.core.errors import Error, UsageError
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -220,7 +220,7 @@ def run(work: Callable[[], R], output: OutputFormat) -> NoReturn:
         _stderr("interrupted")
         raise typer.Exit(130) from None
     except Exception as exc:
-        from oidc_publisher.aws import unhandled_aws_error
+        from oidc_publisher.aws.clients import unhandled_aws_error
 
         if (translated := unhandled_aws_error(exc)) is None:
             raise
@@ -268,7 +268,7 @@ def warn(message: str) -> None:
 def warn_short_retention(retain: dt.timedelta) -> None:
     """Warn of a retention shorter than a token's life; called once the work is done, so that a refused
     run gets its one error line alone."""
-    from oidc_publisher.rotation import short_retention
+    from oidc_publisher.core.rotation import short_retention
 
     if (risk := short_retention(retain)) is not None:
         warn(risk)

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from oidc_publisher.cli.common import OutputFormat, OutputOpt, fail, run
-from oidc_publisher.errors import UsageError
+from oidc_publisher.cli.common import OutputFormat, OutputOpt, Report, fail, run
+from oidc_publisher.commands.demo import demo_module
+from oidc_publisher.core.errors import UsageError
 
 
 def demo(
@@ -41,11 +42,8 @@ def demo(
         stream.flush()
 
     if serve:
-        from oidc_publisher.playground import DEFAULT_ISSUER, PlaygroundSettings, run_playground
-
         if output is OutputFormat.json:
             fail(UsageError("demo --serve prints shell lines, not JSON", "drop --output json; it writes them to env.sh too"))
-        settings = PlaygroundSettings(issuer_url=issuer_url or DEFAULT_ISSUER, work_dir=work_dir, keep=keep)
 
         def ready(lines: list[str]) -> None:
             say("\nIn another shell, paste these lines; then every command of docs/quickstart-kubeadm.md works as written:\n")
@@ -53,9 +51,21 @@ def demo(
                 say(f"  {line}" if line else "")
             say("\nReady. Stop with Ctrl-C.")
 
-        run(lambda: run_playground(settings, say, ready), output)
+        def serve_playground() -> Report:
+            playground = demo_module("playground")
+            settings = playground.PlaygroundSettings(
+                issuer_url=issuer_url or playground.DEFAULT_ISSUER, work_dir=work_dir, keep=keep
+            )
+            report: Report = playground.run_playground(settings, say, ready)
+            return report
+
+        run(serve_playground, output)
     if issuer_url is not None:
         fail(UsageError("--issuer-url is for demo --serve", "add --serve, or drop --issuer-url"), output)
-    from oidc_publisher.demo import DemoSettings, run_demo
 
-    run(lambda: run_demo(DemoSettings(work_dir=work_dir, keep=keep), say), output)
+    def run_demo() -> Report:
+        demo_run = demo_module("demo")
+        report: Report = demo_run.run_demo(demo_run.DemoSettings(work_dir=work_dir, keep=keep), say)
+        return report
+
+    run(run_demo, output)

@@ -34,13 +34,13 @@ def doctor(
 ) -> None:
     """Why can't this pod get AWS credentials? Check the IRSA chain from its side: annotation, webhook,
     mutation, provider, audience, published keys, trust policy, role, and the real exchange. Reads only."""
-    from oidc_publisher.errors import UsageError
+    from oidc_publisher.core.errors import UsageError
 
     if (pod is None) == (service_account is None):
         fail(UsageError("give exactly one of --pod NAME or --service-account NAME", "e.g. doctor -n default --pod my-app-7d9f-x2x"), output)
-    from oidc_publisher.aws import AwsClients
-    from oidc_publisher.doctoring import DoctorReport, DoctorSettings
-    from oidc_publisher.doctoring import doctor as do_doctor
+    from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.commands.doctor import DoctorReport, DoctorSettings
+    from oidc_publisher.commands.doctor import doctor as do_doctor
 
     def work() -> DoctorReport:
         settings = DoctorSettings(namespace=namespace, pod=pod, service_account=service_account, kubeconfig=kubeconfig, context=context,

@@ -38,8 +38,8 @@ def generate(
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Generate a signing key pair (private key mode 0600) and print the kube-apiserver flags to use it."""
-    from oidc_publisher.keygen import KeygenSettings
-    from oidc_publisher.keygen import generate as do_generate
+    from oidc_publisher.commands.keys import KeygenSettings
+    from oidc_publisher.commands.keys import generate as do_generate
 
     settings = KeygenSettings(out_dir=out_dir, key_type=key_type.value, bits=bits, force=force, issuer_url=issuer_url)
     run(lambda: do_generate(settings), output)

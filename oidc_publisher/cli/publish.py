@@ -23,7 +23,7 @@ from oidc_publisher.cli.common import (
     run,
     source_options,
 )
-from oidc_publisher.errors import UsageError
+from oidc_publisher.core.errors import UsageError
 
 BucketOpt = Annotated[
     str,
@@ -145,12 +145,12 @@ def publish(
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Converge the JWKS and discovery document in S3; writes nothing when nothing changed."""
-    from oidc_publisher.aws import AwsClients
+    from oidc_publisher.aws.clients import AwsClients
     from oidc_publisher.cli.common import warn, warn_short_retention
-    from oidc_publisher.front import parse_front
-    from oidc_publisher.publishing import PublishReport, PublishSettings
-    from oidc_publisher.publishing import publish as do_publish
-    from oidc_publisher.rotation import parse_duration
+    from oidc_publisher.commands.publish import PublishReport, PublishSettings
+    from oidc_publisher.commands.publish import publish as do_publish
+    from oidc_publisher.core.front import parse_front
+    from oidc_publisher.core.rotation import parse_duration
 
     single = {
         "--bucket": bucket is not None,
@@ -176,7 +176,7 @@ def publish(
         from_env = {f"--{p.replace('_', '-')}" for p in ("bucket", "issuer_url", "region")
                     if getattr(ctx.get_parameter_source(p), "name", None) == "ENVIRONMENT"}
         guard(lambda: fleet_only([name for name, given in single.items() if given and name not in from_env]), output)
-        from oidc_publisher.fleet import DEFAULT_CONCURRENCY, FleetSettings, publish_fleet
+        from oidc_publisher.commands.fleet import DEFAULT_CONCURRENCY, FleetSettings, publish_fleet
 
         workers = concurrency or DEFAULT_CONCURRENCY
         fleet_settings = FleetSettings(path=fleet, concurrency=workers, dry_run=dry_run)

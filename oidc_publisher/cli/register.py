@@ -45,8 +45,8 @@ def register(
 
     Thumbprints are computed for the issuer's host and, when the published jwks_uri is on another host, that host too. Client IDs are only ever added. The managed-by=oidc-publisher mark is set only when the provider is created here, never on one that exists. --dry-run exits 3 when there is something to change.
     """
-    from oidc_publisher.aws import AwsClients
-    from oidc_publisher.registration import RegisterSettings, register_provider
+    from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.commands.register import RegisterSettings, register_provider
 
     tags = guard(lambda: parse_tags(tag), output)
     settings = RegisterSettings(

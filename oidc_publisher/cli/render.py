@@ -40,8 +40,8 @@ def render(
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Write the discovery document and JWKS to a directory: the same bytes 'publish' uploads."""
-    from oidc_publisher.rendering import RenderSettings
-    from oidc_publisher.rendering import render as do_render
+    from oidc_publisher.commands.render import RenderSettings
+    from oidc_publisher.commands.render import render as do_render
 
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     settings = RenderSettings(issuer_url=issuer_url, source=source, out_dir=out_dir, jwks_uri=jwks_uri, force=force)

@@ -17,6 +17,7 @@ from oidc_publisher.cli.common import (
     run,
     warn,
 )
+from oidc_publisher.core.issuer import STS_AUDIENCE
 
 app = typer.Typer(help="IAM roles that a service account can assume (trust pinned to :sub and :aud).", no_args_is_help=True)
 
@@ -45,13 +46,13 @@ def trust_policy(
     issuer_url: IssuerUrlOpt,
     namespace: NamespaceOpt,
     service_account: ServiceAccountOpt,
-    audience: AudienceOpt = "sts.amazonaws.com",
+    audience: AudienceOpt = STS_AUDIENCE,
     allow_wildcard: WildcardOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Print the trust policy JSON for a service account (ARN from the session's account; no IAM call)."""
-    from oidc_publisher.aws import AwsClients
-    from oidc_publisher.iam_roles import RoleSettings, build_trust_policy
+    from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.commands.role import RoleSettings, build_trust_policy
 
     settings = RoleSettings(issuer_url, namespace, service_account, audience=audience, allow_wildcard=allow_wildcard)
     guard(lambda: _names(settings), output)
@@ -60,7 +61,7 @@ def trust_policy(
 
 def _names(settings: Any) -> None:
     """Refuse bad names first; a wildcard that is allowed still earns a warning."""
-    from oidc_publisher.roles import check_names, is_wildcard
+    from oidc_publisher.core.trust import check_names, is_wildcard
 
     check_names(settings.namespace, settings.service_account, allow_wildcard=settings.allow_wildcard)
     if is_wildcard(settings.namespace) or is_wildcard(settings.service_account):
@@ -81,7 +82,7 @@ def create(
     permissions_boundary: Annotated[str | None, typer.Option("--permissions-boundary", help="Policy ARN.")] = None,
     max_session_duration: Annotated[int | None, typer.Option("--max-session-duration", help="Seconds, 3600-43200.")] = None,
     tag: TagOpt = None,
-    audience: AudienceOpt = "sts.amazonaws.com",
+    audience: AudienceOpt = STS_AUDIENCE,
     allow_wildcard: WildcardOpt = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write the ServiceAccount manifest here instead of printing it.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the --out file if it exists.")] = False,
@@ -89,8 +90,8 @@ def create(
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Create or converge a role for one service account, and print its annotated ServiceAccount."""
-    from oidc_publisher.aws import AwsClients
-    from oidc_publisher.iam_roles import RoleSettings, create_role
+    from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.commands.role import RoleSettings, create_role
 
     tags = guard(lambda: parse_tags(tag), output)
     settings = RoleSettings(

@@ -45,9 +45,9 @@ def teardown(
     """Remove the provider, documents, state, and the bucket and distribution the tool created (after confirmation).
 
     An S3-direct issuer's bucket is kept, emptied and locked, unless --delete-bucket: its name is the issuer's host."""
-    from oidc_publisher.aws import AwsClients
-    from oidc_publisher.teardown import TeardownSettings, require_terminal
-    from oidc_publisher.teardown import teardown as do_teardown
+    from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.commands.teardown import TeardownSettings, require_terminal
+    from oidc_publisher.commands.teardown import teardown as do_teardown
 
     guard(lambda: require_terminal(yes, dry_run, stdin_is_terminal()), output)
     waits = guard(lambda: waiter(wait, wait_timeout), output)

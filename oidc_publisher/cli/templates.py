@@ -15,7 +15,7 @@ app = typer.Typer(
 @app.command("list")
 def list_templates(output: OutputOpt = OutputFormat.text) -> None:
     """The distributions and components there are templates for."""
-    from oidc_publisher.templating import Catalogue
+    from oidc_publisher.commands.templates import Catalogue
 
     run(Catalogue, output)
 
@@ -78,7 +78,7 @@ def render(
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Fill a template with the issuer (and the job's bucket and role); print it, or write it with --out."""
-    from oidc_publisher.templating import TemplateSettings, render_templates
+    from oidc_publisher.commands.templates import TemplateSettings, render_templates
 
     settings = TemplateSettings(
         distribution=distribution,

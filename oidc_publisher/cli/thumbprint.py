@@ -50,7 +50,7 @@ def _describe(der: bytes) -> dict[str, str]:
 def compute(url: str, connect_to: list[str], timeout: float) -> ThumbprintReport:
     from urllib.parse import urlsplit
 
-    from oidc_publisher.errors import InputError
+    from oidc_publisher.core.errors import InputError
     from oidc_publisher.tls import fetch_chain
 
     parts = urlsplit(url.strip() if "://" in url else f"https://{url.strip()}")
@@ -89,7 +89,7 @@ def thumbprint(
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Print the SHA-1 thumbprint IAM expects: of the last certificate the host presents, once the chain verifies."""
-    from oidc_publisher.errors import UsageError
+    from oidc_publisher.core.errors import UsageError
 
     # Typer may vendor click: compare the parameter source by name.
     explicit = getattr(ctx.get_parameter_source("issuer_url"), "name", None) == "COMMANDLINE"

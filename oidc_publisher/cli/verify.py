@@ -21,6 +21,7 @@ from oidc_publisher.cli.common import (
     source_options,
 )
 from oidc_publisher.cli.thumbprint import ConnectToOpt, TimeoutOpt
+from oidc_publisher.core.issuer import STS_AUDIENCE
 
 
 def verify(
@@ -41,19 +42,19 @@ def verify(
             help="NAMESPACE/NAME to mint a token for through the TokenRequest API (with --from-cluster).",
         ),
     ] = "default/default",
-    client_id: Annotated[str, typer.Option("--client-id", help="The audience STS will be asked for.")] = "sts.amazonaws.com",
+    client_id: Annotated[str, typer.Option("--client-id", help="The audience STS will be asked for.")] = STS_AUDIENCE,
     skip_iam: Annotated[bool, typer.Option("--skip-iam", help="Do not read the IAM provider (no AWS credentials needed).")] = False,
     connect_to: ConnectToOpt = None,
     timeout: TimeoutOpt = 5.0,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Check the issuer the way STS will: HTTPS, discovery document, JWKS, the IAM provider, and a token."""
-    from oidc_publisher.aws import AwsClients
-    from oidc_publisher.errors import InputError, UsageError
-    from oidc_publisher.registration import check_audience
+    from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.commands.verify import VerifySettings
+    from oidc_publisher.commands.verify import verify as do_verify
+    from oidc_publisher.core.errors import InputError, UsageError
+    from oidc_publisher.core.validation import check_audience
     from oidc_publisher.sources import read_text
-    from oidc_publisher.verification import VerifySettings
-    from oidc_publisher.verification import verify as do_verify
 
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, required=False, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     guard(lambda: check_audience(client_id, "--client-id"), output)

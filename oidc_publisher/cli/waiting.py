@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oidc_publisher.errors import InputError, UsageError
+from oidc_publisher.core.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
 
-    from oidc_publisher.waiting import Clock, Progress, Sleep, Waiter
+    from oidc_publisher.core.waiting import Clock, Progress, Sleep, Waiter
 
 WaitTimeoutOpt = Annotated[
     str | None,
@@ -56,8 +56,8 @@ def waiter(wait: bool, wait_timeout: str | None) -> Waiter | None:
         raise UsageError("--wait-timeout only applies with --wait", "add --wait or drop --wait-timeout")
     if not wait:
         return None
-    from oidc_publisher.rotation import parse_duration
-    from oidc_publisher.waiting import DEFAULT_TIMEOUT, Waiter
+    from oidc_publisher.core.rotation import parse_duration
+    from oidc_publisher.core.waiting import DEFAULT_TIMEOUT, Waiter
 
     timeout = DEFAULT_TIMEOUT
     if wait_timeout is not None:
@@ -78,7 +78,7 @@ class _Lines:
         self.subject = subject
 
     def changed(self, before: str | None, after: str, elapsed: float) -> None:
-        from oidc_publisher.waiting import duration
+        from oidc_publisher.core.waiting import duration
 
         change = f"{before} -> {after}" if before is not None else after
         sys.stderr.write(f"waiting: {self.subject} {change} ({duration(elapsed)})\n")
@@ -109,7 +109,7 @@ class _Spinner:
 
 
 def spinner_text(subject: str, status: str, elapsed: float) -> str:
-    from oidc_publisher.waiting import duration
+    from oidc_publisher.core.waiting import duration
 
     return f"waiting for {subject}: {status} ({duration(elapsed)})"
 

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from oidc_publisher_demo.emulator import HTTPSFront, s3_fetcher
+from oidc_publisher_demo.localca import Chain, make_chain
 
-from oidc_publisher.emulator import HTTPSFront, s3_fetcher
-from oidc_publisher.localca import Chain, make_chain
 from tests.support.motoserver import AwsWorld
 from tests.support.servers import stop_promptly
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
+from oidc_publisher_demo.localca import Chain, Issued, client_certificate, make_chain
 
-from oidc_publisher.keys import PrivateKey, signing_key
-from oidc_publisher.localca import Chain, Issued, client_certificate, make_chain
-from oidc_publisher.tokens import mint_token
+from oidc_publisher.core.keys import PrivateKey, signing_key
+from oidc_publisher.core.tokens import mint_token
 from tests.support.https import HTTPSServer, Request, Response
 
 TOKEN = "stand-in-bearer-token"

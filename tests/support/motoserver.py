@@ -3,7 +3,7 @@
 The tool reaches it exactly as it reaches AWS: ``AWS_ENDPOINT_URL`` points at the proxy, which forwards
 to moto and records (service, operation) for each request, so tests can assert "no write calls".
 Between the proxy and moto sits the stand-in for CloudFront's cache policies, which moto lacks
-(oidc_publisher/emulator_cache_policies.py, also the demo's); the tests' own clients (``AwsWorld.client``)
+(demo/oidc_publisher_demo/emulator_cache_policies.py, also the demo's); the tests' own clients (``AwsWorld.client``)
 reach AWS through it too.
 """
 
@@ -22,8 +22,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from oidc_publisher_demo.emulator_cache_policies import CachePolicyStandIn
 
-from oidc_publisher.emulator_cache_policies import CachePolicyStandIn
 from tests.support.servers import LocalServer, relay, stop_promptly
 
 WRITE_PREFIXES = ("Put", "Create", "Delete", "Update", "Add", "Remove", "Tag", "Untag", "Set", "Attach", "Detach", "Upload", "Copy")
@@ -371,9 +371,8 @@ def aws_clock(aws: AwsWorld) -> AwsClock:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
-
-    from oidc_publisher.emulator import fix_moto_create_bucket_tags, fix_moto_policy_conditions
-    from oidc_publisher.emulator_cache_policies import fix_moto_cache_behaviours
+    from oidc_publisher_demo.emulator import fix_moto_create_bucket_tags, fix_moto_policy_conditions
+    from oidc_publisher_demo.emulator_cache_policies import fix_moto_cache_behaviours
 
     fix_moto_policy_conditions()  # see its docstring: a moto bug, fixed to AWS's semantics
     fix_moto_create_bucket_tags()  # S3 applies CreateBucketConfiguration.Tags; moto 5.2 ignores them

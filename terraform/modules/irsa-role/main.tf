@@ -1,7 +1,7 @@
 # A role that exactly one service account can assume: trust pinned with StringEquals on both :sub and :aud.
 locals {
   provider_path = trim(trimprefix(var.issuer_url, "https://"), "/")
-  # The CLI's default name (oidc_publisher/roles.py default_role_name): irsa-CLUSTER-NS-SA cut to 55
+  # The CLI's default name (oidc_publisher/core/trust.py default_role_name): irsa-CLUSTER-NS-SA cut to 55
   # characters, CLUSTER being the issuer host's first label, then a hash of the provider path (HOST/PATH),
   # namespace and service account: the readable part alone is the same for two issuers on one host or
   # one parent domain, the hash never is.

@@ -1,7 +1,7 @@
 # The same issuer the oidc-publisher CLI builds: documents from 'oidc-publisher render', a hardened bucket
 # (no ACLs, encryption, versioning, TLS only, read on exactly the two documents), optional CloudFront with
 # Origin Access Control, and the IAM OIDC provider. The bucket policy is the CLI's, statement for statement
-# (oidc_publisher/policies.py); a test compares them.
+# (oidc_publisher/core/policies.py); a test compares them.
 
 data "aws_partition" "current" {}
 
@@ -121,7 +121,7 @@ resource "aws_s3_object" "discovery" {
   depends_on    = [aws_s3_object.jwks]
 }
 
-# The CLI's names (oidc_publisher/cloudfront.py), so 'oidc-publisher publish' finds what Terraform made.
+# The CLI's names (oidc_publisher/aws/cloudfront.py), so 'oidc-publisher publish' finds what Terraform made.
 resource "aws_cloudfront_origin_access_control" "this" {
   count                             = var.create_cloudfront ? 1 : 0
   name                              = substr("oidc-publisher-${var.bucket_name}", 0, 64)

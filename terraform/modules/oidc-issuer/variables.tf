@@ -1,4 +1,4 @@
-# The checks mirror oidc_publisher/issuer.py (parse_issuer, validate_bucket_name, object_keys_for), so the
+# The checks mirror oidc_publisher/core/issuer.py (parse_issuer, validate_bucket_name, object_keys_for), so the
 # module refuses at plan time what the CLI refuses, with the same advice.
 
 variable "issuer_url" {

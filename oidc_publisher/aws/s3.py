@@ -1,0 +1,358 @@
+"""The S3 edge: read and write the issuer's objects, and set up the bucket that holds them.
+
+Only the calls the tool makes, on a boto3 S3 client given by the caller. botocore errors are
+translated into :class:`~oidc_publisher.core.errors.AWSError` here, where S3 is touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from oidc_publisher.aws.clients import aws_error
+from oidc_publisher.concurrency import together
+
+# Re-exported (``X as X``): callers of the edge name the bucket's types and the policy form here.
+from oidc_publisher.core.bucket_plan import BucketPlan, BucketSnapshot, plan_bucket_setup
+from oidc_publisher.core.bucket_plan import BucketSpec as BucketSpec
+from oidc_publisher.core.bucket_plan import normalise_policy as normalise_policy
+from oidc_publisher.core.errors import AWSError, ConflictError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+
+class ConcurrentUpdate(Exception):
+    """A conditional write lost a race with another writer; the caller re-reads and tries again."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    body: bytes
+    etag: str
+    content_type: str | None
+    cache_control: str | None
+    last_modified: dt.datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)  # x-amz-meta-*, names in lower case
+
+
+class AwsTime:
+    """AWS's clock, as the ``Date`` of the responses a run reads anyway (errors and 404s carry one too).
+
+    The latest seen wins; None until a response with a Date arrived. Safe to share between threads.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dt.datetime | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def now(self) -> dt.datetime | None:
+        with self._lock:
+            return self._latest
+
+    def saw(self, response: Mapping[str, Any] | None) -> None:
+        from email.utils import parsedate_to_datetime
+
+        headers = (response or {}).get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
+        try:
+            when = parsedate_to_datetime(str(headers["date"]))
+        except (KeyError, TypeError, ValueError, IndexError):
+            return
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        with self._lock:
+            if self._latest is None or when > self._latest:
+                self._latest = when
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: Exception) -> int:
+    response = getattr(exc, "response", None) or {}
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def get_object(s3: S3Client, bucket: str, key: str, *, clock: AwsTime | None = None) -> StoredObject | None:
+    """The object's bytes and headers, or None when it does not exist; ``clock`` notes AWS's time."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+        body = response["Body"].read()
+    except ClientError as exc:
+        if clock is not None:
+            clock.saw(getattr(exc, "response", None))
+        if _code(exc) in ("NoSuchKey", "404"):
+            return None
+        if _code(exc) == "NoSuchBucket":
+            raise AWSError(
+                f"bucket {bucket} does not exist",
+                "create it with 'oidc-publisher bootstrap' or 'publish --create-bucket', or check --bucket and the region",
+            ) from None
+        raise aws_error(exc, "s3:GetObject", f"s3://{bucket}/{key}") from None
+    except BotoCoreError as exc:
+        raise aws_error(exc, "s3:GetObject", f"s3://{bucket}/{key}") from None
+    if clock is not None:
+        clock.saw(response)
+    return StoredObject(
+        body=body,
+        etag=str(response.get("ETag", "")),
+        content_type=response.get("ContentType"),
+        cache_control=response.get("CacheControl"),
+        last_modified=response.get("LastModified"),
+        metadata={str(k).lower(): str(v) for k, v in (response.get("Metadata") or {}).items()},
+    )
+
+
+def put_object(
+    s3: S3Client,
+    bucket: str,
+    key: str,
+    body: bytes,
+    *,
+    content_type: str,
+    cache_control: str,
+    replaces: StoredObject | None,
+    metadata: Mapping[str, str] | None = None,
+) -> str:
+    """Write ``body`` only if the object is still what we read (``replaces``), or still absent.
+
+    S3's conditional writes (If-Match / If-None-Match) make two concurrent publishers safe: the
+    loser gets :class:`ConcurrentUpdate`, re-reads, merges, and tries again. Never an ACL.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    condition: dict[str, str] = {"IfMatch": replaces.etag} if replaces else {"IfNoneMatch": "*"}
+    extra: dict[str, Any] = {"Metadata": dict(metadata)} if metadata else {}
+    try:
+        response = s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            CacheControl=cache_control,
+            **condition,  # type: ignore[arg-type]
+            **extra,
+        )
+    except ClientError as exc:
+        if _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict") or _status(exc) in (409, 412):
+            raise ConcurrentUpdate(key) from None
+        raise aws_error(exc, "s3:PutObject", f"s3://{bucket}/{key}") from None
+    except BotoCoreError as exc:
+        raise aws_error(exc, "s3:PutObject", f"s3://{bucket}/{key}") from None
+    return str(response.get("ETag", ""))
+
+
+def delete_object(s3: S3Client, bucket: str, key: str) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        s3.delete_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_error(exc, "s3:DeleteObject", f"s3://{bucket}/{key}") from None
+
+
+# --- bucket set-up -------------------------------------------------------------------------------
+
+
+def _get(call: Any, missing: tuple[str, ...], action: str, resource: str, **kwargs: Any) -> dict[str, Any] | None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return dict(call(**kwargs))
+    except ClientError as exc:
+        if _code(exc) in missing:
+            return None
+        raise aws_error(exc, action, resource) from None
+    except BotoCoreError as exc:
+        raise aws_error(exc, action, resource) from None
+
+
+def _do(call: Any, action: str, resource: str, **kwargs: Any) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        call(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_error(exc, action, resource) from None
+
+
+def read_bucket(s3: S3Client, spec: BucketSpec) -> BucketSnapshot:
+    """The bucket's live set-up, every setting the tool depends on, read on every run. Reads only."""
+    bucket = spec.name
+    resource = f"s3://{bucket}"
+    head = _get(s3.head_bucket, ("404", "NoSuchBucket", "NotFound"), "s3:ListBucket", resource, Bucket=bucket)
+    if head is None:
+        return BucketSnapshot(exists=False)
+    # Seven independent reads of the bucket's set-up, side by side.
+    wanted_reads: list[tuple[str, Any, tuple[str, ...], str]] = [
+        ("location", s3.get_bucket_location, (), "s3:GetBucketLocation"),
+        ("ownership", s3.get_bucket_ownership_controls, ("OwnershipControlsNotFoundError",),
+         "s3:GetBucketOwnershipControls"),
+        ("pab", s3.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",),
+         "s3:GetBucketPublicAccessBlock"),
+        ("encryption", s3.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",),
+         "s3:GetEncryptionConfiguration"),
+        ("versioning", s3.get_bucket_versioning, (), "s3:GetBucketVersioning"),
+        ("policy", s3.get_bucket_policy, ("NoSuchBucketPolicy",), "s3:GetBucketPolicy"),
+        ("tagging", s3.get_bucket_tagging, ("NoSuchTagSet",), "s3:GetBucketTagging"),
+    ]
+
+    def reader(call: Any, missing: tuple[str, ...], action: str) -> Callable[[], dict[str, Any] | None]:
+        return lambda: _get(call, missing, action, resource, Bucket=bucket)
+
+    results = together(
+        [reader(call, missing, action) for _, call, missing, action in wanted_reads], return_exceptions=True
+    )
+    location = results[0]
+    if isinstance(location, BaseException):
+        raise location
+    # A bucket in another region is the error to report, even when a read there failed too.
+    actual = (location or {}).get("LocationConstraint") or "us-east-1"
+    if actual == "EU":
+        actual = "eu-west-1"
+    if actual != spec.region:
+        raise ConflictError(
+            f"bucket {bucket} is in {actual}, not {spec.region}",
+            f"use --region {actual} (the S3-direct issuer URL names the bucket's region)",
+        )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    reads: dict[str, Any] = {name: result or {} for (name, *_), result in zip(wanted_reads, results, strict=True)}
+    rules = reads["ownership"].get("OwnershipControls", {}).get("Rules", [])
+    policy_text = reads["policy"].get("Policy")
+    try:
+        policy = json.loads(policy_text) if policy_text else None
+    except ValueError:
+        policy = None
+    return BucketSnapshot(
+        exists=True,
+        tags={t["Key"]: t["Value"] for t in reads["tagging"].get("TagSet", [])},
+        object_ownership=rules[0].get("ObjectOwnership") if len(rules) == 1 else None,
+        public_access_block=reads["pab"].get("PublicAccessBlockConfiguration"),
+        encrypted=bool(reads["encryption"].get("ServerSideEncryptionConfiguration", {}).get("Rules")),
+        versioning=reads["versioning"].get("Status"),
+        policy=policy if isinstance(policy, dict) else None,
+    )
+
+
+def check_bucket_can_serve(s3: S3Client, bucket: str, *, partition: str, keys: Sequence[str], private: bool) -> None:
+    """Refuse, before anything is created for the issuer, what plan_bucket_setup would refuse on the bucket's
+    policy: a public statement not the tool's, or another issuer served in the other mode. Reads only."""
+    from oidc_publisher.core.bucket_plan import refuse_other_mode, refuse_public_statements
+    from oidc_publisher.core.policies import object_arn
+
+    current = _get(
+        s3.get_bucket_policy, ("NoSuchBucketPolicy", "NoSuchBucket", "404"), "s3:GetBucketPolicy", f"s3://{bucket}",
+        Bucket=bucket,
+    )
+    try:
+        policy = json.loads(current["Policy"]) if current and current.get("Policy") else None
+    except ValueError:
+        policy = None
+    if not isinstance(policy, dict):
+        return
+    policy = normalise_policy(policy)
+    refuse_public_statements(policy, bucket)
+    mine = {object_arn(partition, bucket, key) for key in keys}
+    refuse_other_mode(policy, partition=partition, bucket=bucket, mine=mine, private=private)
+
+
+def plan_bucket(s3: S3Client, spec: BucketSpec, *, adopt: bool = False) -> BucketPlan:
+    """Read the bucket's set-up and return what to change (bucket_plan.plan_bucket_setup). Reads only."""
+    return plan_bucket_setup(read_bucket(s3, spec), spec, adopt=adopt)
+
+
+_ACTIONS = {
+    "create_bucket": "s3:CreateBucket",
+    "put_bucket_ownership_controls": "s3:PutBucketOwnershipControls",
+    "put_public_access_block": "s3:PutBucketPublicAccessBlock",
+    "put_bucket_encryption": "s3:PutEncryptionConfiguration",
+    "put_bucket_versioning": "s3:PutBucketVersioning",
+    "put_bucket_policy": "s3:PutBucketPolicy",
+}
+
+
+# Block Public Access must let the public read policy in before that policy is written (and, for a
+# private bucket, is tightened first): these two go in plan order, the other settings side by side.
+_IN_ORDER = ("put_public_access_block", "put_bucket_policy")
+
+
+def apply_bucket(
+    s3: S3Client, calls: list[tuple[str, dict[str, Any]]], *, alongside: Sequence[Callable[[], object]] = ()
+) -> None:
+    """Make the planned calls: the bucket first, then its settings, side by side where independent,
+    and with them the tasks ``alongside`` (which need the bucket to exist)."""
+
+    def do(name: str, kwargs: dict[str, Any]) -> None:
+        _do(getattr(s3, name), _ACTIONS[name], f"s3://{kwargs['Bucket']}", **kwargs)
+
+    for name, kwargs in calls:
+        if name == "create_bucket":
+            do(name, kwargs)
+    chain = [(name, kwargs) for name, kwargs in calls if name in _IN_ORDER]
+    def task(name: str, kwargs: dict[str, Any]) -> Callable[[], None]:
+        return lambda: do(name, kwargs)
+
+    tasks = [task(name, kwargs) for name, kwargs in calls if name != "create_bucket" and name not in _IN_ORDER]
+    if chain:
+
+        def in_order() -> None:
+            for name, kwargs in chain:
+                do(name, kwargs)
+
+        tasks.append(in_order)
+    together([*tasks, *alongside])
+
+
+def bucket_policy(s3: S3Client, bucket: str) -> dict[str, Any] | None:
+    """The bucket's policy as a document, or None when it has none."""
+    got = _get(s3.get_bucket_policy, ("NoSuchBucketPolicy",), "s3:GetBucketPolicy", f"s3://{bucket}", Bucket=bucket)
+    return None if got is None else dict(json.loads(got["Policy"]))
+
+
+def public_access_block(s3: S3Client, bucket: str) -> dict[str, Any] | None:
+    """The bucket's Block Public Access settings, or None when it has none."""
+    got = _get(s3.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",), "s3:GetBucketPublicAccessBlock",
+               f"s3://{bucket}", Bucket=bucket)
+    return None if got is None else dict(got["PublicAccessBlockConfiguration"])
+
+
+def bucket_tags(s3: S3Client, bucket: str) -> dict[str, str]:
+    tagging = _get(
+        s3.get_bucket_tagging, ("NoSuchTagSet", "NoSuchBucket"), "s3:GetBucketTagging", f"s3://{bucket}", Bucket=bucket
+    )
+    return {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])}
+
+
+def bucket_region(s3: S3Client, bucket: str) -> str:
+    """The bucket's region, as S3 tells it (HeadBucket's x-amz-bucket-region, sent even with a 403 or 301)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        headers = s3.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPHeaders"]
+    except ClientError as exc:
+        headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        if not headers.get("x-amz-bucket-region"):
+            if _status(exc) == 404:
+                raise AWSError(
+                    f"s3:ListBucket on s3://{bucket} failed (NoSuchBucket): it does not exist, so its region is unknown",
+                    "check --bucket, or create it with 'oidc-publisher bootstrap' (give --region)",
+                ) from None
+            raise aws_error(exc, "s3:ListBucket", f"s3://{bucket}") from None
+    except BotoCoreError as exc:
+        raise aws_error(exc, "s3:ListBucket", f"s3://{bucket}") from None
+    region = headers.get("x-amz-bucket-region")
+    if not region:
+        raise AWSError(f"S3 did not say which region s3://{bucket} is in", "give --region")
+    return str(region)

@@ -1,0 +1,526 @@
+"""``publish``: converge the issuer's two documents (and the state object) in S3.
+
+The rotation job runs this every few minutes for years, so the common case is cheap: when the live
+JWKS already holds exactly the source's keys, two reads prove that nothing needs doing and nothing
+is written. Otherwise the state object is read, the rotation policy decides which keys to publish,
+and the changed objects are written with conditional writes, JWKS first: the discovery document never
+points at a JWKS that lacks a key the cluster signs with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from oidc_publisher.aws.s3 import AwsTime, ConcurrentUpdate, StoredObject, get_object, put_object
+from oidc_publisher.commands.ownership import check_objects_belong_to, read_and_check_objects_belong_to
+from oidc_publisher.concurrency import together
+from oidc_publisher.core.documents import CACHE_CONTROL, CONTENT_TYPE, Documents, build_documents
+from oidc_publisher.core.errors import ConflictError, Error, InputError
+from oidc_publisher.core.issuer import Issuer, ObjectKeys, object_keys_for, parse_issuer, s3_direct_issuer_url
+from oidc_publisher.core.keys import SigningKey, check_kid, parse_jwks
+from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Change, Plan
+from oidc_publisher.core.rotation import (
+    DEFAULT_RETAIN,
+    Decision,
+    LiveDocument,
+    Retained,
+    RunClock,
+    State,
+    decide,
+    format_duration,
+    may_need_invalidation,
+    pending_invalidations,
+    run_clock,
+)
+from oidc_publisher.sources import KeySource, SourceKeys, load_keys
+
+if TYPE_CHECKING:
+    from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.core.front import Front
+
+STATE_CACHE_CONTROL = "no-store"
+MAX_ATTEMPTS = 4
+# Written with the documents of an issuer behind CloudFront (x-amz-meta-served-by): a run then knows from
+# the two reads it makes anyway whether a recent change may still await its invalidation.
+CLOUDFRONT_MARK = ("served-by", "cloudfront")
+
+
+def local_clock() -> dt.datetime:
+    """This machine's clock: used only where AWS gave no time (see rotation.run_clock)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an issuer lives: its URL, its bucket and region, and the object keys."""
+
+    issuer: Issuer
+    bucket: str
+    region: str
+    keys: ObjectKeys
+
+
+def default_region(clients: AwsClients, bucket: str, issuer_url: str | None) -> str | None:
+    """The region when --region is not given: the session's (AWS_REGION, the profile); without one, and when
+    the issuer URL does not name it, the bucket's own, asked of S3 (one HeadBucket)."""
+    from oidc_publisher.core.issuer import validate_bucket_name
+
+    region = clients.region_or_none()
+    if region is not None:
+        return region
+    if issuer_url is not None:
+        try:
+            if parse_issuer(issuer_url).s3_origin() is not None:
+                return None
+        except InputError:
+            return None  # resolve_target names what is wrong with it
+    validate_bucket_name(bucket, s3_direct=False)
+    from oidc_publisher.aws.s3 import bucket_region
+
+    return bucket_region(clients.s3("us-east-1"), bucket)
+
+
+def resolve_target(
+    *, bucket: str, issuer_url: str | None, prefix: str | None, region: str | None, default_region: str | None
+) -> Target:
+    """The issuer and object keys for a bucket (DESIGN: derived for S3-direct, explicit otherwise)."""
+    from oidc_publisher.core.issuer import validate_bucket_name
+
+    if issuer_url is None:
+        chosen = region or default_region
+        if not chosen:
+            raise InputError(
+                "no region for the S3-direct issuer URL",
+                "give --region (or set AWS_REGION), or give --issuer-url",
+            )
+        issuer = parse_issuer(s3_direct_issuer_url(bucket, chosen, prefix or ""))
+        return Target(issuer, bucket, chosen, object_keys_for(issuer, bucket, None))
+    issuer = parse_issuer(issuer_url)
+    origin = issuer.s3_origin()
+    if origin is not None:
+        if region is not None and region != origin[1]:
+            raise InputError(f"--region {region} disagrees with the issuer URL's region {origin[1]}", "drop --region")
+        validate_bucket_name(bucket, s3_direct=True)
+        return Target(issuer, bucket, origin[1], object_keys_for(issuer, bucket, prefix))
+    validate_bucket_name(bucket, s3_direct=False)
+    chosen = region or default_region
+    if not chosen:
+        raise InputError("no region for the bucket", "give --region, or set AWS_REGION")
+    return Target(issuer, bucket, chosen, object_keys_for(issuer, bucket, prefix))
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    bucket: str
+    source: KeySource
+    issuer_url: str | None = None
+    prefix: str | None = None
+    region: str | None = None
+    jwks_uri: str | None = None
+    retain: dt.timedelta = DEFAULT_RETAIN
+    revoke: tuple[str, ...] = ()
+    distribution_id: str | None = None
+    create_bucket: bool = False
+    front: Front | None = None  # with create_bucket: a front the user manages serves the bucket
+    adopt_bucket: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class PublishReport:
+    issuer: str
+    bucket: str
+    objects: dict[str, str]
+    kids: list[str]
+    retained: list[Retained]
+    added: list[str]
+    removed: list[str]
+    revoked: list[str]
+    plan: Plan
+    dry_run: bool
+    now: dt.datetime
+    invalidation_id: str | None = None
+    extra: list[str] = field(default_factory=list)
+    already_revoked: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # warnings for the user (a skewed clock, ...)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CHANGES_PENDING if self.dry_run and self.plan.has_changes else 0
+
+    def key_summary(self) -> list[str]:
+        """What is published: the keys, and those retained, added, removed or revoked by this run."""
+        parts = [f"published {len(self.kids)} key{'s' if len(self.kids) != 1 else ''}"]
+        if self.retained:
+            left = ", ".join(f"{r.kid} ({format_duration(r.until - self.now)} left)" for r in self.retained)
+            parts.append(f"retained {len(self.retained)}: {left}")
+        if self.added:
+            parts.append(f"added {', '.join(self.added)}")
+        if self.removed:
+            parts.append(f"removed {', '.join(self.removed)}")
+        if self.revoked:
+            parts.append(f"revoked {', '.join(self.revoked)}")
+        if self.already_revoked:
+            parts.append(f"already revoked {', '.join(self.already_revoked)}")
+        return parts
+
+    def change_summary(self) -> str:
+        if not self.plan.has_changes:
+            return "no changes"
+        verb = "would write" if self.dry_run else "wrote"
+        return f"{verb} {len(self.plan.changes)} change{'s' if len(self.plan.changes) != 1 else ''}"
+
+    def summary(self) -> str:
+        return f"{self.issuer}: " + "; ".join([*self.key_summary(), self.change_summary()])
+
+    def to_text(self) -> str:
+        lines = []
+        if self.plan.has_changes:
+            lines.append(self.plan.to_text(dry_run=self.dry_run))
+        lines.extend(self.extra)
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "bucket": self.bucket,
+            "objects": self.objects,
+            "dry_run": self.dry_run,
+            "changed": self.plan.has_changes,
+            "changes": self.plan.to_json(),
+            "keys": self.kids,
+            "retained": [
+                {
+                    "kid": r.kid,
+                    "until": r.until.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "seconds_left": int((r.until - self.now).total_seconds()),
+                }
+                for r in self.retained
+            ],
+            "added": self.added,
+            "removed": self.removed,
+            "revoked": self.revoked,
+            "already_revoked": self.already_revoked,
+            # Warnings (a skewed clock, a revocation) and what the run left alone (a bucket made elsewhere).
+            "notes": [*self.notes, *self.extra],
+            "invalidation_id": self.invalidation_id,
+            "summary": self.summary(),
+        }
+
+
+def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
+    target = resolve_target(
+        bucket=settings.bucket,
+        issuer_url=settings.issuer_url,
+        prefix=settings.prefix,
+        region=settings.region,
+        default_region=None if settings.region else default_region(clients, settings.bucket, settings.issuer_url),
+    )
+    source = load_keys(settings.source, target.issuer)
+    build_documents(target.issuer, source.keys, settings.jwks_uri)  # every refusal before the first AWS call
+    for kid in settings.revoke:  # a kid no JWKS can hold is a typo (or worse), not a key to look for
+        check_kid(kid, "--revoke")
+    if not settings.create_bucket:
+        return publish_documents(target, source, settings, clients)
+    if settings.front is not None and target.issuer.s3_origin() is not None:
+        raise InputError(
+            f"--front with the bucket's own S3 URL ({target.issuer.url})",
+            "give the custom domain the front serves as --issuer-url, or drop --front",
+        )
+    if settings.front is None and target.issuer.s3_origin() is None:
+        raise InputError(
+            "--create-bucket sets up an S3-direct issuer, but the issuer is not the bucket's S3 URL",
+            "for a front you manage add --front external or --front cloudfront-arn:ARN; "
+            "for one oidc-publisher makes, use 'oidc-publisher bootstrap --cloudfront'",
+        )
+    distribution_arn = settings.front.distribution_arn if settings.front is not None else None
+    published: list[PublishReport] = []
+
+    def documents(missing: bool) -> None:
+        if not (settings.dry_run and missing):
+            published.append(publish_documents(target, source, settings, clients, new_bucket=missing))
+
+    changes, missing, notes = converge_bucket(
+        target, clients, distribution_arn=distribution_arn, dry_run=settings.dry_run, adopt=settings.adopt_bucket,
+        front=settings.front, alongside=documents,
+    )
+    if settings.front is not None:
+        from oidc_publisher.core.front import unmanaged_notes
+
+        notes = [*notes, *unmanaged_notes(settings.front, host=target.issuer.host, bucket=target.bucket, region=target.region)]
+    if published:
+        result = published[0]
+        result.plan.changes[:0] = changes
+        result.extra[:0] = notes
+        return result
+    assert settings.dry_run and missing  # otherwise the documents were published (or raised)
+    plan = Plan(list(changes))
+    for key in (*target.keys.published, target.keys.state):
+        plan.add(f"s3://{target.bucket}/{key}", "write", "does not exist yet (new bucket)")
+    return PublishReport(
+        extra=notes,
+        issuer=target.issuer.url,
+        bucket=target.bucket,
+        objects={
+            "jwks": f"s3://{target.bucket}/{target.keys.jwks}",
+            "discovery": f"s3://{target.bucket}/{target.keys.discovery}",
+        },
+        kids=[key.kid for key in source.keys],
+        retained=[],
+        added=[key.kid for key in source.keys],
+        removed=[],
+        revoked=[],
+        plan=plan,
+        dry_run=True,
+        now=dt.datetime.now(dt.timezone.utc),
+    )
+
+
+def converge_bucket(
+    target: Target,
+    clients: AwsClients,
+    *,
+    distribution_arn: str | None,
+    dry_run: bool,
+    adopt: bool = False,
+    front: Front | None = None,
+    alongside: Callable[[bool], object] | None = None,
+) -> tuple[list[Change], bool, list[str]]:
+    """Create or harden the bucket for ``target``: (changes, whether the bucket is missing, notes).
+
+    ``adopt``: the user lets the tool change versioning, object ownership and Block Public Access on a
+    bucket it did not create (bucket_plan). ``alongside(missing)`` runs once the bucket exists, side by
+    side with the calls that set it up (the documents need the bucket, not its policy, encryption or
+    versioning).
+    """
+    from oidc_publisher.aws import s3
+    from oidc_publisher.core.policies import bucket_policy
+
+    spec = s3.BucketSpec(
+        name=target.bucket,
+        region=target.region,
+        partition=clients.partition,
+        public_policy=bucket_policy(
+            clients.partition, target.bucket, target.keys.published, distribution_arn=distribution_arn
+        ),
+        private=distribution_arn is not None,
+        issuer_url=target.issuer.url,
+        front=front.kind if front is not None else "",
+    )
+    s3_client = clients.s3(target.region)
+    bucket_plan = s3.plan_bucket(s3_client, spec, adopt=adopt)
+    changes = bucket_plan.changes
+    missing = any(c.action == "create" and c.resource == f"s3://{target.bucket}" for c in changes)
+    if not missing:
+        # The bucket's set-up is changed only for an issuer whose keys these are (or nobody's yet).
+        read_and_check_objects_belong_to(s3_client, target, outcome="nothing was changed")
+    extra = [] if alongside is None else [lambda: alongside(missing)]
+    if dry_run:
+        together(extra)
+    else:
+        s3.apply_bucket(s3_client, bucket_plan.calls, alongside=extra)
+    return changes, missing, bucket_plan.notes
+
+
+def publish_documents(
+    target: Target, source: SourceKeys, settings: PublishSettings, clients: AwsClients, *, new_bucket: bool = False
+) -> PublishReport:
+    """Converge the documents for ``target`` from ``source``; retried when a concurrent run wins a race.
+
+    ``new_bucket``: this run has just created the bucket, so there is nothing to read back. The writes
+    stay conditional (If-None-Match), so a concurrent run that wrote first is still noticed, and the
+    retry then reads as usual.
+    """
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return _converge(target, source, settings, clients, empty=new_bucket and attempt == 0)
+        except ConcurrentUpdate:
+            continue
+    raise ConflictError(
+        f"another publisher kept changing s3://{target.bucket}/{target.keys.jwks} while this run converged",
+        "make sure only one rotation job runs per issuer (CronJob concurrencyPolicy: Forbid), then re-run",
+    )
+
+
+def _published_keys(live: StoredObject | None, where: str) -> list[SigningKey]:
+    if live is None:
+        return []
+    try:
+        return parse_jwks(live.body, where)
+    except InputError as exc:
+        raise ConflictError(
+            f"the live JWKS {where} cannot be read back ({exc.message})",
+            "inspect it (it was not written by this tool); delete it to publish afresh",
+        ) from None
+
+
+def _headers_ok(live: StoredObject, *, cache_control: str) -> bool:
+    return live.content_type == CONTENT_TYPE and live.cache_control == cache_control
+
+
+def _live_document(key: str, live: StoredObject) -> LiveDocument:
+    behind = live.metadata.get(CLOUDFRONT_MARK[0]) == CLOUDFRONT_MARK[1]
+    return LiveDocument(key, live.etag, live.last_modified, behind)
+
+
+def _converge(
+    target: Target, source: SourceKeys, settings: PublishSettings, clients: AwsClients, *, empty: bool = False
+) -> PublishReport:
+    s3 = clients.s3(target.region)
+    bucket, keys = target.bucket, target.keys
+    aws_time = AwsTime()
+    plan = Plan()
+    objects = {"jwks": f"s3://{bucket}/{keys.jwks}", "discovery": f"s3://{bucket}/{keys.discovery}"}
+
+    def report(docs: Documents, decision: Decision | None, clock: RunClock | None = None) -> PublishReport:
+        clock = clock or run_clock(aws_time.now, local_clock())
+        return PublishReport(
+            issuer=target.issuer.url,
+            bucket=bucket,
+            objects=objects,
+            kids=docs.kids,
+            retained=list(decision.retained) if decision else [],
+            added=list(decision.added) if decision else [],
+            removed=list(decision.removed) if decision else [],
+            revoked=list(decision.revoked) if decision else [],
+            plan=plan,
+            dry_run=settings.dry_run,
+            now=clock.now,
+            already_revoked=list(decision.already_revoked) if decision else [],
+            notes=[*([clock.warning] if clock.warning else []), *(decision.notes if decision else ())],
+        )
+
+    def settled(live: StoredObject | None, key: str, desired: bytes) -> bool:
+        return (
+            live is not None
+            and live.body == desired
+            and _headers_ok(live, cache_control=CACHE_CONTROL)
+            and not may_need_invalidation(_live_document(key, live), aws_time.now)
+        )
+
+    # The cheap path: the live JWKS is exactly the source's keys, the discovery document matches, and no
+    # recent change of a document behind CloudFront may still await its invalidation.
+    source_docs = build_documents(target.issuer, source.keys, settings.jwks_uri)
+    def read(key: str) -> StoredObject | None:
+        return None if empty else get_object(s3, bucket, key, clock=aws_time)
+
+    live_jwks = read(keys.jwks)
+    live_discovery: StoredObject | None = None
+    if not settings.revoke and settled(live_jwks, keys.jwks, source_docs.jwks):
+        live_discovery = read(keys.discovery)
+        if settled(live_discovery, keys.discovery, source_docs.discovery):
+            return report(source_docs, None)
+
+    # Something differs: decide with the full history. Before any write, the objects at these keys must
+    # be this issuer's (the state object, or without one the discovery document, says whose they are).
+    live_state = read(keys.state)
+    if live_discovery is None:
+        live_discovery = read(keys.discovery)
+    check_objects_belong_to(target, state=live_state, discovery=live_discovery)
+    state = (
+        State.from_bytes(live_state.body, f"s3://{bucket}/{keys.state}")
+        if live_state
+        else State(issuer=target.issuer.url)
+    )
+    state.issuer = target.issuer.url
+    if settings.distribution_id:
+        state.distribution_id = settings.distribution_id
+    # Timing by AWS's clock (the Date of the responses just read), never by this machine's alone.
+    clock = run_clock(aws_time.now, local_clock())
+    decision = decide(
+        source.keys,
+        _published_keys(live_jwks, objects["jwks"]),
+        state,
+        now=clock.now,
+        retain=settings.retain,
+        revoke=settings.revoke,
+        from_aws=clock.from_aws,
+    )
+    docs = build_documents(target.issuer, decision.keys, settings.jwks_uri)
+    distribution_id = state.distribution_id
+    metadata = dict([CLOUDFRONT_MARK]) if distribution_id else None
+
+    writes: list[tuple[str, bytes, StoredObject | None]] = []
+    if live_jwks is None or live_jwks.body != docs.jwks or not _headers_ok(live_jwks, cache_control=CACHE_CONTROL):
+        why = _why_jwks(live_jwks, decision)
+        plan.add(objects["jwks"], "write", why)
+        writes.append((keys.jwks, docs.jwks, live_jwks))
+    if (
+        live_discovery is None
+        or live_discovery.body != docs.discovery
+        or not _headers_ok(live_discovery, cache_control=CACHE_CONTROL)
+    ):
+        why = "does not exist yet" if live_discovery is None else "content or headers differ from the desired document"
+        plan.add(objects["discovery"], "write", why)
+        writes.append((keys.discovery, docs.discovery, live_discovery))
+    written = [key for key, _, _ in writes]
+    # A change whose invalidation failed in an earlier run (derived from what was read, on every run).
+    unchanged = [
+        _live_document(key, live)
+        for key, live in ((keys.jwks, live_jwks), (keys.discovery, live_discovery))
+        if live is not None and key not in written
+    ]
+    pending = list(pending_invalidations(unchanged, state.invalidated, aws_time.now)) if distribution_id else []
+    to_invalidate = [*written, *pending] if distribution_id else []
+    new_state = decision.state
+    state_key = f"s3://{bucket}/{keys.state}"
+    if live_state is None or live_state.body != new_state.to_bytes():
+        plan.add(state_key, "write", "record when each key was published and left the source (private)")
+    elif to_invalidate:
+        plan.add(state_key, "write", "record which copies CloudFront was told to drop (private)")
+    if distribution_id and to_invalidate:
+        reasons = []
+        if written:
+            reasons.append(f"paths {', '.join(f'/{key}' for key in written)} changed")
+        if pending:
+            reasons.append(f"paths {', '.join(f'/{key}' for key in pending)} changed in a run whose invalidation failed")
+        plan.add(f"cloudfront:{distribution_id}", "invalidate", "; ".join(reasons))
+
+    result = report(docs, decision, clock)  # the time the decision was made by
+    if settings.dry_run:
+        return result
+    # JWKS first, then discovery, then the invalidation, then state: the order that keeps every moment
+    # consistent, and the state records an invalidation only once it was made.
+    etags = {key: live.etag for key, live in ((keys.jwks, live_jwks), (keys.discovery, live_discovery)) if live}
+    for key, body, replaces in writes:
+        etags[key] = put_object(
+            s3, bucket, key, body, content_type=CONTENT_TYPE, cache_control=CACHE_CONTROL, replaces=replaces,
+            metadata=metadata,
+        )
+    failure: Error | None = None
+    if distribution_id and to_invalidate:
+        from oidc_publisher.aws.cloudfront import invalidate
+
+        try:
+            result.invalidation_id = invalidate(clients, distribution_id, [f"/{key}" for key in to_invalidate])
+        except Error as exc:
+            failure = exc  # the state is still written: what was published is recorded; a later run retries
+        else:
+            new_state.invalidated.update({key: etags[key] for key in to_invalidate})
+    body = new_state.to_bytes()
+    if live_state is None or live_state.body != body:
+        put_object(
+            s3, bucket, keys.state, body, content_type=CONTENT_TYPE, cache_control=STATE_CACHE_CONTROL,
+            replaces=live_state,
+        )
+    if failure is not None:
+        raise failure
+    return result
+
+
+def _why_jwks(live: StoredObject | None, decision: Decision) -> str:
+    if live is None:
+        return "does not exist yet"
+    parts = []
+    if decision.added:
+        parts.append(f"add {', '.join(decision.added)}")
+    if decision.removed:
+        parts.append(f"drop {', '.join(decision.removed)} (retention over)")
+    if decision.revoked:
+        parts.append(f"revoke {', '.join(decision.revoked)}")
+    return "; ".join(parts) or "content or headers differ from the desired document"
+

@@ -1,0 +1,237 @@
+"""``register``: converge the IAM OIDC provider for an issuer.
+
+The plan is a pure function of what exists and what is wanted: create when missing; otherwise add the
+client IDs that are missing (never remove one: a role may rely on it), replace the thumbprints when the
+hosts present other certificates, add the user's missing tags. The provider is never deleted and recreated.
+
+Ownership: the ``managed-by=oidc-publisher`` mark is sent only with CreateOpenIDConnectProvider. A provider
+that exists already (made by Terraform, the console, or this tool) is never (re-)tagged with it, so a
+provider another tool made never becomes one that ``teardown`` deletes as its own. ``--tag`` adds the
+user's own tags to any provider; the mark's key is reserved and refused as a ``--tag``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from oidc_publisher.aws.iam import Provider
+from oidc_publisher.core.errors import ConflictError, InputError
+from oidc_publisher.core.issuer import Issuer, parse_issuer
+from oidc_publisher.core.limits import load_json
+from oidc_publisher.core.marks import MANAGED_BY
+from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan
+from oidc_publisher.core.validation import MAX_CLIENT_IDS, check_user_tags, validate_client_ids
+
+if TYPE_CHECKING:
+    from oidc_publisher.aws.clients import AwsClients
+
+
+
+@dataclass(frozen=True)
+class RegisterSettings:
+    issuer_url: str
+    client_ids: tuple[str, ...] = ()
+    thumbprints: tuple[str, ...] = ()
+    no_thumbprint: bool = False
+    tags: tuple[tuple[str, str], ...] = ()
+    jwks_uri: str | None = None
+    connect_to: tuple[str, ...] = ()
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Desired:
+    client_ids: tuple[str, ...]
+    thumbprints: tuple[str, ...]
+    tags: dict[str, str]  # the user's own: the ownership mark is added only to the create call
+
+
+@dataclass
+class RegistrationReport:
+    issuer: str
+    provider_arn: str | None
+    plan: Plan
+    dry_run: bool
+    client_ids: list[str] = field(default_factory=list)
+    thumbprints: list[str] = field(default_factory=list)
+    # host -> "public" | "private" (thumbprint.ca_case), for the hosts whose chain was read
+    ca_cases: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CHANGES_PENDING if self.dry_run and self.plan.has_changes else 0
+
+    def to_text(self) -> str:
+        lines = [self.plan.to_text(dry_run=self.dry_run)]
+        if self.provider_arn:
+            lines.append(f"IAM OIDC provider: {self.provider_arn}")
+        lines.append(f"  client IDs: {', '.join(self.client_ids) or '-'}")
+        lines.append(f"  thumbprints: {', '.join(self.thumbprints) or '- (IAM trusts the host CA itself)'}")
+        from oidc_publisher.core.thumbprint import describe_ca_case
+
+        lines.extend(f"  {host}: {describe_ca_case(case)}" for host, case in self.ca_cases.items())
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "provider_arn": self.provider_arn,
+            "dry_run": self.dry_run,
+            "changed": self.plan.has_changes,
+            "changes": self.plan.to_json(),
+            "client_ids": self.client_ids,
+            "thumbprints": self.thumbprints,
+            "ca": self.ca_cases,
+        }
+
+
+def check_client_id_room(issuer: Issuer, current: Provider, desired: Desired) -> None:
+    """IAM refuses a provider's 101st client ID; say so before changing anything, with the real cause."""
+    missing = [c for c in desired.client_ids if c not in current.client_ids]
+    if missing and len(current.client_ids) + len(missing) > MAX_CLIENT_IDS:
+        raise ConflictError(
+            f"the IAM OIDC provider for {issuer.url} has {len(current.client_ids)} client IDs and "
+            f"{len(missing)} more were asked for",
+            f"IAM allows at most {MAX_CLIENT_IDS} per provider: remove client IDs nobody uses "
+            "(aws iam remove-client-id-from-open-id-connect-provider)",
+        )
+
+
+def plan_provider(issuer: Issuer, current: Provider | None, desired: Desired) -> Plan:
+    """What to change so that IAM trusts the issuer as desired. Pure."""
+    plan = Plan()
+    resource = f"iam:oidc-provider/{issuer.provider_path}"
+    if current is None:
+        plan.add(resource, "create", f"no provider for {issuer.provider_path} (client IDs {', '.join(desired.client_ids)})")
+        return plan
+    missing = [c for c in desired.client_ids if c not in current.client_ids]
+    if missing:
+        plan.add(resource, "update", f"add client ID{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    if desired.thumbprints and set(desired.thumbprints) != set(current.thumbprints):
+        plan.add(resource, "update", f"thumbprints {', '.join(current.thumbprints) or 'none'} -> {', '.join(desired.thumbprints)}")
+    missing_tags = {k: v for k, v in desired.tags.items() if current.tags.get(k) != v}
+    if missing_tags:
+        plan.add(resource, "update", f"tags {', '.join(f'{k}={v}' for k, v in sorted(missing_tags.items()))}")
+    return plan
+
+
+def live_thumbprints(settings: RegisterSettings, issuer: Issuer) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Given thumbprints, or computed for the issuer's host and, when jwks_uri is elsewhere, that host too; and
+    IAM's case (``thumbprint.ca_case``) for each host whose chain was read (none when given or not wanted)."""
+    from urllib.parse import urlsplit
+
+    from oidc_publisher.core.thumbprint import merge_thumbprints
+
+    if settings.no_thumbprint:
+        if settings.thumbprints:
+            raise InputError("--thumbprint and --no-thumbprint were both given", "give one of them")
+        return (), {}
+    if settings.thumbprints:
+        return tuple(merge_thumbprints(settings.thumbprints)), {}
+    from oidc_publisher.core.errors import Error
+    from oidc_publisher.core.thumbprint import ca_case
+    from oidc_publisher.tls import fetch_chain, https_get, public_ca_bundle, verifies_with_public_roots
+
+    hosts = [issuer.host]
+    jwks_uri = settings.jwks_uri
+    if jwks_uri is None:
+        try:
+
+            response = https_get(issuer.discovery_url, connect_to=settings.connect_to)
+            if response.status == 200:
+                jwks_uri = load_json(response.body).get("jwks_uri")
+        except (Error, ValueError):
+            jwks_uri = None  # not published yet: the issuer's own host is what there is to pin
+    jwks_host = urlsplit(jwks_uri).hostname if isinstance(jwks_uri, str) else None
+    if jwks_host and jwks_host not in hosts:
+        hosts.append(jwks_host)
+    chains = [fetch_chain(host, connect_to=settings.connect_to) for host in hosts]
+    bundle = public_ca_bundle()
+    cases = {chain.host: ca_case(verifies_with_public_roots(chain, bundle)) for chain in chains}
+    return tuple(merge_thumbprints([chain.thumbprint for chain in chains])), cases
+
+
+@dataclass
+class PreparedRegistration:
+    """What :func:`prepare_registration` read: the provider as it is, and as it should be."""
+
+    issuer: Issuer
+    desired: Desired
+    current: Provider | None
+    report: RegistrationReport
+
+
+def prepare_registration(settings: RegisterSettings, clients: AwsClients) -> PreparedRegistration:
+    """The reads of a registration (thumbprints over TLS, the provider in IAM) and its plan; writes nothing.
+
+    Kept apart from :func:`apply_registration` so that ``bootstrap`` can do these reads while the bucket
+    is being set up, and still make the provider only after the documents are published.
+    """
+    from oidc_publisher.aws import iam
+
+    issuer = parse_issuer(settings.issuer_url)
+    if settings.jwks_uri is not None:
+        from oidc_publisher.core.documents import validate_jwks_uri
+
+        validate_jwks_uri(settings.jwks_uri)
+    client_ids = validate_client_ids(settings.client_ids)
+    tags = check_user_tags(settings.tags)
+    thumbprints, cases = live_thumbprints(settings, issuer)
+    desired = Desired(client_ids=client_ids, thumbprints=thumbprints, tags=tags)
+    current = iam.find_provider(clients, issuer, for_create=True)
+    if current is not None:
+        check_client_id_room(issuer, current, desired)
+    plan = plan_provider(issuer, current, desired)
+    report = RegistrationReport(
+        issuer=issuer.url,
+        provider_arn=current.arn if current else None,
+        plan=plan,
+        dry_run=settings.dry_run,
+        client_ids=list(dict.fromkeys([*(current.client_ids if current else ()), *desired.client_ids])),
+        thumbprints=list(desired.thumbprints or (current.thumbprints if current else ())),
+        ca_cases=cases,
+    )
+    return PreparedRegistration(issuer, desired, current, report)
+
+
+def register_provider(settings: RegisterSettings, clients: AwsClients) -> RegistrationReport:
+    return apply_registration(prepare_registration(settings, clients), clients)
+
+
+def apply_registration(prepared: PreparedRegistration, clients: AwsClients) -> RegistrationReport:
+    """Carry out a prepared registration's plan (nothing on a dry run or when nothing differs)."""
+    from oidc_publisher.aws import iam
+
+    issuer, desired, current, report = prepared.issuer, prepared.desired, prepared.current, prepared.report
+    plan = report.plan
+    if report.dry_run or not plan.has_changes:
+        return report
+    if current is None:
+        try:
+            # The one place the ownership mark is written: with the call that creates the provider.
+            tags = {**desired.tags, MANAGED_BY[0]: MANAGED_BY[1]}
+            report.provider_arn = iam.create_provider(clients, issuer, desired.client_ids, desired.thumbprints, tags)
+            return report
+        except iam.ProviderExists:
+            # Created between our read and our create: by a concurrent run, or by this very call when
+            # IAM did it but the answer was lost and botocore retried. Converge the one that exists.
+            current = iam.find_provider(clients, issuer)
+            if current is None:
+                raise ConflictError(
+                    f"IAM says the OIDC provider for {issuer.url} exists, but it is not listed", "re-run in a minute"
+                ) from None
+            check_client_id_room(issuer, current, desired)
+            report.provider_arn = current.arn
+            report.client_ids = list(dict.fromkeys([*current.client_ids, *desired.client_ids]))
+            report.thumbprints = list(desired.thumbprints or current.thumbprints)
+            plan.extend(plan_provider(issuer, current, desired).changes)
+    for client_id in desired.client_ids:
+        if client_id not in current.client_ids:
+            iam.add_client_id(clients, current.arn, client_id)
+    if desired.thumbprints and set(desired.thumbprints) != set(current.thumbprints):
+        iam.set_thumbprints(clients, current.arn, desired.thumbprints)
+    missing_tags = {k: v for k, v in desired.tags.items() if current.tags.get(k) != v}
+    if missing_tags:
+        iam.tag_provider(clients, current.arn, missing_tags)
+    return report
