@@ -150,6 +150,10 @@ class AwsClients:
                     raise aws_error(exc, f"create the {service} client") from None
             return self._clients[key]
 
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The client for ``service`` (an operation's; CloudFront's API is always us-east-1's)."""
+        return self._client(service, "us-east-1" if service == "cloudfront" else region)
+
     def s3(self, region: str | None = None) -> S3Client:
         return self._client("s3", region)  # type: ignore[no-any-return]
 

@@ -1,0 +1,43 @@
+"""The typed plan: steps carry declared operations; phases order them; --output json shows the calls."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from oidc_publisher.core.operations import SURFACE, Operation
+from oidc_publisher.core.plan import Plan, step
+
+
+def test_phases_keep_plan_order_within_a_phase_and_order_phases() -> None:
+    plan = Plan()
+    a = plan.add("s3://b", "update", "policy", Operation("s3", "put_bucket_policy", {"Bucket": "b", "Policy": "{}"}), phase=2)
+    b = plan.add("s3://b", "create", "bucket", Operation("s3", "create_bucket", {"Bucket": "b"}), phase=0)
+    c = plan.add("s3://b", "update", "versioning", Operation("s3", "put_bucket_versioning", {"Bucket": "b"}), phase=1)
+    d = plan.add("s3://b", "update", "encryption", Operation("s3", "put_bucket_encryption", {"Bucket": "b"}), phase=1)
+    assert plan.phases == [[b], [c, d], [a]]
+    assert plan.changes == [a, b, c, d]
+
+
+def test_an_undeclared_call_cannot_be_planned() -> None:
+    with pytest.raises(KeyError, match=r"s3\.put_bucket_acl is not in the declared AWS surface"):
+        Operation("s3", "put_bucket_acl", {"Bucket": "b", "ACL": "public-read"})
+
+
+def test_json_shows_the_call_bodies_by_digest_and_policies_as_documents() -> None:
+    body = b'{"keys":[]}'
+    put = step("s3://b/openid/v1/jwks", "write", "new key", "s3", "put_object", Bucket="b", Key="openid/v1/jwks", Body=body)
+    policy = step("s3://b", "update", "read", "s3", "put_bucket_policy", Bucket="b", Policy='{"Version": "2012-10-17"}')
+    assert put.to_json()["operation"] == {
+        "call": "s3:PutObject",
+        "params": {"Bucket": "b", "Key": "openid/v1/jwks", "Body": {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}},
+    }
+    assert policy.to_json()["operation"]["params"]["Policy"] == {"Version": "2012-10-17"}
+
+
+def test_every_declared_write_names_the_iam_actions_it_needs() -> None:
+    for (service, method), call in SURFACE.items():
+        assert call.service == service and call.method == method
+        if call.writes:
+            assert call.actions and all(a.startswith(f"{service}:") for a in call.actions), call
