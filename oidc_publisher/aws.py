@@ -221,10 +221,12 @@ class AwsClients:
             "aws_session_token": given["SessionToken"],
         }
         account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else None
-        return AwsClients(
+        assumed = AwsClients(
             region=self.region_or_none(), max_pool_connections=self._max_pool_connections,
             credentials=credentials, account=account or None,
         )
+        assumed.session  # noqa: B018 - made here, in the caller's thread, not lazily in a worker's
+        return assumed
 
 
 # The session name every assumed role's CloudTrail entries carry (sts:AssumeRole's RoleSessionName).

@@ -498,3 +498,19 @@ def test_accounts_page_commands_run(aws: AwsWorld, front: Front, tmp_path: Path,
     assert providers(aws, CALLER) == {}
     # The refused teardown removed nothing.
     assert "cluster-a/openid/v1/jwks" in [o["Key"] for o in aws.client("s3", "eu-west-1").list_objects_v2(Bucket=bucket)["Contents"]]
+
+
+def test_no_credentials_is_one_line_per_account_and_nothing_is_written(
+    aws: AwsWorld, issuer_host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = register("--account-role", role(A1), "--account-role", role(A2), "--output", "json")
+    assert result.exit_code == 1
+    report = result.json()
+    assert report["failed"] == [A1, A2]
+    assert [a["error"]["message"] for a in report["accounts"]] == [
+        f"sts:AssumeRole on {role(account)} failed: no AWS credentials found" for account in (A1, A2)
+    ]
+    assert report["accounts"][0]["error"]["hint"].startswith("configure credentials")
+    assert aws.recorder.calls == []
