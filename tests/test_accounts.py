@@ -514,3 +514,18 @@ def test_no_credentials_is_one_line_per_account_and_nothing_is_written(
     ]
     assert report["accounts"][0]["error"]["hint"].startswith("configure credentials")
     assert aws.recorder.calls == []
+
+
+def test_teardown_refuses_when_a_listed_account_cannot_be_read(aws: AwsWorld, issuer_host: str) -> None:
+    assert register().exit_code == 0
+    aws.recorder.reset()
+    aws.proxy.fail_next("AssumeRole", 403, "AccessDenied", after=1, message="not authorized")
+    result = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes",
+                    "--account-role", role(A1), "--account-role", role(A2))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"error: cannot tell whether account {A2} still has an IAM OIDC provider for {ISSUER}: sts:AssumeRole of "
+        f"{role(A2)} failed (AccessDenied: not authorized): nothing was removed; grant the caller sts:AssumeRole"
+    )
+    assert aws.recorder.writes == []
+    assert list(providers(aws, CALLER)) == [provider_arn(CALLER)]
