@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 # arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME (IAM's characters; a name of at most 64).
 _ROLE_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$", re.ASCII)
+THUMBPRINT_READS = 8  # issuers' hosts read at once by publish --fleet with accounts
 ROLE_ARN_HINT = "give the role to assume in that account, like arn:aws:iam::123456789012:role/oidc-publisher"
 
 
@@ -256,7 +258,6 @@ def register_issuers_in_accounts(
     """Every issuer in every account (``publish --fleet`` with ``accounts``): one report per issuer, its
     accounts in order. Each role is assumed once; in an account the issuers are converged one after another,
     the accounts side by side. An issuer whose host cannot be read (thumbprints) fails in every account."""
-    from oidc_publisher.concurrency import together
     from oidc_publisher.registration import (
         apply_registration,
         check_registration,
@@ -267,7 +268,10 @@ def register_issuers_in_accounts(
     def thumbprints(settings: RegisterSettings) -> tuple[tuple[str, ...], dict[str, str]]:
         return live_thumbprints(settings, check_registration(settings)[0])
 
-    lives = together([functools.partial(thumbprints, s) for s in issuers], return_exceptions=True)
+    # A bounded pool: a fleet may have hundreds of issuers, each read over TLS.
+    with ThreadPoolExecutor(max_workers=min(THUMBPRINT_READS, max(1, len(issuers)))) as pool:
+        futures = [pool.submit(thumbprints, settings) for settings in issuers]
+    lives: list[Any] = [future.exception() or future.result() for future in futures]
     for live in lives:
         if isinstance(live, BaseException) and not isinstance(live, Error) and _translated(live) is None:
             raise live

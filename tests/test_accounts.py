@@ -529,3 +529,25 @@ def test_teardown_refuses_when_a_listed_account_cannot_be_read(aws: AwsWorld, is
     )
     assert aws.recorder.writes == []
     assert list(providers(aws, CALLER)) == [provider_arn(CALLER)]
+
+
+def test_fleet_issuer_whose_host_cannot_be_read_fails_in_each_account_and_the_others_register(
+    aws: AwsWorld, front: Front, tmp_path: Path
+) -> None:
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    front(BUCKET, ("*.s3.us-east-1.amazonaws.com",))  # its certificate does not cover oidc.other.example
+    pub = k.write(tmp_path / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(json.dumps({
+        "accounts": [role(A1), role(A2)],
+        "defaults": {"bucket": BUCKET, "region": "us-east-1", "public_keys": [str(pub)]},
+        "clusters": [{"name": "odd", "issuer_url": "https://oidc.other.example/odd"}, {"name": "blue", "prefix": "blue"}],
+    }))
+    result = invoke("publish", "--fleet", str(fleet), "--output", "json")
+    assert result.exit_code == 1
+    odd, blue = result.json()["clusters"]
+    assert odd["error"] is None  # its documents are published; only its registration failed
+    assert [a["error"]["type"] for a in odd["accounts"]] == ["TLSError", "TLSError"]
+    assert [a["error"] for a in blue["accounts"]] == [None, None]
+    for account in (A1, A2):
+        assert list(providers(aws, account)) == [provider_arn(account, f"{BUCKET}.s3.us-east-1.amazonaws.com/blue")]
