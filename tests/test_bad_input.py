@@ -135,6 +135,11 @@ CASES: list[tuple[str, Callable[[dict[str, Path], Path], list[str]], int, str]] 
     ("issuer with a percent-encoded dot", lambda f, o: ["bootstrap", "--bucket", "good-bucket", "--region", "us-east-1", "--cloudfront", "--issuer-url", "https://oidc.example.com/%2e%2e", "--public-key", str(f["good"])], 2, "error: issuer URL 'https://oidc.example.com/%2e%2e' has an invalid or percent-encoded dot escape"),
     ("issuer longer than IAM's 255", lambda f, o: ["register", "--issuer-url", "https://oidc.example.com/" + "a" * 240, "--no-thumbprint"], 2, "error: issuer URL 'https://oidc.example.com/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' is 265 characters long"),
     ("two key sources", lambda f, o: ["render", "--issuer-url", ISSUER, "--jwks", str(f["empty_jwks"]), "--public-key", str(f["good"]), "--out-dir", str(o)], 2, "error: --jwks and --public-key were both given"),
+    ("account role that is an account id", lambda f, o: ["register", "--issuer-url", ISSUER, "--no-thumbprint", "--account-role", "111111111111"], 2, "error: --account-role '111111111111' is not an IAM role ARN; give the role to assume in that account"),
+    ("account role given twice", lambda f, o: ["register", "--issuer-url", ISSUER, "--no-thumbprint", "--account-role", "arn:aws:iam::111111111111:role/r", "--account-role", "arn:aws:iam::111111111111:role/r"], 2, "error: --account-role arn:aws:iam::111111111111:role/r is given twice; list each account's role once"),
+    ("two account roles of one account", lambda f, o: ["audit", "--issuer-url", ISSUER, "--account-role", "arn:aws:iam::111111111111:role/a", "--account-role", "arn:aws:iam::111111111111:role/b"], 2, "error: --account-role arn:aws:iam::111111111111:role/b is in account 111111111111, as arn:aws:iam::111111111111:role/a is; give one role per account"),
+    ("account role that is a user", lambda f, o: ["teardown", "--issuer-url", ISSUER, "--bucket", "good-bucket", "--yes", "--account-role", "arn:aws:iam::111111111111:user/bob"], 2, "error: --account-role 'arn:aws:iam::111111111111:user/bob' is not an IAM role ARN"),
+    ("account role with a bad name", lambda f, o: ["role", "create", "--issuer-url", ISSUER, "--namespace", "d", "--service-account", "a", "--policy-arn", "arn:aws:iam::aws:policy/X", "--account-role", "arn:aws:iam::111111111111:role/a b"], 2, "error: --account-role 'arn:aws:iam::111111111111:role/a b' is not an IAM role ARN"),
 ]
 
 
@@ -177,6 +182,11 @@ BEFORE_ANY_CALL: list[tuple[str, Callable[[dict[str, Path]], list[str]], str]] =
     ("register: issuer on localhost", lambda f: ["register", "--issuer-url", "https://localhost", "--no-thumbprint"], "error: issuer URL 'https://localhost' names localhost"),
     ("role create: issuer with a quote", lambda f: ["role", "create", "--issuer-url", "https://oidc.example.com/a'b", "--namespace", "d", "--service-account", "a", "--policy-arn", "arn:aws:iam::aws:policy/X"], "error: issuer URL \"https://oidc.example.com/a'b\" has \"'\" in its path"),
     ("audit: upper-case scheme", lambda f: ["audit", "--issuer-url", "HTTPS://oidc.example.com"], "error: issuer URL 'HTTPS://oidc.example.com' has an upper-case scheme"),
+    ("register --account-role: a bad --tag", lambda f: ["register", "--issuer-url", ISSUER, "--no-thumbprint", "--account-role", "arn:aws:iam::111111111111:role/r", "--tag", "aws:x=y"], "error: tag key 'aws:x' is not valid for IAM"),
+    ("register --account-role: not a role ARN", lambda f: ["register", "--issuer-url", ISSUER, "--no-thumbprint", "--account-role", "arn:aws:iam::111111111111:group/g"], "error: --account-role 'arn:aws:iam::111111111111:group/g' is not an IAM role ARN"),
+    ("role create --account-role: bad namespace", lambda f: ["role", "create", "--issuer-url", ISSUER, "--namespace", "Bad_NS", "--service-account", "a", "--policy-arn", "arn:aws:iam::aws:policy/X", "--account-role", "arn:aws:iam::111111111111:role/r"], "error: namespace 'Bad_NS' is not a valid Kubernetes name"),
+    ("audit --account-role: a short account id", lambda f: ["audit", "--issuer-url", ISSUER, "--account-role", "arn:aws:iam::11111111111:role/r"], "error: --account-role 'arn:aws:iam::11111111111:role/r' is not an IAM role ARN"),
+    ("teardown --account-role: http issuer", lambda f: ["teardown", "--issuer-url", "http://oidc.example.com", "--bucket", "good-bucket", "--yes", "--account-role", "arn:aws:iam::111111111111:role/r"], "error: issuer URL 'http://oidc.example.com' is not https"),
 ]
 
 

@@ -79,10 +79,16 @@ def stderr_is_terminal() -> bool:
 class AwsClients:
     """Lazily made boto3 clients sharing one session; tests point ``AWS_ENDPOINT_URL`` at moto instead."""
 
-    def __init__(self, region: str | None = None, profile: str | None = None, *, max_pool_connections: int = 10) -> None:
+    def __init__(
+        self, region: str | None = None, profile: str | None = None, *, max_pool_connections: int = 10,
+        credentials: dict[str, str] | None = None, account: str | None = None,
+    ) -> None:
         self._region = region
         self._profile = profile
         self._max_pool_connections = max_pool_connections
+        # An assumed role's temporary credentials (see assume), used instead of the credential chain.
+        self._credentials = credentials
+        self._account = account
         self._clients: dict[tuple[str, str | None], Any] = {}
         # A boto3 session is not thread-safe (its clients are): clients made lazily from worker threads
         # (publish --fleet) are made one at a time.
@@ -97,7 +103,14 @@ class AwsClients:
         # SDKs, the AWS CLI v2 and most CI and container set-ups set, and there it wins over both.
         region = self._region or os.environ.get("AWS_REGION") or None
         try:
-            session = boto3.session.Session(profile_name=self._profile, region_name=region)
+            if self._credentials is not None:
+                given = self._credentials
+                session = boto3.session.Session(
+                    aws_access_key_id=given["aws_access_key_id"], aws_secret_access_key=given["aws_secret_access_key"],
+                    aws_session_token=given["aws_session_token"], region_name=region,
+                )
+            else:
+                session = boto3.session.Session(profile_name=self._profile, region_name=region)
         except BotoCoreError as exc:
             raise aws_error(exc, "configure the AWS session") from None
         session.events.register("creating-client-class", _name_the_calls)
@@ -184,10 +197,58 @@ class AwsClients:
     def account_id(self) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        if self._account is not None:
+            return self._account
         try:
             return str(self.sts().get_caller_identity()["Account"])
         except (ClientError, BotoCoreError) as exc:
             raise aws_error(exc, "sts:GetCallerIdentity") from None
+
+    def assume(self, role_arn: str) -> AwsClients:
+        """New clients in the role's account: sts:AssumeRole with this session's credentials (the standard
+        chain), session name ``oidc-publisher``. The temporary credentials last an hour, longer than a run.
+
+        Made in the caller's thread: the source session is not thread-safe, the new one is the caller's alone.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self.sts().assume_role(RoleArn=role_arn, RoleSessionName=ASSUMED_SESSION_NAME)
+        except ClientError as exc:
+            raise assume_role_error(exc, role_arn) from None
+        except BotoCoreError as exc:
+            raise aws_error(exc, "sts:AssumeRole", role_arn) from None
+        given = answer["Credentials"]
+        credentials = {
+            "aws_access_key_id": given["AccessKeyId"],
+            "aws_secret_access_key": given["SecretAccessKey"],
+            "aws_session_token": given["SessionToken"],
+        }
+        account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else None
+        assumed = AwsClients(
+            region=self.region_or_none(), max_pool_connections=self._max_pool_connections,
+            credentials=credentials, account=account or None,
+        )
+        assumed.session  # noqa: B018 - made here, in the caller's thread, not lazily in a worker's
+        return assumed
+
+
+# The session name every assumed role's CloudTrail entries carry (sts:AssumeRole's RoleSessionName).
+ASSUMED_SESSION_NAME = "oidc-publisher"
+
+
+def assume_role_error(exc: Exception, role_arn: str) -> AWSError:
+    """sts:AssumeRole refused: one line naming the role and both halves of the fix (the caller's permission,
+    the role's trust policy); other failures as any AWS call's."""
+    code = str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
+    if code in ("AccessDenied", "AccessDeniedException"):
+        message = str(exc.response.get("Error", {}).get("Message", "")).strip().rstrip(".")  # type: ignore[attr-defined]
+        return AWSError(
+            f"sts:AssumeRole of {role_arn} failed (AccessDenied{': ' + message if message else ''})",
+            "grant the caller sts:AssumeRole on that role, and let the role's trust policy admit the caller "
+            "(see docs/accounts.md)",
+        )
+    return aws_error(exc, "sts:AssumeRole", role_arn)
 
 
 class _NamedCalls:

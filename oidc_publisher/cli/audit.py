@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from oidc_publisher.cli.common import (
+    AccountRoleOpt,
     ContextOpt,
     FromClusterOpt,
     InsecureSkipTlsVerifyOpt,
@@ -33,13 +34,19 @@ def audit(
     context: ContextOpt = None,
     insecure_skip_tls_verify: InsecureSkipTlsVerifyOpt = False,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding is at or above this severity.")] = FailOn.high,
+    account_role: AccountRoleOpt = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """List the IAM roles that trust this issuer and what is wrong with each trust policy."""
+    """List the IAM roles that trust this issuer and what is wrong with each trust policy (with --account-role, in every listed account)."""
     from oidc_publisher.aws.clients import AwsClients
     from oidc_publisher.commands.audit import AuditSettings
     from oidc_publisher.commands.audit import audit as do_audit
 
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, None, None, required=False, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     settings = AuditSettings(issuer_url=issuer_url, source=source if source.given else None, fail_on=fail_on.value)
+    if account_role:
+        from oidc_publisher.commands.accounts import audit_in_accounts, parse_account_roles
+
+        roles = guard(lambda: parse_account_roles(account_role), output)
+        run(lambda: audit_in_accounts(settings, AwsClients(), roles), output)
     run(lambda: do_audit(settings, AwsClients()), output)

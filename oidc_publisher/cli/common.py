@@ -285,3 +285,16 @@ def guard(work: Callable[[], Any], output: OutputFormat = OutputFormat.text) -> 
         return work()
     except Error as exc:
         fail(exc, output)
+
+
+AccountRoleOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--account-role",
+        metavar="ARN",
+        help="Work in the account of this IAM role, assumed with the standard credential chain (sts:AssumeRole, "
+        "session name oidc-publisher), instead of the caller's; repeatable: every account in one run, each with "
+        "its own result (see docs/accounts.md).",
+        rich_help_panel="Several AWS accounts",
+    ),
+]

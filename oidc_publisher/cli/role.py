@@ -86,14 +86,27 @@ def create(
     allow_wildcard: WildcardOpt = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write the ServiceAccount manifest here instead of printing it.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the --out file if it exists.")] = False,
+    account_role: Annotated[
+        str | None,
+        typer.Option(
+            "--account-role",
+            metavar="ARN",
+            help="Make the role in the account of this IAM role, assumed with the standard credential chain; it "
+            "trusts that account's provider (register it there first: register --account-role).",
+        ),
+    ] = None,
     dry_run: DryRunOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Create or converge a role for one service account, and print its annotated ServiceAccount."""
     from oidc_publisher.aws.clients import AwsClients
-    from oidc_publisher.commands.role import RoleSettings, create_role
+    from oidc_publisher.commands.role import RoleSettings, create_role, create_role_in_account
 
     tags = guard(lambda: parse_tags(tag), output)
+    if account_role is not None:
+        from oidc_publisher.commands.accounts import parse_account_roles
+
+        guard(lambda: parse_account_roles([account_role]), output)
     settings = RoleSettings(
         issuer_url=issuer_url,
         namespace=namespace,
@@ -109,6 +122,9 @@ def create(
         out=out,
         force=force,
         dry_run=dry_run,
+        account_role=account_role,
     )
     guard(lambda: _names(settings), output)
+    if account_role is not None:
+        run(lambda: create_role_in_account(settings, AwsClients()), output)
     run(lambda: create_role(settings, AwsClients()), output)

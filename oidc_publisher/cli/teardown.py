@@ -39,18 +39,33 @@ def teardown(
         ),
     ] = False,
     wait_timeout: WaitTimeoutOpt = None,
+    account_role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--account-role",
+            metavar="ARN",
+            help="An account where the issuer was registered (register --account-role), reached by assuming this "
+            "IAM role; repeatable. Teardown is refused, before anything is removed, while any of them still has a "
+            "provider for the issuer (see docs/accounts.md).",
+            rich_help_panel="Several AWS accounts",
+        ),
+    ] = None,
     dry_run: DryRunOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Remove the provider, documents, state, and the bucket and distribution the tool created (after confirmation).
 
-    An S3-direct issuer's bucket is kept, emptied and locked, unless --delete-bucket: its name is the issuer's host."""
+    An S3-direct issuer's bucket is kept, emptied and locked, unless --delete-bucket: its name is the issuer's host. With --account-role, refused while any listed account still has a provider for the issuer."""
     from oidc_publisher.aws.clients import AwsClients
     from oidc_publisher.commands.teardown import TeardownSettings, require_terminal
     from oidc_publisher.commands.teardown import teardown as do_teardown
 
+    if account_role:
+        from oidc_publisher.commands.accounts import parse_account_roles
+
+        guard(lambda: parse_account_roles(account_role), output)
     guard(lambda: require_terminal(yes, dry_run, stdin_is_terminal()), output)
     waits = guard(lambda: waiter(wait, wait_timeout), output)
     settings = TeardownSettings(issuer_url=issuer_url, bucket=bucket, prefix=prefix, region=region, yes=yes, dry_run=dry_run,
-                                 delete_bucket=delete_bucket)
+                                 delete_bucket=delete_bucket, account_roles=tuple(account_role or ()))
     run(lambda: do_teardown(settings, AwsClients(region=region), lambda text: typer.confirm(text, err=True), waits), output)

@@ -32,6 +32,7 @@ from oidc_publisher.sources import KeySource, read_file
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.commands.accounts import AccountRole, AccountsReport
     from oidc_publisher.commands.publish import PublishReport, PublishSettings, Target
 
 DEFAULT_CONCURRENCY = 8
@@ -103,6 +104,7 @@ class Fleet:
     path: Path
     clusters: tuple[FleetCluster, ...]
     warnings: tuple[str, ...] = ()
+    accounts: tuple[AccountRole, ...] = ()  # every issuer is registered in each (docs/accounts.md)
 
 
 def _label(index: int, name: object) -> str:
@@ -194,7 +196,8 @@ def load_fleet(path: Path, *, default_region: str | None, dry_run: bool = False)
     if not isinstance(document, dict):
         raise InputError(f"fleet file {path} is not a JSON object", _FORMAT_HINT)
     problems: list[InputError] = []
-    problems += _check_members("the fleet file", document, ("clusters", "defaults"))
+    problems += _check_members("the fleet file", document, ("clusters", "defaults", "accounts"))
+    accounts = _accounts(document.get("accounts"), problems) if "accounts" in document else []
     clusters = document.get("clusters")
     if not isinstance(clusters, list) or not clusters:
         problems.append(InputError(f"fleet file {path} lists no clusters", _FORMAT_HINT))
@@ -243,7 +246,19 @@ def load_fleet(path: Path, *, default_region: str | None, dry_run: bool = False)
     problems += _duplicates(loaded)
     if problems:
         raise FleetFileError(problems)
-    return Fleet(path=path, clusters=tuple(loaded), warnings=tuple(warnings))
+    return Fleet(path=path, clusters=tuple(loaded), warnings=tuple(warnings), accounts=tuple(accounts))
+
+
+def _accounts(value: Any, problems: list[InputError]) -> list[AccountRole]:
+    """The file's ``accounts``: a list of role ARNs to assume, one per account (each issuer is registered there)."""
+    from oidc_publisher.commands.accounts import ROLE_ARN_HINT, account_roles
+
+    if not isinstance(value, list) or not value:
+        problems.append(InputError("accounts must be a non-empty list of IAM role ARNs", ROLE_ARN_HINT))
+        return []
+    roles, found = account_roles(value, lambda index: f"accounts[{index}]:")
+    problems += found
+    return roles
 
 
 def _cluster(
@@ -378,6 +393,7 @@ class ClusterOutcome:
     cluster: FleetCluster
     report: PublishReport | None = None
     error: Error | None = None
+    accounts: AccountsReport | None = None  # the issuer's registration in the file's accounts
 
     @property
     def changed(self) -> bool:
@@ -390,11 +406,15 @@ class ClusterOutcome:
         assert self.report is not None
         keys = "; ".join(self.report.key_summary())
         status = self.report.change_summary() if self.changed else "unchanged"
-        return f"{head}: {status} ({keys})"
+        line = f"{head}: {status} ({keys})"
+        if self.accounts is None:
+            return line
+        return "\n".join([line, *(f"  {o.headline(self.accounts.dry_run)}" for o in self.accounts.outcomes)])
 
     def to_json(self) -> dict[str, Any]:
         if self.report is not None:
-            return {**self.report.to_json(), "name": self.cluster.name, "error": None}
+            accounts = {"accounts": self.accounts.to_json()["accounts"]} if self.accounts is not None else {}
+            return {**self.report.to_json(), "name": self.cluster.name, "error": None, **accounts}
         assert self.error is not None
         target = self.cluster.target
         return {
@@ -427,9 +447,12 @@ class FleetReport:
             return EXIT_BUG
         if self.failed:
             return 1
+        registered = [o.accounts for o in self.outcomes if o.accounts is not None]
+        if any(r.failed for r in registered):
+            return 1
         if self.dry_run and any(o.changed for o in self.outcomes):
             return EXIT_CHANGES_PENDING
-        return 0
+        return max((r.exit_code for r in registered), default=0)
 
     def summary(self) -> str:
         changed = sum(1 for o in self.outcomes if o.changed)
@@ -438,6 +461,9 @@ class FleetReport:
         total = len(self.outcomes)
         parts = [f"{changed} {'would change' if self.dry_run else 'changed'}", f"{unchanged} unchanged"]
         parts.append(f"{len(failed)} failed" + (f" ({', '.join(o.cluster.name for o in failed)})" if failed else ""))
+        missed = [f"{o.cluster.name} in {a.role.account_id}" for o in self.outcomes if o.accounts for a in o.accounts.failed]
+        if missed:
+            parts.append(f"{len(missed)} account registration{'s' if len(missed) != 1 else ''} failed ({', '.join(missed)})")
         return f"fleet of {total} cluster{'s' if total != 1 else ''}: {', '.join(parts)}"
 
     def to_text(self) -> str:
@@ -511,10 +537,29 @@ def publish_fleet(
     for warning in fleet.warnings:
         warn(warning)
     report = publish_clusters(fleet, clients, concurrency=settings.concurrency)
+    if fleet.accounts:
+        register_in_accounts(fleet, report, clients)
     for outcome in report.outcomes:
         for note in outcome.report.notes if outcome.report else ():
             warn(f"{outcome.cluster.label}: {note}")
     return report
+
+
+def register_in_accounts(fleet: Fleet, report: FleetReport, clients: AwsClients) -> None:
+    """Register every published cluster's issuer in each of the file's accounts, after its documents are
+    published (a cluster that failed to publish is not registered)."""
+    from oidc_publisher.commands.accounts import register_issuers_in_accounts
+    from oidc_publisher.commands.register import RegisterSettings
+
+    published = [o for o in report.outcomes if o.error is None]
+    issuers = [
+        RegisterSettings(
+            issuer_url=o.cluster.target.issuer.url, jwks_uri=o.cluster.settings.jwks_uri, dry_run=o.cluster.settings.dry_run
+        )
+        for o in published
+    ]
+    for outcome, registered in zip(published, register_issuers_in_accounts(issuers, clients, fleet.accounts), strict=True):
+        outcome.accounts = registered
 
 
 def publish_clusters(fleet: Fleet, clients: AwsClients, *, concurrency: int = DEFAULT_CONCURRENCY) -> FleetReport:

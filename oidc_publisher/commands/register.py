@@ -162,22 +162,29 @@ class PreparedRegistration:
     report: RegistrationReport
 
 
-def prepare_registration(settings: RegisterSettings, clients: AwsClients) -> PreparedRegistration:
-    """The reads of a registration (thumbprints over TLS, the provider in IAM) and its plan; writes nothing.
-
-    Kept apart from :func:`apply_registration` so that ``bootstrap`` can do these reads while the bucket
-    is being set up, and still make the provider only after the documents are published.
-    """
-    from oidc_publisher.aws import iam
-
+def check_registration(settings: RegisterSettings) -> tuple[Issuer, tuple[str, ...], dict[str, str]]:
+    """Every input refusal of a registration, before any connection or AWS call: (issuer, client IDs, tags)."""
     issuer = parse_issuer(settings.issuer_url)
     if settings.jwks_uri is not None:
         from oidc_publisher.core.documents import validate_jwks_uri
 
         validate_jwks_uri(settings.jwks_uri)
-    client_ids = validate_client_ids(settings.client_ids)
-    tags = check_user_tags(settings.tags)
-    thumbprints, cases = live_thumbprints(settings, issuer)
+    return issuer, validate_client_ids(settings.client_ids), check_user_tags(settings.tags)
+
+
+def prepare_registration(
+    settings: RegisterSettings, clients: AwsClients, *, live: tuple[tuple[str, ...], dict[str, str]] | None = None
+) -> PreparedRegistration:
+    """The reads of a registration (thumbprints over TLS, the provider in IAM) and its plan; writes nothing.
+
+    Kept apart from :func:`apply_registration` so that ``bootstrap`` can do these reads while the bucket
+    is being set up, and still make the provider only after the documents are published. ``live``: the
+    thumbprints and CA cases :func:`live_thumbprints` already read (one read for many accounts).
+    """
+    from oidc_publisher.aws import iam
+
+    issuer, client_ids, tags = check_registration(settings)
+    thumbprints, cases = live if live is not None else live_thumbprints(settings, issuer)
     desired = Desired(client_ids=client_ids, thumbprints=thumbprints, tags=tags)
     current = iam.find_provider(clients, issuer, for_create=True)
     if current is not None:

@@ -80,6 +80,7 @@ class RoleSettings:
     out: Path | None = None
     force: bool = False
     dry_run: bool = False
+    account_role: str | None = None  # --account-role: the role is made in that role's account
 
 
 @dataclass
@@ -125,12 +126,18 @@ def provider_arn_for(clients: AwsClients, issuer: Issuer) -> str:
     return provider_arn(clients.partition, clients.account_id, issuer)
 
 
-def require_provider(clients: AwsClients, issuer: Issuer) -> str:
+def require_provider(clients: AwsClients, issuer: Issuer, account_role: str | None = None) -> str:
     """The registered provider's ARN; a clear refusal when the issuer is not registered in this account."""
     from oidc_publisher.aws.iam import get_provider
 
     arn = provider_arn_for(clients, issuer)
     if get_provider(clients, arn) is None:
+        if account_role is not None:
+            raise ConflictError(
+                f"no IAM OIDC provider is registered for {issuer.url} in account {clients.account_id} (a role can "
+                "only trust a provider of its own account)",
+                f"register it there first: oidc-publisher register --issuer-url {issuer.url} --account-role {account_role}",
+            )
         raise ConflictError(
             f"no IAM OIDC provider is registered for {issuer.url}",
             f"register it first: oidc-publisher register --issuer-url {issuer.url} (or bootstrap)",
@@ -145,7 +152,7 @@ def build_trust_policy(settings: RoleSettings, clients: AwsClients, *, require_r
     check_audience(settings.audience, "--audience")
     check_names(settings.namespace, settings.service_account, allow_wildcard=settings.allow_wildcard)
     issuer = parse_issuer(settings.issuer_url)
-    arn = require_provider(clients, issuer) if require_registered else provider_arn_for(clients, issuer)
+    arn = require_provider(clients, issuer, settings.account_role) if require_registered else provider_arn_for(clients, issuer)
     return trust_policy(arn, issuer, settings.namespace, settings.service_account, settings.audience)
 
 
@@ -290,6 +297,15 @@ def _refuse_other_issuer(name: str, role: dict[str, Any], tags: dict[str, str], 
             f"role {name} was made for issuer {other}, not {issuer.url}: refusing to repoint it",
             f"pass --role-name to make a role for {issuer.url}, or use --issuer-url {other} to converge this one",
         )
+
+
+def create_role_in_account(settings: RoleSettings, clients: AwsClients) -> RoleReport:
+    """``role create --account-role``: every input checked first, then the role assumed, then the role made
+    there, trusting that account's provider."""
+    _check(settings)
+    _inline_policy(settings)
+    assert settings.account_role is not None
+    return create_role(settings, clients.assume(settings.account_role))
 
 
 def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:

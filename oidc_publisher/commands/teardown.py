@@ -53,6 +53,7 @@ class TeardownSettings:
     yes: bool = False
     dry_run: bool = False
     delete_bucket: bool = False
+    account_roles: tuple[str, ...] = ()  # --account-role: accounts that must have no provider left (docs/accounts.md)
 
 
 @dataclass
@@ -110,6 +111,11 @@ def teardown(
 
     provider = get_provider(clients, provider_arn_for(clients, issuer))
     owned_provider = provider is not None and provider.tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
+    if settings.account_roles:
+        from oidc_publisher.commands.accounts import parse_account_roles, providers_in_accounts, refuse_while_registered
+
+        listed = providers_in_accounts(clients, parse_account_roles(settings.account_roles), issuer.url)
+        refuse_while_registered(issuer.url, listed, provider.arn if provider is not None and owned_provider else None)
     if provider is None:
         report.notes.append(f"no IAM OIDC provider is registered for {issuer.url}")
     elif owned_provider:

@@ -261,12 +261,12 @@ class RecordingProxy:
                 """moto's server does not implement these two IAM actions (it answers 500). The proxy
                 carries them out on moto's own provider object, as IAM would, so the tool's real call is
                 exercised against real state."""
-                from moto.core import DEFAULT_ACCOUNT_ID
                 from moto.iam.models import iam_backends
 
                 form = urllib.parse.parse_qs(body.decode())
                 arn, client_id = form["OpenIDConnectProviderArn"][0], form["ClientID"][0]
-                provider = iam_backends[DEFAULT_ACCOUNT_ID]["global"].get_open_id_connect_provider(arn)
+                # The provider's own account (arn:aws:iam::ACCOUNT:...): an assumed role's calls land there.
+                provider = iam_backends[arn.split(":")[4]]["global"].get_open_id_connect_provider(arn)
                 if operation.startswith("Add") and client_id not in provider.client_id_list:
                     provider.client_id_list.append(client_id)
                 elif operation.startswith("Remove") and client_id in provider.client_id_list:
