@@ -426,6 +426,37 @@ def test_an_origin_without_the_oac_gets_it_back(
     assert aws.recorder.writes == [("cloudfront", "UpdateDistribution")]
 
 
+def test_a_deleted_oac_is_made_again_and_the_origin_pointed_at_it_in_one_run(
+    aws: AwsWorld, clients: AwsClients, origins_keep_their_oac: None
+) -> None:
+    """Someone took the OAC off the origin and deleted it (CloudFront allows that once nothing uses it): one
+    run makes it again and signs the origin with it (the origin stayed unsigned until a second run before)."""
+    made, _ = ensure(clients)
+    assert made is not None
+    [oac] = oacs(aws)
+    cf = aws.client("cloudfront")
+    current = cf.get_distribution_config(Id=made.id)
+    config = dict(current["DistributionConfig"])
+    [origin] = config["Origins"]["Items"]
+    config["Origins"] = {"Quantity": 1, "Items": [{**origin, "OriginAccessControlId": ""}]}
+    cf.update_distribution(Id=made.id, IfMatch=current["ETag"], DistributionConfig=config)
+    cf.delete_origin_access_control(Id=oac["Id"], IfMatch=cf.get_origin_access_control(Id=oac["Id"])["ETag"])
+    aws.recorder.reset()
+
+    _, changes = ensure(clients)
+
+    assert changes == [
+        CREATE_OAC,
+        Change(f"cloudfront:distribution/{made.id}", "update", f"origin access control -> the new oidc-publisher-{BUCKET}"),
+    ]
+    assert aws.recorder.writes == [("cloudfront", "CreateOriginAccessControl"), ("cloudfront", "UpdateDistribution")]
+    [again] = oacs(aws)
+    assert again["Id"] != oac["Id"]
+    assert config_of(aws, made.id)["Origins"]["Items"][0]["OriginAccessControlId"] == again["Id"]
+    aws.recorder.reset()
+    assert ensure(clients)[1] == [] and aws.recorder.writes == []
+
+
 # ---------------------------------------------------------------- the cache policy
 
 
