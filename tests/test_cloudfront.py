@@ -17,6 +17,9 @@ What moto never shows: CloudFront serving anything, OAC signing, or the certific
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -29,13 +32,15 @@ from oidc_publisher.aws.cloudfront import (
     delete_origin_access_control,
     disable_distribution,
     distribution_arn,
-    ensure_distribution,
+    execute_distribution_plan,
     find_distribution,
     invalidate,
-    plan_distribution,
+    read_distribution,
 )
+from oidc_publisher.core import distribution_plan as planner
+from oidc_publisher.core.distribution_plan import DistributionPlan, DistributionSettings, caller_reference
 from oidc_publisher.core.errors import AWSError, ConflictError, InputError
-from oidc_publisher.core.plan import Change
+from oidc_publisher.core.plan import Change, Step
 from tests.support.deployments import finish_deployments
 from tests.support.motoserver import AwsWorld
 
@@ -99,8 +104,26 @@ def origins_keep_their_oac(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(models.Origin, "__init__", keep)
 
 
-def ensure(clients: AwsClients, *, dry_run: bool = False, **kwargs: Any) -> tuple[Distribution | None, list[Change]]:
-    return ensure_distribution(clients, bucket=BUCKET, region=REGION, tags=TAGS, dry_run=dry_run, **kwargs)
+def said(steps: Sequence[Step]) -> list[Change]:
+    """The plan's lines, as --dry-run prints them (what these tests pin; the operations are pinned by
+    test_distribution_plan.py and by what reaches moto)."""
+    return [Change(s.resource, s.action, s.reason) for s in steps]
+
+
+def plan_distribution(clients: AwsClients, *, bucket: str, region: str, **kwargs: Any) -> DistributionPlan:
+    """bootstrap --cloudfront's read, then plan (its lines as said())."""
+    wanted = DistributionSettings(bucket, region, caller_reference(bucket, time.time_ns()), tags=TAGS, **kwargs)
+    planned = planner.plan_distribution(read_distribution(clients, bucket=bucket, region=region), wanted)
+    return dataclasses.replace(planned, changes=said(planned.changes))
+
+
+def ensure(clients: AwsClients, *, dry_run: bool = False, aliases: tuple[str, ...] = (),
+           acm_certificate_arn: str | None = None) -> tuple[Distribution | None, list[Change]]:
+    """bootstrap --cloudfront's set-up: read, plan, then execute the plan or (dry run) only show it."""
+    wanted = DistributionSettings(BUCKET, REGION, caller_reference(BUCKET, time.time_ns()), aliases, acm_certificate_arn, TAGS)
+    planned = planner.plan_distribution(read_distribution(clients, bucket=BUCKET, region=REGION), wanted)
+    dist = planned.existing if dry_run else execute_distribution_plan(planned, clients)
+    return dist, said(planned.changes)
 
 
 def config_of(aws: AwsWorld, distribution_id: str) -> dict[str, Any]:
@@ -123,7 +146,7 @@ def cache_policies(aws: AwsWorld) -> dict[str, dict[str, Any]]:
 
 def legacy_distribution(aws: AwsWorld, oac_id: str) -> str:
     """A distribution as the tool made them before it had a cache policy: legacy ForwardedValues and TTLs."""
-    config = cf_edge._new_config(BUCKET, REGION, oac_id, (), None, "unused")
+    config = planner.new_config(BUCKET, REGION, oac_id, (), None, "unused", f"oidc-publisher-{BUCKET}-legacy")
     behaviour = {k: v for k, v in config["DefaultCacheBehavior"].items() if k != "CachePolicyId"}
     behaviour["ForwardedValues"] = {"QueryString": False, "Cookies": {"Forward": "none"}, "Headers": {"Quantity": 0}}
     behaviour.update(MinTTL=0, DefaultTTL=300, MaxTTL=3600)
@@ -403,6 +426,37 @@ def test_an_origin_without_the_oac_gets_it_back(
     assert aws.recorder.writes == [("cloudfront", "UpdateDistribution")]
 
 
+def test_a_deleted_oac_is_made_again_and_the_origin_pointed_at_it_in_one_run(
+    aws: AwsWorld, clients: AwsClients, origins_keep_their_oac: None
+) -> None:
+    """Someone took the OAC off the origin and deleted it (CloudFront allows that once nothing uses it): one
+    run makes it again and signs the origin with it (the origin stayed unsigned until a second run before)."""
+    made, _ = ensure(clients)
+    assert made is not None
+    [oac] = oacs(aws)
+    cf = aws.client("cloudfront")
+    current = cf.get_distribution_config(Id=made.id)
+    config = dict(current["DistributionConfig"])
+    [origin] = config["Origins"]["Items"]
+    config["Origins"] = {"Quantity": 1, "Items": [{**origin, "OriginAccessControlId": ""}]}
+    cf.update_distribution(Id=made.id, IfMatch=current["ETag"], DistributionConfig=config)
+    cf.delete_origin_access_control(Id=oac["Id"], IfMatch=cf.get_origin_access_control(Id=oac["Id"])["ETag"])
+    aws.recorder.reset()
+
+    _, changes = ensure(clients)
+
+    assert changes == [
+        CREATE_OAC,
+        Change(f"cloudfront:distribution/{made.id}", "update", f"origin access control -> the new oidc-publisher-{BUCKET}"),
+    ]
+    assert aws.recorder.writes == [("cloudfront", "CreateOriginAccessControl"), ("cloudfront", "UpdateDistribution")]
+    [again] = oacs(aws)
+    assert again["Id"] != oac["Id"]
+    assert config_of(aws, made.id)["Origins"]["Items"][0]["OriginAccessControlId"] == again["Id"]
+    aws.recorder.reset()
+    assert ensure(clients)[1] == [] and aws.recorder.writes == []
+
+
 # ---------------------------------------------------------------- the cache policy
 
 
@@ -544,7 +598,7 @@ def test_a_terraform_policy_of_the_same_name_is_kept_and_never_taken(aws: AwsWor
             "OriginAccessControlOriginType": "s3",
         }
     )["OriginAccessControl"]["Id"]  # fmt: skip
-    config = cf_edge._new_config(BUCKET, REGION, oac_id, (), None, other)
+    config = planner.new_config(BUCKET, REGION, oac_id, (), None, other, f"oidc-publisher-{BUCKET}-terraform")
     made = cf.create_distribution(DistributionConfig=config)["Distribution"]["Id"]  # type: ignore[arg-type]
     aws.recorder.reset()
     assert ensure(clients) == (find_distribution(clients, bucket=BUCKET, region=REGION), [])

@@ -41,3 +41,42 @@ def test_every_declared_write_names_the_iam_actions_it_needs() -> None:
         assert call.service == service and call.method == method
         if call.writes:
             assert call.actions and all(a.startswith(f"{service}:") for a in call.actions), call
+
+
+def test_a_ref_takes_its_value_from_an_earlier_steps_answer_and_shows_as_a_reference() -> None:
+    """The executor puts in, just before the call, what the step named by the Ref answered; --output json
+    shows the reference, never a made-up id."""
+    from typing import Any
+
+    from oidc_publisher.aws.executor import execute
+    from oidc_publisher.core.operations import Ref
+    from oidc_publisher.core.plan import Step
+
+    oac = Ref("oac", "OriginAccessControl.Id")
+    make = Step("oac", "create", "r", Operation("cloudfront", "create_origin_access_control", {"OriginAccessControlConfig": {}}), 0, "oac")
+    use = Step("dist", "update", "r", Operation("cloudfront", "update_distribution",
+                                                {"Id": "E1", "IfMatch": "x", "DistributionConfig": {"Origins": [{"OriginAccessControlId": oac}]}}), 1)
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    class Client:
+        def create_origin_access_control(self, **params: Any) -> dict[str, Any]:
+            sent.append(("create", params))
+            return {"OriginAccessControl": {"Id": "E1OAC"}, "ResponseMetadata": {}}
+
+        def update_distribution(self, **params: Any) -> dict[str, Any]:
+            sent.append(("update", params))
+            return {}
+
+    class Clients:
+        def client(self, service: str, region: str | None = None) -> Client:
+            return Client()
+
+    done = execute([use, make], Clients())  # type: ignore[arg-type]
+    assert sent[1] == ("update", {"Id": "E1", "IfMatch": "x", "DistributionConfig": {"Origins": [{"OriginAccessControlId": "E1OAC"}]}})
+    assert [d.step for d in done] == [use, make] and done[1].response == {"OriginAccessControl": {"Id": "E1OAC"}}
+    assert use.to_json()["operation"]["params"]["DistributionConfig"] == {
+        "Origins": [{"OriginAccessControlId": {"ref": "oac", "path": "OriginAccessControl.Id"}}]
+    }
+    assert make.to_json()["key"] == "oac"
+    with pytest.raises(KeyError, match=r"oac\.OriginAccessControl\.Id is not in the answers"):
+        use.operation.resolved({})  # type: ignore[union-attr]

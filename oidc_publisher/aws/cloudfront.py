@@ -1,17 +1,7 @@
-"""The CloudFront edge: a distribution that serves the issuer from a private bucket through Origin
-Access Control, a short-TTL cache policy for it, and invalidations of exactly the paths that changed.
-
-Cache settings: a custom cache policy per bucket, ``oidc-publisher-BUCKET`` (dots made dashes, as the
-Terraform module names its own), MinTTL 0 / DefaultTTL 300 / MaxTTL 3600, nothing but the path in the
-cache key, gzip and brotli. The objects carry ``Cache-Control: public, max-age=300``, which CloudFront
-honours within those bounds. A distribution the tool made before it used a cache policy (legacy
-ForwardedValues and TTL fields) is moved onto it; a distribution whose behaviour names another cache
-policy (the Terraform module's, or one its owner chose) keeps it. The policy is recognised as the tool's
-by its name and its comment (``managed-by oidc-publisher: ...``); the Terraform module's has the same
-name and another comment, and is never changed or deleted here. Origin access controls take no tags: the
-tool's carries the description ``managed-by oidc-publisher: ...``, given by the call that creates it (the
-Terraform module's has the same name and another description). An existing OAC or distribution is never
-re-marked: converging one changes only the fields the tool owns.
+"""The CloudFront edge: reads the distribution, its origin access control and its cache policy into a
+:class:`~oidc_publisher.core.distribution_plan.DistributionSnapshot`, runs the plan made from it
+(``core/distribution_plan.py`` decides; :func:`execute_distribution_plan` only executes it, with
+CloudFront's own hints on its errors), invalidates exactly the paths that changed, and tears down.
 
 Recognising our distribution: its Comment (``oidc-publisher issuer for BUCKET``) and its origin
 (``BUCKET.s3.REGION.amazonaws.com``), both in ListDistributions' answer, so finding it costs no call per
@@ -27,75 +17,38 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.aws.clients import aws_error
-from oidc_publisher.core.errors import AWSError, ConflictError, InputError
-from oidc_publisher.core.marks import MANAGED_BY
-from oidc_publisher.core.plan import Change
+
+# The names and marks moved to the pure core with the planner ("x as x": still importable from here).
+from oidc_publisher.core.distribution_plan import (
+    BUCKET_TAG,
+    CachePolicy,
+    DistributionPlan,
+    DistributionSnapshot,
+    FoundDistribution,
+    cache_policy_drift,
+    comment_for,
+    distribution_after,
+    oac_name,
+    origin_domain,
+)
+from oidc_publisher.core.distribution_plan import Distribution as Distribution
+from oidc_publisher.core.distribution_plan import cache_policy_config as cache_policy_config
+from oidc_publisher.core.distribution_plan import cache_policy_name as cache_policy_name
+from oidc_publisher.core.distribution_plan import describe as _describe
+from oidc_publisher.core.distribution_plan import distribution_arn as distribution_arn
+from oidc_publisher.core.distribution_plan import items as _items
+from oidc_publisher.core.distribution_plan import oac_made_for as oac_made_for
+from oidc_publisher.core.errors import AWSError
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients
 
-ORIGIN_ID = "oidc-publisher-s3"
-BUCKET_TAG = "oidc-publisher:bucket"
 # Items per ListDistributions / ListOriginAccessControls / ListCachePolicies page (AWS's maximum is 100;
 # tests lower it).
 LIST_PAGE_SIZE = 100
-MIN_TTL, DEFAULT_TTL, MAX_TTL = 0, 300, 3600
-# A behaviour's legacy cache fields: a cache policy replaces them (CloudFront refuses ForwardedValues next
-# to a CachePolicyId).
-LEGACY_CACHE_FIELDS = ("ForwardedValues", "MinTTL", "DefaultTTL", "MaxTTL")
-MINIMUM_TLS = "TLSv1.2_2021"
-_ACM_ARN = re.compile(
-    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):acm:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):(?P<account>\d{12}):"
-    r"certificate/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-)
-
-
-@dataclass(frozen=True)
-class Distribution:
-    id: str
-    arn: str
-    domain_name: str
-    aliases: tuple[str, ...]
-    origin_access_control_id: str | None
-    status: str
-
-
-def comment_for(bucket: str) -> str:
-    return f"oidc-publisher issuer for {bucket}"
-
-
-def oac_name(bucket: str) -> str:
-    return f"oidc-publisher-{bucket}"[:64]  # CloudFront's limit on an OAC name
-
-
-def oac_description(bucket: str) -> str:
-    """The ownership mark of the tool's OAC, set only by the call that creates it (OACs take no tags)."""
-    return f"managed-by oidc-publisher: signs CloudFront's reads of s3://{bucket}"[:256]
-
-
-def cache_policy_name(bucket: str) -> str:
-    """The tool's cache policy for ``bucket``: CloudFront allows letters, digits, '-' and '_' (no dots),
-    128 characters at most. The Terraform module names its policy the same way."""
-    return re.sub(r"[^A-Za-z0-9_-]", "-", f"oidc-publisher-{bucket}")[:128]
-
-
-def cache_policy_comment(bucket: str) -> str:
-    return f"managed-by oidc-publisher: short TTLs for the issuer in s3://{bucket}"[:128]
-
-
-def origin_domain(bucket: str, region: str) -> str:
-    """The bucket's regional REST endpoint: OAC signs for it (the website endpoint cannot use OAC)."""
-    suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
-    return f"{bucket}.s3.{region}{suffix}"
-
-
-def distribution_arn(partition: str, account_id: str, distribution_id: str) -> str:
-    """The distribution's ARN, for the bucket policy's ``AWS:SourceArn`` (CloudFront ARNs have no region)."""
-    return f"arn:{partition}:cloudfront::{account_id}:distribution/{distribution_id}"
 
 
 # CloudFront's own error codes, and what to do about each (the rest get aws_error's generic hints).
@@ -147,24 +100,6 @@ def _code(exc: Exception) -> str:
 
 
 # ---------------------------------------------------------------- reading current state
-
-
-def _items(container: dict[str, Any] | None) -> list[Any]:
-    return list((container or {}).get("Items") or [])
-
-
-def _describe(summary: dict[str, Any]) -> Distribution:
-    """A distribution summary (ListDistributions) or a distribution with its DistributionConfig."""
-    config = summary.get("DistributionConfig", summary)
-    origins = _items(config.get("Origins"))
-    return Distribution(
-        id=summary["Id"],
-        arn=summary.get("ARN", ""),
-        domain_name=summary["DomainName"],
-        aliases=tuple(_items(config.get("Aliases"))),
-        origin_access_control_id=(origins[0].get("OriginAccessControlId") or None) if origins else None,
-        status=summary.get("Status", ""),
-    )
 
 
 def _page(marker: str) -> dict[str, str]:
@@ -279,23 +214,6 @@ def origin_access_control(clients: AwsClients, bucket: str) -> dict[str, Any] | 
         marker = page["NextMarker"]
 
 
-def oac_made_for(summary: dict[str, Any], bucket: str) -> bool:
-    """Made by this tool for ``bucket``: OACs take no tags, and the Terraform module gives its OAC the same name
-    (and the description the tool gave before it marked its own), so only this description tells."""
-    return summary.get("Description") == oac_description(bucket)
-
-
-@dataclass(frozen=True)
-class CachePolicy:
-    id: str
-    comment: str
-    config: dict[str, Any]  # its CachePolicyConfig, as ListCachePolicies returned it
-
-    def made_for(self, bucket: str) -> bool:
-        """Made by this tool for ``bucket``: the name alone could be the Terraform module's."""
-        return self.comment == cache_policy_comment(bucket)
-
-
 def find_cache_policy(clients: AwsClients, bucket: str) -> CachePolicy | None:
     """The custom cache policy named ``oidc-publisher-BUCKET``, whoever made it (see ``made_for``)."""
     client = clients.cloudfront()
@@ -314,373 +232,70 @@ def find_cache_policy(clients: AwsClients, bucket: str) -> CachePolicy | None:
         marker = page["NextMarker"]
 
 
-# ---------------------------------------------------------------- the desired state
+# ---------------------------------------------------------------- the set-up: read, then run the plan
 
 
-def check_certificate(aliases: Sequence[str], acm_certificate_arn: str | None) -> None:
-    """A custom issuer host needs an ACM certificate in us-east-1 (the only region CloudFront reads)."""
-    if aliases and not acm_certificate_arn:
-        raise InputError(
-            f"the custom issuer host {aliases[0]} needs a certificate",
-            "give --acm-certificate-arn: an ACM certificate in us-east-1 that covers it (CloudFront requires us-east-1)",
-        )
-    if acm_certificate_arn is None:
-        return
-    match = _ACM_ARN.match(acm_certificate_arn)
-    if not match:
-        raise InputError(
-            f"{acm_certificate_arn!r} is not an ACM certificate ARN",
-            "copy it from 'aws acm list-certificates --region us-east-1' "
-            "(arn:aws:acm:us-east-1:ACCOUNT:certificate/UUID)",
-        )
-    if match["region"] != "us-east-1":
-        raise InputError(
-            f"the ACM certificate is in {match['region']}, but CloudFront only uses certificates in us-east-1",
-            "request or import the certificate in us-east-1",
-        )
-    if not aliases:
-        raise InputError(
-            "--acm-certificate-arn without a custom --issuer-url", "give the custom domain as --issuer-url"
-        )
-
-
-def _aliases(aliases: Sequence[str]) -> dict[str, Any]:
-    return {"Quantity": len(aliases), "Items": list(aliases)} if aliases else {"Quantity": 0}
-
-
-def _viewer_certificate(acm_certificate_arn: str | None) -> dict[str, Any]:
-    if acm_certificate_arn:
-        # SNI only: a dedicated-IP certificate costs $600 a month, and every client STS uses speaks SNI.
-        return {
-            "ACMCertificateArn": acm_certificate_arn,
-            "SSLSupportMethod": "sni-only",
-            "MinimumProtocolVersion": MINIMUM_TLS,
-        }
-    return {"CloudFrontDefaultCertificate": True}
-
-
-def cache_policy_config(bucket: str) -> dict[str, Any]:
-    """The tool's cache policy, as the Terraform module's: short TTLs, nothing but the path in the cache
-    key (STS sends no cookies or query strings worth keying on), compressed objects cached apart."""
-    return {
-        "Name": cache_policy_name(bucket),
-        "Comment": cache_policy_comment(bucket),
-        "MinTTL": MIN_TTL,
-        "DefaultTTL": DEFAULT_TTL,
-        "MaxTTL": MAX_TTL,
-        "ParametersInCacheKeyAndForwardedToOrigin": {
-            "EnableAcceptEncodingGzip": True,
-            "EnableAcceptEncodingBrotli": True,
-            "HeadersConfig": {"HeaderBehavior": "none"},
-            "CookiesConfig": {"CookieBehavior": "none"},
-            "QueryStringsConfig": {"QueryStringBehavior": "none"},
-        },
-    }
-
-
-def cache_policy_drift(config: dict[str, Any]) -> list[str]:
-    """What differs from :func:`cache_policy_config` in the settings that decide caching."""
-    drift = []
-    ttls = tuple(config.get(name) for name in ("MinTTL", "DefaultTTL", "MaxTTL"))
-    if ttls != (MIN_TTL, DEFAULT_TTL, MAX_TTL):
-        shown = "-".join("?" if ttl is None else str(ttl) for ttl in ttls)
-        drift.append(f"TTL {shown}s -> {MIN_TTL}-{DEFAULT_TTL}-{MAX_TTL}s")
-    key = config.get("ParametersInCacheKeyAndForwardedToOrigin") or {}
-    behaviours = (
-        (key.get("HeadersConfig") or {}).get("HeaderBehavior"),
-        (key.get("CookiesConfig") or {}).get("CookieBehavior"),
-        (key.get("QueryStringsConfig") or {}).get("QueryStringBehavior"),
-    )
-    if behaviours != ("none", "none", "none"):
-        drift.append("cache key -> the path only (no headers, cookies or query strings)")
-    if not (key.get("EnableAcceptEncodingGzip") is True and key.get("EnableAcceptEncodingBrotli") is True):
-        drift.append("compression -> gzip and brotli")
-    return drift
-
-
-def _new_config(
-    bucket: str,
-    region: str,
-    oac_id: str,
-    aliases: Sequence[str],
-    acm_certificate_arn: str | None,
-    cache_policy_id: str,
-) -> dict[str, Any]:
-    return {
-        # Unique per run; botocore's retries of this one request resend it, and CloudFront answers a
-        # repeated identical request with the distribution it already made.
-        "CallerReference": f"oidc-publisher-{bucket}-{time.time_ns()}",
-        "Comment": comment_for(bucket),
-        "Enabled": True,
-        "Aliases": _aliases(aliases),
-        "Origins": {
-            "Quantity": 1,
-            "Items": [
-                {
-                    "Id": ORIGIN_ID,
-                    "DomainName": origin_domain(bucket, region),
-                    "OriginAccessControlId": oac_id,
-                    "S3OriginConfig": {"OriginAccessIdentity": ""},  # OAC, not the legacy OAI
-                }
-            ],
-        },
-        "DefaultCacheBehavior": {
-            "TargetOriginId": ORIGIN_ID,
-            "ViewerProtocolPolicy": "https-only",
-            "AllowedMethods": {
-                "Quantity": 2,
-                "Items": ["GET", "HEAD"],
-                "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]},
-            },
-            "Compress": True,
-            "CachePolicyId": cache_policy_id,  # no legacy ForwardedValues or TTLs: CloudFront refuses both
-            "TrustedSigners": {"Enabled": False, "Quantity": 0},
-        },
-        "PriceClass": "PriceClass_100",
-        "HttpVersion": "http2",
-        "IsIPV6Enabled": True,
-        "ViewerCertificate": _viewer_certificate(acm_certificate_arn),
-    }
-
-
-def _drift(
-    config: dict[str, Any],
-    oac_id: str | None,
-    aliases: Sequence[str],
-    acm_certificate_arn: str | None,
-    cache_policy: str | None,
-) -> list[str]:
-    """What differs, in the fields the tool owns on an existing distribution. Everything else (price
-    class, logging, a cache policy the behaviour already names) is the owner's to change. ``cache_policy``
-    is the name of the tool's policy, for a behaviour that still has the legacy cache fields."""
-    drift = []
-    if not config.get("Enabled", False):
-        drift.append("enable it")
-    if sorted(_items(config.get("Aliases"))) != sorted(aliases):
-        drift.append(f"aliases -> {', '.join(aliases) or 'none'}")
-    viewer = config.get("ViewerCertificate") or {}
-    if (viewer.get("ACMCertificateArn") or None) != acm_certificate_arn:
-        drift.append(f"certificate -> {acm_certificate_arn or 'the default *.cloudfront.net one'}")
-    elif acm_certificate_arn and (
-        viewer.get("SSLSupportMethod") != "sni-only" or viewer.get("MinimumProtocolVersion") != MINIMUM_TLS
-    ):
-        drift.append(f"viewer TLS -> sni-only, {MINIMUM_TLS}")
-    behaviour = config.get("DefaultCacheBehavior") or {}
-    if behaviour.get("ViewerProtocolPolicy") != "https-only":
-        drift.append("viewer protocol -> https-only")
-    if cache_policy and not behaviour.get("CachePolicyId"):
-        drift.append(f"cache policy -> {cache_policy} (instead of the legacy TTL fields)")
-    origins = _items(config.get("Origins"))
-    # CloudFront returns the origin's OAC id ("" when none); moto drops the field, and an absent field
-    # is not taken for drift, or every run against moto would rewrite the distribution.
-    if oac_id and origins and "OriginAccessControlId" in origins[0] and origins[0]["OriginAccessControlId"] != oac_id:
-        drift.append(f"origin access control -> {oac_id}")
-    return drift
-
-
-def _converged(
-    config: dict[str, Any],
-    oac_id: str | None,
-    aliases: Sequence[str],
-    acm_certificate_arn: str | None,
-    cache_policy_id: str | None,
-) -> dict[str, Any]:
-    """The current config with only the owned fields set (GetDistributionConfig's answer is valid
-    UpdateDistribution input; everything not owned passes through unchanged). A behaviour without a
-    cache policy gets ``cache_policy_id``; one that names a policy keeps it."""
-    wanted = dict(config)
-    wanted["Enabled"] = True
-    wanted["Aliases"] = _aliases(aliases)
-    wanted["ViewerCertificate"] = _viewer_certificate(acm_certificate_arn)
-    behaviour = {**config.get("DefaultCacheBehavior", {}), "ViewerProtocolPolicy": "https-only"}
-    if cache_policy_id and not behaviour.get("CachePolicyId"):
-        behaviour["CachePolicyId"] = cache_policy_id
-    if behaviour.get("CachePolicyId"):
-        for name in LEGACY_CACHE_FIELDS:
-            behaviour.pop(name, None)
-    wanted["DefaultCacheBehavior"] = behaviour
-    origins = _items(config.get("Origins"))
-    if oac_id and origins and "OriginAccessControlId" in origins[0]:
-        first = {**origins[0], "OriginAccessControlId": oac_id}
-        wanted["Origins"] = {**config["Origins"], "Items": [first, *origins[1:]]}
-    return wanted
-
-
-@dataclass
-class DistributionPlan:
-    """What ``ensure_distribution`` found and would change. ``oac_id`` is None when the OAC is missing;
-    ``cache_policy`` is the tool's own policy (None when it is to be made, or not wanted because the
-    behaviour names another policy: ``kept_cache_policy``, which stays as it is)."""
-
-    existing: Distribution | None
-    oac_id: str | None
-    config: dict[str, Any] | None = None  # the existing distribution's config, and its ETag
-    etag: str | None = None
-    drift: list[str] = field(default_factory=list)
-    cache_policy: CachePolicy | None = None
-    cache_policy_drift: list[str] = field(default_factory=list)
-    kept_cache_policy: str | None = None
-    changes: list[Change] = field(default_factory=list)
-
-
-def _plan_cache_policy(plan: DistributionPlan, found: CachePolicy | None, bucket: str) -> None:
-    """Decide about the tool's cache policy once the distribution's current behaviour is known."""
-    behaviour = ((plan.config or {}).get("DefaultCacheBehavior")) or {}
-    named = str(behaviour.get("CachePolicyId") or "")
-    if named and not (found is not None and found.id == named and found.made_for(bucket)):
-        plan.kept_cache_policy = named  # the Terraform module's, or its owner's choice
-        return
-    name = cache_policy_name(bucket)
-    if found is not None and not found.made_for(bucket):
-        raise ConflictError(
-            f"the cache policy {name} ({found.id}) was not made by oidc-publisher for s3://{bucket} "
-            f"(its comment is {found.comment!r}), and the distribution would need that name",
-            "delete or rename that cache policy, or point the distribution's default behaviour at it yourself; then re-run",
-        )
-    plan.cache_policy = found
-    if found is None:
-        plan.changes.append(
-            Change(
-                f"cloudfront:cache-policy/{name}",
-                "create",
-                f"TTL {MIN_TTL}-{DEFAULT_TTL}-{MAX_TTL}s, only the path in the cache key, gzip and brotli",
-            )
-        )
-        return
-    plan.cache_policy_drift = cache_policy_drift(found.config)
-    if plan.cache_policy_drift:
-        plan.changes.append(
-            Change(f"cloudfront:cache-policy/{name}", "update", "; ".join(plan.cache_policy_drift))
-        )
-
-
-def plan_distribution(
-    clients: AwsClients,
-    *,
-    bucket: str,
-    region: str,
-    aliases: tuple[str, ...] = (),
-    acm_certificate_arn: str | None = None,
-) -> DistributionPlan:
-    """Read the current OAC, cache policy and distribution (no write call) and list what must change."""
-    check_certificate(aliases, acm_certificate_arn)
+def read_distribution(clients: AwsClients, *, bucket: str, region: str) -> DistributionSnapshot:
+    """What the planner needs (reads only): the OAC, the distribution with its config and ETag, the cache
+    policy. The cache policy's ETag (GetCachePolicy) is read only when its listed config drifted: an update
+    is the only thing that needs it, and a converged run stays at four reads."""
     oac_id = find_origin_access_control(clients, bucket)
     existing = find_distribution(clients, bucket=bucket, region=region)
-    plan = DistributionPlan(existing=existing, oac_id=oac_id)
+    found = None
     if existing is not None:
         with _translated("cloudfront:GetDistributionConfig", existing.id):
             current = clients.cloudfront().get_distribution_config(Id=existing.id)
-        plan.config = dict(current["DistributionConfig"])
-        plan.etag = current["ETag"]
-    if oac_id is None:
-        plan.changes.append(
-            Change(
-                f"cloudfront:origin-access-control/{oac_name(bucket)}",
-                "create",
-                "the distribution signs its requests to the private bucket (SigV4, always)",
-            )
-        )
-    _plan_cache_policy(plan, find_cache_policy(clients, bucket), bucket)
-    if existing is None:
-        where = f"{', '.join(aliases)} with the ACM certificate" if aliases else "the default *.cloudfront.net name"
-        plan.changes.append(
-            Change(
-                f"cloudfront:distribution for s3://{bucket}",
-                "create",
-                f"https-only, GET/HEAD, cache policy {cache_policy_name(bucket)}, private bucket through OAC, on {where}",
-            )
-        )
-        return plan
-    assert plan.config is not None
-    wanted_policy = None if plan.kept_cache_policy else cache_policy_name(bucket)
-    plan.drift = _drift(plan.config, oac_id, aliases, acm_certificate_arn, wanted_policy)
-    if plan.drift:
-        plan.changes.append(Change(f"cloudfront:distribution/{existing.id}", "update", "; ".join(plan.drift)))
-    return plan
+        found = FoundDistribution(existing, dict(current["DistributionConfig"]), str(current["ETag"]))
+    policy = find_cache_policy(clients, bucket)
+    if policy is not None and cache_policy_drift(policy.config):
+        with _translated("cloudfront:GetCachePolicy", policy.config.get("Name")):
+            answer = clients.cloudfront().get_cache_policy(Id=policy.id)
+        config = dict(answer["CachePolicy"]["CachePolicyConfig"])
+        policy = CachePolicy(policy.id, str(config.get("Comment") or ""), config, str(answer["ETag"]))
+    return DistributionSnapshot(oac_id, policy, found)
 
 
-def _apply_cache_policy(clients: AwsClients, bucket: str, plan: DistributionPlan) -> str | None:
-    """Create or converge the tool's cache policy as planned; its id (None when the behaviour keeps another)."""
-    if plan.kept_cache_policy:
-        return None
-    client = clients.cloudfront()
-    name = cache_policy_name(bucket)
-    if plan.cache_policy is None:
-        with _translated("cloudfront:CreateCachePolicy", name, subject="the cache policy"):
-            created = client.create_cache_policy(CachePolicyConfig=cache_policy_config(bucket))  # type: ignore[arg-type]
-        return str(created["CachePolicy"]["Id"])
-    policy_id = plan.cache_policy.id
-    if plan.cache_policy_drift:
-        with _translated("cloudfront:GetCachePolicy", name):
-            etag = client.get_cache_policy(Id=policy_id)["ETag"]
-        with _translated("cloudfront:UpdateCachePolicy", name, subject="the cache policy"):
-            client.update_cache_policy(Id=policy_id, IfMatch=etag, CachePolicyConfig=cache_policy_config(bucket))  # type: ignore[arg-type]
-    return policy_id
+# The error codes that get CloudFront's own hint (or, when denied, the IAM actions to grant) on a planned call.
+_OWN_CODES = frozenset({*_HINTS, "AccessDenied", "AccessDeniedException"})
 
 
-def ensure_distribution(
-    clients: AwsClients,
-    *,
-    bucket: str,
-    region: str,
-    aliases: tuple[str, ...] = (),
-    acm_certificate_arn: str | None = None,
-    tags: dict[str, str],
-    dry_run: bool,
-) -> tuple[Distribution | None, list[Change]]:
-    """Create the OAC, the cache policy and the distribution when missing; converge the policy's TTLs and
-    cache key, and an existing distribution's aliases, certificate, viewer policy, OAC and cache policy.
-    With ``dry_run`` nothing is written; the distribution is None then when it does not exist yet."""
-    plan = plan_distribution(
-        clients, bucket=bucket, region=region, aliases=aliases, acm_certificate_arn=acm_certificate_arn
-    )
-    if dry_run:
-        return plan.existing, plan.changes
-    client = clients.cloudfront()
-    oac_id = plan.oac_id
-    if oac_id is None:
-        with _translated("cloudfront:CreateOriginAccessControl", oac_name(bucket)):
-            oac_id = client.create_origin_access_control(
-                OriginAccessControlConfig={
-                    "Name": oac_name(bucket),
-                    "Description": oac_description(bucket),
-                    "SigningProtocol": "sigv4",
-                    "SigningBehavior": "always",
-                    "OriginAccessControlOriginType": "s3",
-                }
-            )["OriginAccessControl"]["Id"]
-    cache_policy_id = _apply_cache_policy(clients, bucket, plan)
-    if plan.existing is None:
-        assert cache_policy_id is not None  # a new distribution has no policy of its own to keep
-        all_tags = {**tags, MANAGED_BY[0]: MANAGED_BY[1], BUCKET_TAG: bucket}
-        config = _new_config(bucket, region, oac_id, aliases, acm_certificate_arn, cache_policy_id)
-        with _translated(
-            "cloudfront:CreateDistributionWithTags",
-            f"the distribution for {bucket}",
-            aliases=aliases,
-            grant="cloudfront:CreateDistribution and cloudfront:TagResource",  # no IAM action of this call's name
-        ):
-            created = client.create_distribution_with_tags(
-                DistributionConfigWithTags={
-                    "DistributionConfig": config,  # type: ignore[typeddict-item]
-                    "Tags": {"Items": [{"Key": k, "Value": v} for k, v in sorted(all_tags.items())]},
-                }
-            )["Distribution"]
-        return (
-            Distribution(
-                created["Id"], created["ARN"], created["DomainName"], tuple(aliases), oac_id, created["Status"]
-            ),
-            plan.changes,
-        )
-    existing = plan.existing
-    if not plan.drift:
-        return existing, plan.changes
-    assert plan.config is not None and plan.etag is not None
-    wanted = _converged(plan.config, oac_id, aliases, acm_certificate_arn, cache_policy_id)
-    with _translated("cloudfront:UpdateDistribution", existing.id, aliases=aliases):
-        updated = client.update_distribution(Id=existing.id, IfMatch=plan.etag, DistributionConfig=wanted)  # type: ignore[arg-type]
-    return _describe(dict(updated["Distribution"])), plan.changes
+def execute_distribution_plan(plan: DistributionPlan, clients: AwsClients) -> Distribution | None:
+    """Run ``plan`` (the executor makes the calls) and return the distribution as it then is. A failure
+    with a CloudFront code gets CloudFront's hint, naming the OAC or policy by name and the distribution by
+    id (or as the bucket's); every other failure is the executor's one line."""
+    from botocore.exceptions import ClientError
 
+    from oidc_publisher.aws.executor import execute
+
+    try:
+        done = execute(plan.changes, clients, expected=_OWN_CODES)
+    except ClientError as exc:
+        raise _plan_error(exc, plan) from None
+    return distribution_after(plan, {d.step.key: d.response for d in done if d.step.key is not None})
+
+
+def _plan_error(exc: Exception, plan: DistributionPlan) -> AWSError:
+    """The one line for a planned call's failure: the call by its API name (what a user looks up), the
+    thing by its name, and CloudFront's hint or the IAM actions the call needs."""
+    action = str(getattr(exc, "aws_action", "cloudfront"))
+    step = next((s for s in plan.changes if s.operation and f"cloudfront:{s.operation.call.api}" == action), None)
+    if step is None or step.operation is None:
+        return aws_error(exc, action)
+    params = step.operation.params
+    subject, resource = "the distribution", str(params.get("Id") or f"the distribution for {plan.settings.bucket}")
+    if "CachePolicyConfig" in params:
+        subject, resource = "the cache policy", str(params["CachePolicyConfig"]["Name"])
+    elif "OriginAccessControlConfig" in params:
+        subject, resource = "the origin access control", str(params["OriginAccessControlConfig"]["Name"])
+    error = aws_error(exc, action, resource)
+    code = _code(exc)
+    if code in _HINTS:
+        hint = _HINTS[code].format(aliases=", ".join(plan.settings.aliases) or "the issuer host", subject=subject)
+        return AWSError(error.message, hint)
+    if code in ("AccessDenied", "AccessDeniedException"):
+        grant = " and ".join(step.operation.call.actions)
+        return AWSError(error.message, f"grant {grant} to the caller (see docs/iam-permissions.md)")
+    return error
 
 # ---------------------------------------------------------------- invalidation
 

@@ -5,6 +5,8 @@ side (they are independent by the planner's word). Every AWS and botocore failur
 :class:`~oidc_publisher.core.errors.AWSError` of the call, named by the IAM action to grant
 (``clients.aws_error``), with the resource the step names. Failures a caller expects and handles
 (``expected``: error codes, e.g. ``PreconditionFailed`` of a conditional write) reach it untranslated.
+A param that is a :class:`~oidc_publisher.core.operations.Ref` gets its value from the response of the
+earlier step it names (by the step's ``key``), just before the call.
 """
 
 from __future__ import annotations
@@ -58,11 +60,13 @@ def execute(plan: Plan | Sequence[Step], clients: AwsClients, *, alongside: Sequ
     steps = plan.changes if isinstance(plan, Plan) else list(plan)
     runnable = [s for s in steps if s.operation is not None]
     done: dict[int, Done] = {}
+    answers: dict[str, dict[str, Any]] = {}  # by step key: what a later phase's Refs read
 
     def run(index: int, step: Step) -> Callable[[], None]:
         def go() -> None:
             assert step.operation is not None
-            done[index] = Done(step, call(clients, step.operation, step.resource, expected=expected))
+            operation = step.operation.resolved(answers)
+            done[index] = Done(step, call(clients, operation, step.resource, expected=expected))
 
         return go
 
@@ -72,4 +76,5 @@ def execute(plan: Plan | Sequence[Step], clients: AwsClients, *, alongside: Sequ
         if number == alongside_phase:
             tasks.extend(alongside)
         together(tasks)
+        answers.update({d.step.key: d.response for d in done.values() if d.step.key is not None})
     return [done[i] for i in sorted(done)]

@@ -213,7 +213,7 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients, waiter: Waiter |
 
     distribution_arn = None
     if distribution is not None:
-        from oidc_publisher.aws.cloudfront import distribution_arn as make_arn
+        from oidc_publisher.core.distribution_plan import distribution_arn as make_arn
 
         distribution_arn = make_arn(clients.partition, clients.account_id, distribution.id)
     elif settings.front is not None:
@@ -304,7 +304,10 @@ def _wait_until_deployed(clients: AwsClients, report: BootstrapReport, distribut
 def _cloudfront_target(
     settings: BootstrapSettings, clients: AwsClients, plan: Plan, tags: dict[str, str]
 ) -> tuple[Target | None, Any]:
-    from oidc_publisher.aws.cloudfront import ensure_distribution
+    import time
+
+    from oidc_publisher.aws.cloudfront import execute_distribution_plan, read_distribution
+    from oidc_publisher.core.distribution_plan import DistributionSettings, caller_reference, plan_distribution
     from oidc_publisher.core.issuer import validate_bucket_name
 
     validate_bucket_name(settings.bucket, s3_direct=False)
@@ -332,20 +335,20 @@ def _cloudfront_target(
     check_bucket_can_serve(
         clients.s3(region), settings.bucket, partition=clients.partition, keys=keys.published, private=True
     )
-    distribution, changes = ensure_distribution(
-        clients,
+    wanted = DistributionSettings(  # refuses a certificate that cannot serve the aliases, before any CloudFront call
         bucket=settings.bucket,
         region=region,
+        caller_reference=caller_reference(settings.bucket, time.time_ns()),
         aliases=aliases,
         acm_certificate_arn=settings.acm_certificate_arn,
         tags=tags,
-        dry_run=settings.dry_run,
     )
-    plan.extend(changes)
+    planned = plan_distribution(read_distribution(clients, bucket=settings.bucket, region=region), wanted)
+    plan.extend(planned.changes)
+    distribution = planned.existing if settings.dry_run else execute_distribution_plan(planned, clients)
     if distribution is None:
         return None, None
     if issuer is None:
         issuer = parse_issuer(f"https://{distribution.domain_name}")
     keys = object_keys_for(issuer, settings.bucket, settings.prefix)
     return Target(issuer, settings.bucket, region, keys), distribution
-

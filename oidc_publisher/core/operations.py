@@ -161,6 +161,11 @@ class Operation:
     def call(self) -> CallType:
         return call_type(self.service, self.method)
 
+    def resolved(self, answers: Mapping[str, Mapping[str, Any]]) -> Operation:
+        """The operation with each :class:`Ref` in its params replaced by the value it names in ``answers``
+        (the responses of earlier steps, by their keys)."""
+        return Operation(self.service, self.method, _resolved(self.params, answers), self.region)
+
     def to_json(self) -> dict[str, Any]:
         """What ``--output json`` shows: the API call and its arguments; bodies as their size and digest."""
         body: dict[str, Any] = {"call": f"{self.service}:{self.call.api}", "params": {k: _shown(v) for k, v in self.params.items()}}
@@ -169,7 +174,42 @@ class Operation:
         return body
 
 
+@dataclass(frozen=True)
+class Ref:
+    """A param value that an earlier step's response gives, e.g. the Id of an origin access control the
+    plan creates in an earlier phase: ``Ref("origin-access-control", "OriginAccessControl.Id")``. ``step``
+    is that step's key, ``path`` the dotted path into its response. The executor puts the value in just
+    before the call; ``--output json`` shows the reference itself, never a made-up value."""
+
+    step: str
+    path: str
+
+    def value_in(self, answers: Mapping[str, Mapping[str, Any]]) -> Any:
+        try:
+            value: Any = answers[self.step]
+            for name in self.path.split("."):
+                value = value[name]
+        except (KeyError, TypeError):
+            raise KeyError(f"{self.step}.{self.path} is not in the answers of the steps before (a bug of the plan)") from None
+        return value
+
+    def to_json(self) -> dict[str, str]:
+        return {"ref": self.step, "path": self.path}
+
+
+def _resolved(value: Any, answers: Mapping[str, Mapping[str, Any]]) -> Any:
+    if isinstance(value, Ref):
+        return value.value_in(answers)
+    if isinstance(value, Mapping):
+        return {k: _resolved(v, answers) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_resolved(v, answers) for v in value]
+    return value
+
+
 def _shown(value: Any) -> Any:
+    if isinstance(value, Ref):
+        return value.to_json()
     if isinstance(value, bytes):
         return {"bytes": len(value), "sha256": hashlib.sha256(value).hexdigest()}
     if isinstance(value, Mapping):

@@ -24,9 +24,12 @@ class Step:
     reason: str
     operation: Operation | None = None  # None only for steps not yet moved to the executor (issue 13)
     phase: int = 0  # steps run phase after phase, in increasing order; those of one phase side by side
+    key: str | None = None  # names the step's response for a later step's Ref (core/operations.py)
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"resource": self.resource, "action": self.action, "reason": self.reason}
+        if self.key is not None:
+            body["key"] = self.key
         if self.operation is not None:
             body["operation"] = self.operation.to_json()
         return body
