@@ -38,11 +38,11 @@ _MAX_META = 1800  # S3 allows 2 KB of user metadata in all; beyond, runs just re
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 
-def check_member_name(name: str) -> str:
+def check_member_name(name: str, what: str = "--member") -> str:
     if not _NAME.match(name):
         shown = name if len(name) <= 40 else name[:40] + "..."
         raise InputError(
-            f"--member {shown!r} is not a member name",
+            f"{what} {shown!r} is not a member name",
             "use 1-40 lower-case letters, digits and '-', like blue or prod-eu-1 (the cluster's name)",
         )
     return name
@@ -303,9 +303,12 @@ class Removal:
     kept: tuple[str, ...]  # kids another member still holds: published for that member
 
 
-def remove_member(state: State, name: str, *, now: dt.datetime, retain: dt.timedelta, revoke: bool) -> Removal:
+def remove_member(
+    state: State, name: str, *, now: dt.datetime, retain: dt.timedelta, revoke: bool, from_aws: bool = True
+) -> Removal:
     """``members remove NAME``: its keys move to the unclaimed (retained for ``retain`` from ``now``: tokens it
-    signed keep working), or with ``revoke`` are dropped at once. A key another member also holds stays."""
+    signed keep working), or with ``revoke`` are dropped at once. A key another member also holds stays.
+    Without AWS's time (``from_aws`` False) the retention is left untimed: the next run with it starts it."""
     records = _records(state, name)
     if (name != DEFAULT_MEMBER and name not in state.members) or (name == DEFAULT_MEMBER and not records):
         known = ", ".join(member_names(state)) or "none"
@@ -331,9 +334,12 @@ def remove_member(state: State, name: str, *, now: dt.datetime, retain: dt.timed
             state.unclaimed.pop(kid, None)
             revoked.append(kid)
         else:
-            left = record.left_source or now
-            until = max(left + retain, now) if record.left_source else now + retain
-            state.unclaimed[kid] = Unclaimed(kid, record.jwk, left, until, name)
+            if not from_aws:
+                state.unclaimed[kid] = Unclaimed(kid, record.jwk, None, None, name)
+            else:
+                left = record.left_source or now
+                until = max(left + retain, now) if record.left_source else now + retain
+                state.unclaimed[kid] = Unclaimed(kid, record.jwk, left, until, name)
             retained.append(kid)
     return Removal(state, tuple(retained), tuple(revoked), tuple(kept))
 

@@ -27,7 +27,7 @@ from oidc_publisher.rotation import State
 from oidc_publisher.sources import KeySource
 from tests.support import keys as k
 from tests.support.cli import invoke
-from tests.support.motoserver import AwsWorld, RecordedRequest
+from tests.support.motoserver import AwsClock, AwsWorld, RecordedRequest
 from tests.test_rotation import OLD_STATE_REVOKED
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -281,3 +281,74 @@ def test_a_write_between_read_and_put_loses_no_key(aws: AwsWorld, pems: dict[str
     assert set(state["members"]["blue"]["keys"]) == {k.K8S_RSA_KID, blue_new}
     assert set(state["members"]["green"]["keys"]) == {k.K8S_EC_KID, green_new}
     assert len([p for p in aws.recorder.puts() if p.endswith(JWKS)]) == 3  # green's lost put, blue's, green's retry
+
+
+# ---------------------------------------------------------------- members list / remove
+
+
+def test_members_list_shows_each_member_in_text_and_json(aws: AwsWorld, aws_clock: AwsClock, pems: dict[str, Path]) -> None:
+    publish("blue", pems["rsa"])
+    publish("green", pems["ec"])
+    aws_clock.advance(days=4)
+    publish("green", pems["ec"])  # green's daily record; blue has been silent for 4 days
+    aws.recorder.reset()
+    listed = invoke("members", "list", "--bucket", BUCKET, "-o", "json")
+    assert listed.exit_code == 0, listed.stderr
+    body = listed.json()
+    assert [(m["name"], m["current"], m["stale"]) for m in body["members"]] == [
+        ("blue", [k.K8S_RSA_KID], True), ("green", [k.K8S_EC_KID], False)]
+    import platform
+
+    assert body["members"][0]["source"] == f"public key file {pems['rsa']}"
+    assert body["members"][0]["host"] == platform.node()
+    assert aws.recorder.writes == []
+    text = invoke("members", "list", "--bucket", BUCKET)
+    assert text.exit_code == 0
+    lines = text.stdout.splitlines()
+    assert lines[0] == f"Members of https://{BUCKET}.s3.us-east-1.amazonaws.com (s3://{BUCKET}):"
+    assert lines[1].startswith(f"  blue: 1 current key ({k.K8S_RSA_KID}); last published 96h") and lines[1].endswith(
+        "[STALE: silent for more than 72h00m]")
+    assert lines[-1] == ("2 members; silent longer than 72h00m: blue (if it left, 'oidc-publisher members remove NAME'; "
+                         "if not, check its rotation job)")
+
+
+def test_members_remove_keeps_the_keys_for_the_window_then_they_go(aws: AwsWorld, aws_clock: AwsClock, pems: dict[str, Path]) -> None:
+    publish("blue", pems["rsa"])
+    publish("green", pems["ec"])
+    aws.recorder.reset()
+    planned = invoke("members", "remove", "blue", "--bucket", BUCKET, "--dry-run")
+    assert planned.exit_code == 3 and aws.recorder.writes == []
+    removed = invoke("members", "remove", "blue", "--bucket", BUCKET, "-o", "json")
+    assert removed.exit_code == 0, removed.stderr
+    assert removed.json()["retained"] == [k.K8S_RSA_KID]
+    assert "warning: stop blue's rotation job first" in removed.stderr
+    assert live_kids(aws) == {k.K8S_RSA_KID, k.K8S_EC_KID}
+    assert "blue" not in stored_state(aws)["members"]
+    listed = invoke("members", "list", "--bucket", BUCKET)
+    assert f"  retained, no member: {k.K8S_RSA_KID} (blue's, removed) until " in listed.stdout
+    aws_clock.advance(hours=47)
+    publish("green", pems["ec"])
+    assert live_kids(aws) == {k.K8S_RSA_KID, k.K8S_EC_KID}
+    aws_clock.advance(hours=2)
+    dropped = publish("green", pems["ec"])
+    assert dropped["removed"] == [k.K8S_RSA_KID]
+    assert live_kids(aws) == {k.K8S_EC_KID}
+
+
+def test_members_remove_revoke_drops_at_once_and_names_refused(aws: AwsWorld, pems: dict[str, Path]) -> None:
+    publish("blue", pems["rsa"])
+    publish("green", pems["ec"])
+    gone = invoke("members", "remove", "blue", "--bucket", BUCKET, "--revoke")
+    assert gone.exit_code == 0, gone.stderr
+    assert f"warning: revoked {k.K8S_RSA_KID}: every token signed by it stops working" in gone.stderr
+    assert live_kids(aws) == {k.K8S_EC_KID}
+    discovery = json.loads(aws.client("s3").get_object(Bucket=BUCKET, Key=".well-known/openid-configuration")["Body"].read())
+    assert discovery["id_token_signing_alg_values_supported"] == ["ES256"]
+    aws.recorder.reset()
+    unknown = invoke("members", "remove", "red", "--bucket", BUCKET)
+    assert unknown.exit_code == 2
+    assert unknown.stderr == "error: no member 'red' in this issuer's state (members: green); check the name with 'oidc-publisher members list'\n"
+    last = invoke("members", "remove", "green", "--bucket", BUCKET, "--revoke")
+    assert last.exit_code == 1
+    assert last.stderr.startswith("error: refusing to remove green with --revoke: it is the last member")
+    assert aws.recorder.writes == []
