@@ -352,3 +352,62 @@ def test_members_remove_revoke_drops_at_once_and_names_refused(aws: AwsWorld, pe
     assert last.exit_code == 1
     assert last.stderr.startswith("error: refusing to remove green with --revoke: it is the last member")
     assert aws.recorder.writes == []
+
+
+# ---------------------------------------------------------------- the fleet file and the rotation job take the member
+
+
+def test_a_fleet_file_publishes_members_of_one_issuer_side_by_side(aws: AwsWorld, pems: dict[str, Path], tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(json.dumps({
+        "defaults": {"bucket": BUCKET, "region": "us-east-1"},
+        "clusters": [
+            {"name": "blue-cluster", "member": "blue", "public_keys": [str(pems["rsa"])]},
+            {"name": "green-cluster", "member": "green", "public_keys": [str(pems["ec"])]},
+        ],
+    }))
+    result = invoke("publish", "--fleet", str(fleet))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert live_kids(aws) == {k.K8S_RSA_KID, k.K8S_EC_KID}
+    assert set(stored_state(aws)["members"]) == {"blue", "green"}
+    aws.recorder.reset()
+    again = invoke("publish", "--fleet", str(fleet))
+    assert again.exit_code == 0 and aws.recorder.writes == []
+
+
+@pytest.mark.parametrize(("clusters", "message"), [
+    ([{"name": "a", "member": "blue"}, {"name": "b", "member": "blue"}],
+     'error: clusters[1] ("b"): member blue of https://shared-issuer.s3.us-east-1.amazonaws.com is also clusters[0] ("a")\'s; '
+     "give each cluster of a shared issuer its own member name"),
+    ([{"name": "a"}, {"name": "b", "member": "green"}],
+     'error: clusters[1] ("b"): publishes to the issuer clusters[0] ("a") publishes without a member; '
+     "give every cluster of a shared issuer a member name (docs/shared-issuer.md)"),
+])
+def test_a_fleet_file_with_clashing_members_publishes_nothing(clusters: list[dict], message: str, aws: AwsWorld, pems: dict[str, Path], tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(json.dumps({"defaults": {"bucket": BUCKET, "region": "us-east-1", "public_keys": [str(pems["rsa"])]},
+                                 "clusters": clusters}))
+    aws.recorder.reset()
+    result = invoke("publish", "--fleet", str(fleet))
+    assert result.exit_code == 2
+    assert result.stderr == message + "\n"
+    assert aws.recorder.writes == []
+
+
+def test_the_rotation_job_publishes_its_member(tmp_path: Path) -> None:
+    import yaml
+
+    role = "arn:aws:iam::123456789012:role/oidc-publisher"
+    args = ["templates", "render", "--distribution", "rotation-job", "--issuer-url", "https://oidc.example.com",
+            "--bucket", "issuer-bucket", "--role-arn", role, "--region", "eu-west-1", "--image", "r.example.com/op:1",
+            "--member", "green", "--out", str(tmp_path / "job")]
+    assert invoke(*args).exit_code == 0
+    job = yaml.safe_load((tmp_path / "job" / "cronjob.yaml").read_text())
+    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["publish", "--from-cluster", "--member", "green", "--output", "json"]
+    wrong = invoke("templates", "render", "--distribution", "kubeadm", "--issuer-url", "https://oidc.example.com",
+                   "--member", "green")
+    assert (wrong.exit_code, wrong.stderr) == (
+        2, "error: --member only applies to the rotation job; add --distribution rotation-job or drop --member\n")
+    bad = invoke(*args[:-2], "--member", "Green!")
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --member 'Green!' is not a member name")
