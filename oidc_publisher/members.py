@@ -179,9 +179,10 @@ def decide_member(
     else:
         # It records itself (when, from where) when its keys change, and otherwise once a HEARTBEAT: a run
         # with nothing to change writes nothing, whichever pod it ran in.
+        # (By the run's clock even without AWS's: it only informs, it drops nothing.)
         before = state.members[member]
         due = before.published is None or now - before.published >= HEARTBEAT
-        if from_aws and (new.keys != records or due or adopted):
+        if new.keys != records or due or adopted:
             description, host = origin
             state.members[member] = Member(new.keys, now, description or None, host)
         else:

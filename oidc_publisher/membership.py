@@ -119,7 +119,7 @@ class MembersReport:
         }
 
 
-def _target(settings: MembersSettings | RemoveSettings, clients: AwsClients) -> Target:
+def issuer_target(settings: MembersSettings | RemoveSettings, clients: AwsClients) -> Target:
     return resolve_target(
         bucket=settings.bucket,
         issuer_url=settings.issuer_url,
@@ -147,7 +147,7 @@ def read_state(target: Target, clients: AwsClients, clock: AwsTime) -> tuple[Sta
 
 
 def list_members(settings: MembersSettings, clients: AwsClients) -> MembersReport:
-    target = _target(settings, clients)
+    target = issuer_target(settings, clients)
     clock = AwsTime()
     state, _, live_jwks = read_state(target, clients, clock)
     now = run_clock(clock.now, local_clock()).now
@@ -222,7 +222,7 @@ class RemoveReport:
 
 
 def remove(settings: RemoveSettings, clients: AwsClients) -> RemoveReport:
-    target = _target(settings, clients)
+    target = issuer_target(settings, clients)
     for attempt in range(MAX_ATTEMPTS):
         try:
             return _remove(target, settings, clients)
@@ -299,3 +299,68 @@ def _remove(target: Target, settings: RemoveSettings, clients: AwsClients) -> Re
     put_object(s3, target.bucket, target.keys.state, new_state.to_bytes(), content_type=CONTENT_TYPE,
                cache_control=STATE_CACHE_CONTROL, replaces=live_state)
     return report
+
+
+# --- verify --member, and verify's list of members -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberCheck:
+    name: str
+    status: str  # verification's pass | fail | warn | skip
+    detail: str
+    fix: str = ""
+
+
+def member_checks(
+    settings: MembersSettings,
+    clients: AwsClients,
+    *,
+    member: str | None,
+    source_kids: list[str] | None,
+    published: list[str],
+) -> tuple[list[MemberCheck], list[dict[str, Any]]]:
+    """What ``verify`` says about the issuer's members, from its state object: with ``member``, that the state
+    records it with exactly the keys its cluster serves now; without, each member and whether every key of
+    its records is in the published JWKS (``published``, as read over HTTPS). Also the members as JSON."""
+    try:
+        target = issuer_target(settings, clients)
+        clock = AwsTime()
+        state, _, _ = read_state(target, clients, clock)
+    except Error as exc:
+        return [MemberCheck(f"member {member}" if member else "members", "fail", exc.message, exc.hint or "")], []
+    now = run_clock(clock.now, local_clock()).now
+    statuses = member_statuses(state, now=now, stale_after=settings.stale_after, live=published)
+    listing = MembersReport(target.issuer.url, target.bucket, now, settings.stale_after, statuses, []).to_json()["members"]
+    if member is not None:
+        found = next((m for m in statuses if m.name == member), None)
+        name = f"member {member}"
+        if found is None:
+            known = ", ".join(m.name for m in statuses) or "none"
+            return [MemberCheck(name, "fail", f"the state records no member {member} (members: {known})",
+                                f"oidc-publisher publish --member {member} --from-cluster (its rotation job)")], listing
+        if source_kids is not None and set(source_kids) != set(found.current):
+            return [MemberCheck(
+                name, "fail",
+                f"the state records {', '.join(found.current) or 'no key'} as its current keys, the cluster serves "
+                f"{', '.join(source_kids)}",
+                f"oidc-publisher publish --member {member} --from-cluster (its rotation job has not run since the keys changed)",
+            )], listing
+        if found.stale:
+            return [MemberCheck(name, "warn", f"{found.describe_age(now)}: silent longer than {format_duration(settings.stale_after)}",
+                                "check its rotation job (it records itself once a day when nothing changes)")], listing
+        return [MemberCheck(name, "pass", f"{len(found.current)} current key(s) recorded; {found.describe_age(now)}")], listing
+    checks = []
+    for m in statuses:
+        name = f"member {m.name}"
+        if m.missing:
+            checks.append(MemberCheck(name, "fail", f"{', '.join(m.missing)} not in the published JWKS",
+                                      f"oidc-publisher publish --member {m.name} (its rotation job)"))
+        elif m.stale:
+            checks.append(MemberCheck(name, "warn", f"{m.describe_age(now)}: silent longer than "
+                                      f"{format_duration(settings.stale_after)}",
+                                      f"if it left: oidc-publisher members remove {m.name}; if not, check its rotation job"))
+        else:
+            keys = len(m.current) + len(m.retained)
+            checks.append(MemberCheck(name, "pass", f"{keys} key{'s' if keys != 1 else ''} published; {m.describe_age(now)}"))
+    return checks, listing

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from oidc_publisher.cli.common import (
+    BUCKET_ENV,
     ContextOpt,
     FromClusterOpt,
     InsecureSkipTlsVerifyOpt,
@@ -33,6 +34,11 @@ def audit(
     context: ContextOpt = None,
     insecure_skip_tls_verify: InsecureSkipTlsVerifyOpt = False,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding is at or above this severity.")] = FailOn.high,
+    bucket: Annotated[
+        str | None,
+        typer.Option("--bucket", envvar=BUCKET_ENV, show_envvar=True, help="The issuer's bucket, to note the clusters sharing the issuer (members; an "
+                     "S3-direct issuer's own bucket is read without it)."),
+    ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """List the IAM roles that trust this issuer and what is wrong with each trust policy."""
@@ -41,5 +47,6 @@ def audit(
     from oidc_publisher.aws import AwsClients
 
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, None, None, required=False, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
-    settings = AuditSettings(issuer_url=issuer_url, source=source if source.given else None, fail_on=fail_on.value)
+    settings = AuditSettings(issuer_url=issuer_url, source=source if source.given else None, fail_on=fail_on.value,
+                             bucket=bucket)
     run(lambda: do_audit(settings, AwsClients()), output)
