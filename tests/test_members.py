@@ -411,3 +411,29 @@ def test_the_rotation_job_publishes_its_member(tmp_path: Path) -> None:
         2, "error: --member only applies to the rotation job; add --distribution rotation-job or drop --member\n")
     bad = invoke(*args[:-2], "--member", "Green!")
     assert bad.exit_code == 2 and bad.stderr.startswith("error: --member 'Green!' is not a member name")
+
+
+def test_a_member_joining_between_anothers_jwks_and_state_writes_loses_nothing(aws: AwsWorld, pems: dict[str, Path]) -> None:
+    """The other interleaving: green has written the JWKS and is about to write the state when blue joins
+    (reads, writes JWKS and state). green's state write is refused (412); its retry merges blue's record."""
+    publish("green", pems["ec"])
+    fired: list[str] = []
+    blue_settings = publishing.PublishSettings(bucket=BUCKET, source=KeySource(public_keys=(pems["rsa"],)), member="blue")
+
+    def between(request: RecordedRequest) -> None:
+        if request.operation == "PutObject" and request.path.endswith(STATE) and not fired:
+            fired.append(request.headers.get("if-match", ""))
+            from oidc_publisher.aws import AwsClients
+
+            publishing.publish(blue_settings, AwsClients())
+
+    aws.proxy.observers.append(between)
+    publish("green", pems["ec"], "--public-key", str(pems["green2"]))
+    aws.proxy.observers.clear()
+    green_new = kid_of(pems["green2"])
+    assert live_kids(aws) == {k.K8S_RSA_KID, k.K8S_EC_KID, green_new}
+    state = stored_state(aws)
+    assert set(state["members"]["blue"]["keys"]) == {k.K8S_RSA_KID}
+    assert set(state["members"]["green"]["keys"]) == {k.K8S_EC_KID, green_new}
+    assert state["unclaimed"] == {}  # green's new key, seen by blue before green recorded it, went back to green
+    assert fired and fired[0]
