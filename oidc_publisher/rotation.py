@@ -159,11 +159,11 @@ class State:
 
     ``removed``: kids dropped when their retention ended, and when (kept ``REMOVED_RECORD_KEPT`` more).
     ``invalidated``: object key -> the ETag of the copy a CloudFront invalidation last covered.
-    ``keys`` are the implicit member's (``publish`` without ``--member``); ``members`` the named ones, and
-    ``unclaimed`` the keys no member holds, still retained. With neither, the state is format 1, byte for byte
-    what the previous release wrote.
-    ``removed`` and ``invalidated`` are absent from a state written by an earlier release, which loads as "none"; an earlier release
+    Both are absent from a state written by an earlier release, which loads as "none"; an earlier release
     reading this state ignores them (the format number is unchanged).
+    ``keys`` are the implicit member's (``publish`` without ``--member``); ``members`` the named ones (see
+    members.py), and ``unclaimed`` the keys no member holds, still retained. With neither, the state is
+    format 1, byte for byte what the previous release wrote; with them, format 2.
     """
 
     issuer: str
