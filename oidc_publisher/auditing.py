@@ -223,24 +223,16 @@ def audit(settings: AuditSettings, clients: AwsClients) -> AuditReport:
 
 
 def _members_note(settings: AuditSettings, issuer: Issuer, clients: AwsClients) -> list[str]:
-    """A note when several clusters share the issuer: every member is one trust zone. Read from the state
-    object in --bucket, or an S3-direct issuer's own bucket (then quietly skipped when it cannot be read)."""
-    from oidc_publisher.errors import Error
+    """With --bucket, a note when several clusters share the issuer (members): every member is one trust zone.
+    Read from the issuer's state object (s3:GetObject, a permission an auditor may not otherwise need)."""
     from oidc_publisher.members import member_names
     from oidc_publisher.membership import MembersSettings, issuer_target, read_state
     from oidc_publisher.s3 import AwsTime
 
-    origin = issuer.s3_origin()
-    bucket = settings.bucket or (origin[0] if origin else None)
-    if bucket is None:
+    if settings.bucket is None:
         return []
-    try:
-        target = issuer_target(MembersSettings(bucket=bucket, issuer_url=issuer.url), clients)
-        state, _, _ = read_state(target, clients, AwsTime())
-    except Error:
-        if settings.bucket is not None:
-            raise
-        return []
+    target = issuer_target(MembersSettings(bucket=settings.bucket, issuer_url=issuer.url), clients)
+    state, _, _ = read_state(target, clients, AwsTime())
     names = member_names(state)
     if len(names) < 2:
         return []

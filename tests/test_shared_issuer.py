@@ -193,7 +193,9 @@ def test_audit_notes_an_issuer_shared_by_several_members(
     front(BUCKET, S3_HOSTS)
     for name, (_, config) in clusters.items():
         assert invoke("bootstrap", "--bucket", BUCKET, "--member", name, "--from-cluster", "--kubeconfig", str(config)).exit_code == 0
-    audited = invoke("audit", "--issuer-url", ISSUER, "-o", "json")
+    plain = invoke("audit", "--issuer-url", ISSUER, "-o", "json")  # without --bucket the state is not read
+    assert plain.exit_code == 0 and plain.json()["notes"] == []
+    audited = invoke("audit", "--issuer-url", ISSUER, "--bucket", BUCKET, "-o", "json")
     assert audited.exit_code == 0, audited.stderr
     assert audited.json()["notes"] == [
         "2 clusters share this issuer as members (blue, green): a service account ns/sa in any of them can assume a "

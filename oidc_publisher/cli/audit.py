@@ -36,8 +36,8 @@ def audit(
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding is at or above this severity.")] = FailOn.high,
     bucket: Annotated[
         str | None,
-        typer.Option("--bucket", envvar=BUCKET_ENV, show_envvar=True, help="The issuer's bucket, to note the clusters sharing the issuer (members; an "
-                     "S3-direct issuer's own bucket is read without it)."),
+        typer.Option("--bucket", envvar=BUCKET_ENV, show_envvar=True, help="The issuer's bucket: note the clusters sharing the issuer (members), read from its "
+                     "state object."),
     ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
