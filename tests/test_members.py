@@ -249,6 +249,10 @@ def test_the_ceiling_refuses_and_writes_nothing(aws: AwsWorld, pems: dict[str, P
     )
     assert aws.recorder.writes == []
     assert live_kids(aws) == {k.K8S_RSA_KID, k.K8S_EC_KID}
+    planned = invoke("publish", "--bucket", BUCKET, "--member", "green", "--public-key", str(pems["ec"]),
+                     "--public-key", str(pems["new"]), "--max-keys", "2", "--dry-run")
+    assert planned.exit_code == 1 and planned.stderr.startswith("error: refusing to publish 3 keys")  # dry-run refuses too
+    assert aws.recorder.writes == []
     warned = invoke("publish", "--bucket", BUCKET, "--member", "green", "--public-key", str(pems["ec"]),
                     "--public-key", str(pems["new"]), "--max-keys", "3")
     assert warned.exit_code == 0
@@ -290,7 +294,12 @@ def test_members_list_shows_each_member_in_text_and_json(aws: AwsWorld, aws_cloc
     publish("blue", pems["rsa"])
     publish("green", pems["ec"])
     aws_clock.advance(days=4)
-    publish("green", pems["ec"])  # green's daily record; blue has been silent for 4 days
+    aws.recorder.reset()
+    assert publish("green", pems["ec"])["changed"] is True  # green's daily record; blue has been silent for 4 days
+    assert sorted(p.rsplit("/", 1)[-1] for p in aws.recorder.puts()) == ["jwks", "state.json"]  # same JWKS bytes
+    aws.recorder.reset()
+    assert publish("green", pems["ec"])["changed"] is False
+    assert aws.recorder.operations() == ["GetObject", "GetObject"]  # recorded: back to two reads
     aws.recorder.reset()
     listed = invoke("members", "list", "--bucket", BUCKET, "-o", "json")
     assert listed.exit_code == 0, listed.stderr
