@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oidc_publisher import publishing
 from oidc_publisher.errors import ConflictError, InputError
@@ -446,3 +448,27 @@ def test_a_member_joining_between_anothers_jwks_and_state_writes_loses_nothing(a
     assert set(state["members"]["green"]["keys"]) == {k.K8S_EC_KID, green_new}
     assert state["unclaimed"] == {}  # green's new key, seen by blue before green recorded it, went back to green
     assert fired and fired[0]
+
+
+# ---------------------------------------------------------------- property: no member's run touches another's keys
+
+POOL = [RSA, EC, *(key(k.public_pem(k.ec_key())) for _ in range(4))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["blue", "green", "red"]), st.sets(st.integers(0, len(POOL) - 1), min_size=1),
+                          st.integers(0, 30)), min_size=1, max_size=12))
+def test_no_run_touches_another_members_keys_and_every_served_key_is_published(runs: list[tuple[str, set[int], int]]) -> None:
+    """Any sequence of member runs (each with some keys, some hours later): a run leaves every other member's
+    records exactly as they were, and the union holds every key any member currently serves."""
+    state, live, now = State(issuer="https://i"), (), NOW
+    serving: dict[str, set[str]] = {}
+    for member, picks, hours in runs:
+        now += dt.timedelta(hours=hours)
+        source = [POOL[i] for i in sorted(picks)]
+        before = {name: dict(m.keys) for name, m in state.members.items() if name != member}
+        result = decide_member(member, source, live, state, now=now, retain=DAY)
+        assert {name: dict(m.keys) for name, m in result.state.members.items() if name != member} == before
+        serving[member] = {x.kid for x in source}
+        assert set().union(*serving.values()) <= {x.kid for x in result.keys}
+        state, live = result.state, result.keys
