@@ -351,6 +351,13 @@ def test_members_remove_revoke_drops_at_once_and_names_refused(aws: AwsWorld, pe
     publish("green", pems["ec"])
     gone = invoke("members", "remove", "blue", "--bucket", BUCKET, "--revoke")
     assert gone.exit_code == 0, gone.stderr
+    assert gone.stdout.splitlines() == [
+        "Changed:",
+        f"  write      s3://{BUCKET}/{JWKS}: drop {k.K8S_RSA_KID} (revoked)",
+        f"  write      s3://{BUCKET}/.well-known/openid-configuration: the signing algorithms of the keys left",
+        f"  write      s3://{BUCKET}/{STATE}: member blue left (private)",
+        f"removed member blue of https://{BUCKET}.s3.us-east-1.amazonaws.com; revoked at once: {k.K8S_RSA_KID}",
+    ]
     assert f"warning: revoked {k.K8S_RSA_KID}: every token signed by it stops working" in gone.stderr
     assert live_kids(aws) == {k.K8S_EC_KID}
     discovery = json.loads(aws.client("s3").get_object(Bucket=BUCKET, Key=".well-known/openid-configuration")["Body"].read())
