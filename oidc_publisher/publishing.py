@@ -544,6 +544,11 @@ def _converge(
     result = report(docs, decision, clock, chosen.dropped)  # the time the decision was made by
     if near_ceiling:
         result.notes.append(near_ceiling)
+    if member == DEFAULT_MEMBER and new_state.members:
+        result.notes.append(
+            f"this issuer is shared by members ({', '.join(sorted(new_state.members))}): this run published without "
+            "--member, as the implicit member 'default'; give each cluster's job --member NAME (docs/shared-issuer.md)"
+        )
     if settings.dry_run:
         return result
     # JWKS first, then discovery, then the invalidation, then state: the order that keeps every moment

@@ -232,6 +232,10 @@ def test_an_issuer_published_by_the_previous_release_keeps_working(aws: AwsWorld
     assert {key: aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in (JWKS, STATE)} == before
     joined = invoke("publish", "--bucket", BUCKET, "--issuer-url", issuer, "--member", "green", "--public-key", str(pems["new"]))
     assert joined.exit_code == 0, joined.stderr
+    mixed = invoke("publish", "--bucket", BUCKET, "--issuer-url", issuer, "--public-key", str(pems["ec"]))
+    assert mixed.exit_code == 0 and mixed.stderr == (
+        "warning: this issuer is shared by members (green): this run published without --member, as the implicit "
+        "member 'default'; give each cluster's job --member NAME (docs/shared-issuer.md)\n")
     state = stored_state(aws)
     assert state["revoked"] == {k.K8S_RSA_KID: "2026-01-01T02:00:00Z"}  # kept
     assert set(state["keys"]) == {k.K8S_EC_KID}  # still the implicit member's: green did not take it
