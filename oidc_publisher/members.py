@@ -141,14 +141,18 @@ def decide_member(
         del state.unclaimed[kid]  # served again: the member's current key
         adopted.append(kid)
 
-    others = {kid: names for kid, names in holders(state).items() if member not in names}
+    held = holders(state)
+    others = {kid: names for kid, names in held.items() if member not in names}
     unclaimed_revoke = [kid for kid in revoke if kid in state.unclaimed]
     for kid in revoke:
-        if kid in others and kid not in _records(state, member) and kid not in state.unclaimed:
+        # Also a key this member shares with another (one signing key in two clusters): the other still signs.
+        elsewhere = [name for name in held.get(kid, []) if name != member]
+        if elsewhere:
             raise ConflictError(
-                f"refusing to revoke {kid}: it is member {', '.join(others[kid])}'s key, not {member}'s",
-                f"revoke it from that member's run (--member {others[kid][0]}), or 'oidc-publisher members remove "
-                f"{others[kid][0]} --revoke'",
+                f"refusing to revoke {kid}: it is member {', '.join(elsewhere)}'s key"
+                + (f", not {member}'s" if kid not in _records(state, member) else f" too, not only {member}'s"),
+                f"revoke it from that member's run (--member {elsewhere[0]}), or 'oidc-publisher members remove "
+                f"{elsewhere[0]} --revoke'",
             )
     own_revoke = [kid for kid in revoke if kid not in unclaimed_revoke]
     for kid in unclaimed_revoke:
@@ -157,13 +161,15 @@ def decide_member(
 
     records = _records(state, member)
     known_elsewhere = set(others) | set(state.unclaimed) | set(state.revoked)
+    # A kid whose retention ended earlier, live again (an old JWKS put back): dropped again, not retained anew.
+    ended = set(state.removed) - served
     if member == DEFAULT_MEMBER:
         # The implicit member decides on every live key nobody else holds, as the single-cluster tool did.
         published = [key for kid, key in live_by_kid.items() if kid not in known_elsewhere or kid in records]
     else:
         published = [key for kid, key in live_by_kid.items() if kid in records]
         for kid, key in sorted(live_by_kid.items()):
-            if kid in records or kid in served or kid in known_elsewhere:
+            if kid in records or kid in served or kid in known_elsewhere or kid in ended:
                 continue
             state.unclaimed[kid] = Unclaimed(kid, key.to_jwk(), now if from_aws else None,
                                              (now + retain) if from_aws else None)

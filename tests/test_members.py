@@ -483,3 +483,20 @@ def test_no_run_touches_another_members_keys_and_every_served_key_is_published(r
         serving[member] = {x.kid for x in source}
         assert set().union(*serving.values()) <= {x.kid for x in result.keys}
         state, live = result.state, result.keys
+
+
+def test_a_key_two_members_share_is_not_revoked_by_one_and_an_ended_key_put_back_stays_gone() -> None:
+    s = decide_member("blue", [RSA], [], State(issuer="https://i"), now=NOW, retain=DAY).state
+    s = decide_member("green", [RSA, EC], [RSA], s, now=NOW, retain=DAY).state  # one signing key in two clusters
+    green_rotated = decide_member("green", [EC], [RSA, EC], s, now=NOW, retain=DAY).state  # green stops serving it
+    with pytest.raises(ConflictError, match=r"^refusing to revoke .*: it is member blue's key too, not only green's;"):
+        decide_member("green", [EC], [RSA, EC], green_rotated, now=NOW, retain=DAY, revoke=[RSA.kid])
+    # blue rotates away from RSA; after the retention RSA is gone, and a restored old JWKS does not bring it back
+    s = decide_member("blue", [EC], [RSA, EC], State(issuer="https://i"), now=NOW, retain=DAY).state
+    s = decide_member("blue", [EC], [EC], s, now=NOW, retain=DAY).state
+    blue_only = decide_member("blue", [fresh()], [EC], s, now=NOW, retain=DAY)
+    later = decide_member("blue", [x for x in blue_only.keys if x.kid != EC.kid], blue_only.keys, blue_only.state,
+                          now=NOW + DAY, retain=DAY)
+    assert EC.kid not in {x.kid for x in later.keys} and EC.kid in later.state.removed
+    restored = decide_member("green", [RSA], [*later.keys, EC], later.state, now=NOW + DAY, retain=DAY)
+    assert EC.kid not in {x.kid for x in restored.keys} and EC.kid not in restored.state.unclaimed
