@@ -148,9 +148,9 @@ def decide_member(
         # Also a key this member shares with another (one signing key in two clusters): the other still signs.
         elsewhere = [name for name in held.get(kid, []) if name != member]
         if elsewhere:
+            whose = f", not {member}'s" if kid not in _records(state, member) else f" too, not only {member}'s"
             raise ConflictError(
-                f"refusing to revoke {kid}: it is member {', '.join(elsewhere)}'s key"
-                + (f", not {member}'s" if kid not in _records(state, member) else f" too, not only {member}'s"),
+                f"refusing to revoke {kid}: it is member {', '.join(elsewhere)}'s key{whose}",
                 f"revoke it from that member's run (--member {elsewhere[0]}), or 'oidc-publisher members remove "
                 f"{elsewhere[0]} --revoke'",
             )
