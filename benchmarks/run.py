@@ -182,6 +182,31 @@ def bench_steady_and_rotation(world: World, runs: int) -> dict[str, Any]:
     }
 
 
+def bench_member_steady(world: World, runs: int) -> dict[str, Any]:
+    """The steady state of a member of a shared issuer (docs/shared-issuer.md): two members, each with nothing
+    to change, runs interleaved; the same budget as one cluster's (two reads, no write)."""
+    bucket = "bench-members"
+    world.current_bucket = bucket
+    blue = k.write(world.work / "blue.pub", k.public_pem(k.rsa_key()))
+    green = k.write(world.work / "green.pub", k.public_pem(k.ec_key()))
+    subprocess.run([*CLI, "bootstrap", "--bucket", bucket, "--member", "blue", "--public-key", str(blue)], env=world.env,
+                   check=True, capture_output=True)
+    subprocess.run([*CLI, "publish", "--bucket", bucket, "--member", "green", "--public-key", str(green)], env=world.env,
+                   check=True, capture_output=True)
+    times, calls, writes = [], [], []
+    for _ in range(runs):
+        for member, pub in (("blue", blue), ("green", green)):
+            world.recorder.reset()
+            times.append(timed([*CLI, "publish", "--bucket", bucket, "--member", member, "--public-key", str(pub)], world.env))
+            calls.append([op for _, op in world.recorder.calls])
+            writes.append([op for _, op in world.recorder.writes])
+    return {
+        "member_steady_calls": max(len(c) for c in calls), "member_steady_call_list": calls[0],
+        "member_steady_writes": max(len(w) for w in writes),
+        "member_steady_s": times, "member_steady_median_s": statistics.median(times),
+    }
+
+
 def bench_startup(world: World, runs: int) -> dict[str, Any]:
     hello = world.work / "hello.py"
     hello.write_text(HELLO)
@@ -274,10 +299,14 @@ def write_report(results: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     b, s, u = results["bootstrap"], results["rotation"], results["startup"]
+    m = results.get("members")
     budgets = [
         ("bootstrap at least 5x faster than the AWS CLI recipe", f"{b['speedup']:.1f}x", b["speedup"] >= 5),
         ("steady-state run: at most 2 AWS calls, no writes", f"{s['steady_calls']} calls, {s['steady_writes']} writes",
          s["steady_calls"] <= 2 and s["steady_writes"] == 0),
+        *([("steady-state run of a member of a shared issuer: at most 2 AWS calls, no writes",
+            f"{m['member_steady_calls']} calls, {m['member_steady_writes']} writes",
+            m["member_steady_calls"] <= 2 and m["member_steady_writes"] == 0)] if m else []),
         ("one-key rotation: one JWKS write (+ state), at most one invalidation",
          ", ".join(s["rotation_writes"]),
          all(w.count("PutObject") <= 2 and w.count("CreateInvalidation") <= 1 and set(w) <= {"PutObject", "CreateInvalidation"}
@@ -305,6 +334,8 @@ def write_report(results: dict[str, Any]) -> None:
         f"| floor: `aws --version` (each of the recipe's seven `aws` steps pays it) | {b['floor_aws_version_s']:.2f} s |",
         f"| steady-state `publish` (nothing changed) | {s['steady_median_s']:.2f} s, calls: {', '.join(s['steady_call_list'])} |",
         f"| `publish` with one new key | {s['rotation_median_s']:.2f} s, {s['rotation_calls']} calls |",
+        *([f"| steady-state `publish --member` of a shared issuer (two members) | {m['member_steady_median_s']:.2f} s, "
+           f"calls: {', '.join(m['member_steady_call_list'])} |"] if m else []),
         f"| `oidc-publisher --help` | {u['help_median_s'] * 1000:.0f} ms (hello-world Typer: {u['hello_typer_median_s'] * 1000:.0f} ms) |",
         *(f"| publish a JWKS of {n} keys ({v['jwks_bytes']} bytes) | first {v['first_s'] * 1000:.0f} ms, no-op {v['noop_s'] * 1000:.0f} ms |"
           for n, v in results["scale"]["jwks_keys"].items()),
@@ -382,6 +413,7 @@ def main() -> None:
             "bytecode": "compiled beforehand with python -m compileall, as pip does when it installs the tool",
             "bootstrap": bench_bootstrap(world, args.runs),
             "rotation": bench_steady_and_rotation(world, args.runs),
+            "members": bench_member_steady(world, args.runs),
             "startup": bench_startup(world, args.runs),
             "scale": bench_scale(world),
         }

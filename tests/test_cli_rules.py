@@ -131,6 +131,8 @@ BAD_INPUT: dict[str, list[str]] = {
     "role trust-policy": ["--issuer-url", ISSUER, "--namespace", "Bad_NS", "--service-account", "sa"],
     "role create": ["--issuer-url", ISSUER, "--namespace", "ns", "--service-account", "sa", "--policy-arn", "ReadOnlyAccess"],
     "doctor": ["--namespace", "Shop", "--pod", "p"],
+    "members list": ["--bucket", "my-issuer", "--stale-after", "soon"],
+    "members remove": ["Blue Cluster", "--bucket", "my-issuer"],
 }
 
 

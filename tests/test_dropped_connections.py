@@ -53,6 +53,12 @@ def bootstrapped_with_its_thumbprint(aws: AwsWorld, tmp: Path) -> None:
     assert invoke("bootstrap", "--bucket", BUCKET, "--public-key", str(tmp / "one.pub")).exit_code == 0
 
 
+def two_members(aws: AwsWorld, tmp: Path) -> None:
+    """An issuer shared by two clusters (docs/shared-issuer.md)."""
+    assert invoke("bootstrap", "--bucket", BUCKET, "--member", "blue", "--public-key", str(tmp / "one.pub"), *THUMBPRINT).exit_code == 0
+    assert invoke("publish", "--bucket", BUCKET, "--member", "green", "--public-key", str(tmp / "two.pub")).exit_code == 0
+
+
 def with_role(aws: AwsWorld, tmp: Path) -> None:
     bootstrapped(aws, tmp)
     assert invoke("role", "create", *ROLE, "--policy-arn", READONLY).exit_code == 0
@@ -109,6 +115,11 @@ CASES = [
     Case("role create", bootstrapped, lambda t: ["role", "create", *ROLE, "--policy-arn", READONLY]),
     Case("role trust-policy", bootstrapped, lambda t: ["role", "trust-policy", *ROLE]),
     Case("audit", with_role, lambda t: ["audit", "--issuer-url", ISSUER]),
+    Case("publish --member", two_members,
+         lambda t: ["publish", "--bucket", BUCKET, "--member", "green", "--public-key", str(t / "two.pub"),
+                    "--public-key", str(t / "one.pub")]),
+    Case("members list", two_members, lambda t: ["members", "list", "--bucket", BUCKET]),
+    Case("members remove", two_members, lambda t: ["members", "remove", "green", "--bucket", BUCKET, "--revoke"]),
     Case("teardown", with_role, lambda t: ["teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes"]),
     Case("teardown, their bucket", published_in_their_bucket,
          lambda t: ["teardown", "--issuer-url", "https://issuer.example.com/prod", "--bucket", "theirs", "--yes"],

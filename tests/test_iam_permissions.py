@@ -55,9 +55,11 @@ UNREACHED = {
         "iam:AddClientIDToOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",
         "s3:PutBucketOwnershipControls", "cloudfront:ListTagsForResource",
     },
-    "verify": set(),
+    "verify": {"s3:GetObject"},  # with --bucket or --member (a shared issuer's members)
     "role create": set(),
-    "audit": set(),
+    "audit": {"s3:GetObject"},  # with --bucket
+    "members list": {"s3:ListBucket"},
+    "members remove": {"s3:ListBucket", "cloudfront:CreateInvalidation"},  # behind CloudFront
     "doctor": set(),
     "teardown": {"s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:GetBucketPolicy"},  # a bucket it did not create
 }
@@ -175,6 +177,15 @@ def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], 
         if command == "audit":
             aws.recorder.reset()
             ok("audit", "--issuer-url", ISSUER)
+        collect()
+    elif command in ("members list", "members remove"):
+        ok("bootstrap", "--bucket", BUCKET, "--member", "blue", "--public-key", str(one))
+        ok("publish", "--bucket", BUCKET, "--member", "green", "--public-key", str(two))
+        aws.recorder.reset()
+        if command == "members list":
+            ok("members", "list", "--bucket", BUCKET)
+        else:
+            ok("members", "remove", "green", "--bucket", BUCKET, "--revoke")
         collect()
     elif command == "doctor":
         from tests.support.kube_api import KubeAPI

@@ -116,6 +116,31 @@ def fix_moto_create_bucket_tags() -> None:
     S3Response._oidc_publisher_tags_fixed = True  # type: ignore[attr-defined]
 
 
+_conditional_writes = threading.Lock()
+
+
+def fix_moto_conditional_writes() -> None:
+    """Make moto's conditional PutObject atomic, as S3's is.
+
+    moto (5.2) checks If-Match / If-None-Match and then writes, unlocked, while its threaded server answers
+    other requests: two writers that read the same ETag can both pass the check, and one silently replaces
+    the other's object, which S3 never allows (the second gets 412 PreconditionFailed). Here the check and
+    the write are one step for every PutObject. Idempotent.
+    """
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response, "_oidc_publisher_conditional_fixed", False):
+        return
+    original = S3Response.put_object
+
+    def put_object(self: Any) -> Any:
+        with _conditional_writes:
+            return original(self)
+
+    S3Response.put_object = put_object  # type: ignore[method-assign]
+    S3Response._oidc_publisher_conditional_fixed = True  # type: ignore[attr-defined]
+
+
 def start_moto() -> LocalAWS:
     """moto's server on a free port of 127.0.0.1 (the demo extra installs moto)."""
     try:
@@ -128,6 +153,7 @@ def start_moto() -> LocalAWS:
 
     fix_moto_policy_conditions()
     fix_moto_create_bucket_tags()
+    fix_moto_conditional_writes()
     fix_moto_cache_behaviours()
     import logging
 

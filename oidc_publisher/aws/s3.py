@@ -146,6 +146,8 @@ def put_object(
     except ClientError as exc:
         if _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict") or _status(exc) in (409, 412):
             raise ConcurrentUpdate(key) from None
+        if replaces is not None and _code(exc) in ("NoSuchKey", "404"):
+            raise ConcurrentUpdate(key) from None  # If-Match on an object deleted since it was read
         raise aws_error(exc, "s3:PutObject", f"s3://{bucket}/{key}") from None
     except BotoCoreError as exc:
         raise aws_error(exc, "s3:PutObject", f"s3://{bucket}/{key}") from None

@@ -20,6 +20,7 @@ from oidc_publisher.cli import (
     demo,
     doctor,
     keys,
+    members,
     publish,
     register,
     render,
@@ -111,6 +112,7 @@ def _root(
 app.add_typer(keys.app, name="keys")
 app.add_typer(templates.app, name="templates")
 app.add_typer(role.app, name="role")
+app.add_typer(members.app, name="members")
 app.command("render")(render.render)
 app.command("publish")(publish.publish)
 app.command("thumbprint")(thumbprint.thumbprint)

@@ -13,6 +13,7 @@ from oidc_publisher.cli.common import (
     JwksFileOpt,
     JwksUriOpt,
     KubeconfigOpt,
+    MemberOpt,
     NoThumbprintOpt,
     OptionalIssuerUrlOpt,
     OutputFormat,
@@ -60,6 +61,7 @@ def bootstrap(
     no_thumbprint: NoThumbprintOpt = False,
     tag: TagOpt = None,
     retain_removed_keys: RetainOpt = "48h",
+    member: MemberOpt = None,
     adopt_bucket: AdoptBucketOpt = False,
     wait: Annotated[
         bool,
@@ -83,6 +85,10 @@ def bootstrap(
     chosen_front = guard(lambda: parse_front(front), output) if front is not None else None
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     retain = guard(lambda: parse_duration(retain_removed_keys), output)
+    if member is not None:
+        from oidc_publisher.core.members import check_member_name
+
+        guard(lambda: check_member_name(member), output)
     tags = guard(lambda: parse_tags(tag), output)
     waits = guard(lambda: _waiter(wait, wait_timeout, cloudfront), output)
     settings = BootstrapSettings(
@@ -102,6 +108,7 @@ def bootstrap(
         retain=retain,
         adopt_bucket=adopt_bucket,
         dry_run=dry_run,
+        member=member,
     )
 
     def work() -> BootstrapReport:

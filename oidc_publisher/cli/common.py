@@ -178,6 +178,15 @@ def source_options(
     )
 
 
+MemberOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--member",
+        metavar="NAME",
+        help="This cluster's name in an issuer shared by several clusters: only its keys are converged, the "
+        "published JWKS is every member's (docs/shared-issuer.md).",
+    ),
+]
 ClientIdOpt = Annotated[
     list[str] | None,
     typer.Option("--client-id", help="Audience the provider accepts; repeatable (default: sts.amazonaws.com)."),

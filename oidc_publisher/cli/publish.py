@@ -15,6 +15,7 @@ from oidc_publisher.cli.common import (
     JwksFileOpt,
     JwksUriOpt,
     KubeconfigOpt,
+    MemberOpt,
     OptionalIssuerUrlOpt,
     OutputFormat,
     OutputOpt,
@@ -102,6 +103,14 @@ FleetOpt = Annotated[
         rich_help_panel="Fleet",
     ),
 ]
+MaxKeysOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-keys",
+        min=1,
+        help="Refuse to publish a JWKS of more keys than this (STS is reported to fail beyond about 100); warns from 80 %.",
+    ),
+]
 ConcurrencyOpt = Annotated[
     int | None,
     typer.Option(
@@ -139,6 +148,8 @@ def publish(
     ] = False,
     front: FrontOpt = None,
     adopt_bucket: AdoptBucketOpt = False,
+    member: MemberOpt = None,
+    max_keys: MaxKeysOpt = 100,
     fleet: FleetOpt = None,
     concurrency: ConcurrencyOpt = None,
     dry_run: DryRunOpt = False,
@@ -170,6 +181,8 @@ def publish(
         "--create-bucket": create_bucket,
         "--front": front is not None,
         "--adopt-bucket": adopt_bucket,
+        "--member": member is not None,
+        "--max-keys": max_keys != 100,
     }
     if fleet is not None:
         # A shell's OIDC_PUBLISHER_* variables name one issuer; the fleet file names its own: not a conflict.
@@ -191,6 +204,10 @@ def publish(
     if front is not None and not create_bucket:
         guard(lambda: _usage("--front only applies with --create-bucket", "add --create-bucket or drop --front"), output)
     chosen_front = guard(lambda: parse_front(front), output) if front is not None else None
+    if member is not None:
+        from oidc_publisher.core.members import check_member_name
+
+        guard(lambda: check_member_name(member), output)
     source = guard(lambda: source_options(from_cluster, kubeconfig, context, jwks, public_key, insecure_skip_tls_verify=insecure_skip_tls_verify), output)
     retain = guard(lambda: parse_duration(retain_removed_keys or "48h"), output)
     settings = PublishSettings(
@@ -207,6 +224,8 @@ def publish(
         front=chosen_front,
         adopt_bucket=adopt_bucket,
         dry_run=dry_run,
+        member=member,
+        max_keys=max_keys,
     )
 
     def work() -> PublishReport:

@@ -71,6 +71,11 @@ def render(
     key_dir: Annotated[
         str | None, typer.Option("--key-dir", help="kind: host directory with sa-signer.key and sa-signer.pub.")
     ] = None,
+    member: Annotated[
+        str | None,
+        typer.Option("--member", metavar="NAME", help="rotation-job: this cluster's name in an issuer shared by "
+                     "several clusters (the job runs 'publish --member NAME'; docs/shared-issuer.md)."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the files into this directory instead of printing them.")
     ] = None,
@@ -91,5 +96,6 @@ def render(
         region=region,
         distribution_id=distribution_id,
         key_dir=key_dir,
+        member=member,
     )
     run(lambda: render_templates(settings, out, force=force), output)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.core.errors import UsageError
-from oidc_publisher.core.issuer import parse_issuer
+from oidc_publisher.core.issuer import Issuer, parse_issuer
 from oidc_publisher.core.trust import (
     SEVERITIES,
     Finding,
@@ -37,6 +37,7 @@ class AuditSettings:
     issuer_url: str
     source: KeySource | None = None
     fail_on: str = "high"
+    bucket: str | None = None  # the issuer's bucket: its state names the clusters sharing the issuer (members)
 
 
 @dataclass(frozen=True)
@@ -217,4 +218,26 @@ def audit(settings: AuditSettings, clients: AwsClients) -> AuditReport:
         more, notes = cluster_findings(roles, all_roles, accounts, path, clients.account_id)
         report.findings.extend(more)
         report.notes.extend(notes)
+    report.notes.extend(_members_note(settings, issuer, clients))
     return report
+
+
+def _members_note(settings: AuditSettings, issuer: Issuer, clients: AwsClients) -> list[str]:
+    """With --bucket, a note when several clusters share the issuer (members): every member is one trust zone.
+    Read from the issuer's state object (s3:GetObject, a permission an auditor may not otherwise need)."""
+    from oidc_publisher.aws.s3 import AwsTime
+    from oidc_publisher.commands.members import MembersSettings, issuer_target, read_state
+    from oidc_publisher.core.members import member_names
+
+    if settings.bucket is None:
+        return []
+    target = issuer_target(MembersSettings(bucket=settings.bucket, issuer_url=issuer.url), clients)
+    state, _, _ = read_state(target, clients, AwsTime())
+    names = member_names(state)
+    if len(names) < 2:
+        return []
+    return [
+        f"{len(names)} clusters share this issuer as members ({', '.join(names)}): a service account ns/sa in any "
+        "of them can assume a role that trusts system:serviceaccount:ns:sa; share an issuer only between clusters "
+        "of one trust zone (docs/shared-issuer.md)"
+    ]

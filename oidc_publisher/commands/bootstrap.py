@@ -55,6 +55,7 @@ class BootstrapSettings:
     retain: dt.timedelta = DEFAULT_RETAIN
     adopt_bucket: bool = False
     dry_run: bool = False
+    member: str | None = None  # --member: joins (or starts) an issuer shared by several clusters
 
 
 @dataclass
@@ -71,6 +72,7 @@ class BootstrapReport:
     waited: str | None = None  # with --wait: how long, for what (or what is left when it gave up)
     gave_up: bool = False  # --wait timed out before the distribution deployed
     front_notes: list[str] = field(default_factory=list)  # --front: what the tool does not manage
+    member: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -86,6 +88,8 @@ class BootstrapReport:
         if self.provider_arn and self.provider_arn.count(":") >= 5:
             partition, account = self.provider_arn.split(":")[1], self.provider_arn.split(":")[4]
         options = f" --region {self.region}" if self.region else ""
+        if self.member:
+            options += f" --member {self.member}"
         if self.distribution_id:
             options += f" --distribution-id {self.distribution_id}"
         return [
@@ -199,7 +203,8 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients, waiter: Waiter |
             )
         distribution = None
 
-    report = BootstrapReport(issuer=None, bucket=settings.bucket, plan=plan, dry_run=settings.dry_run)
+    report = BootstrapReport(issuer=None, bucket=settings.bucket, plan=plan, dry_run=settings.dry_run,
+                             member=settings.member)
     report.distribution_id = distribution.id if distribution else None
     if target is None:
         # Dry run of a CloudFront issuer whose distribution does not exist yet: its URL is not known.
@@ -244,6 +249,7 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients, waiter: Waiter |
         retain=settings.retain,
         distribution_id=distribution.id if distribution else None,
         dry_run=settings.dry_run,
+        member=settings.member,
     )
 
     def documents(missing: bool) -> None:

@@ -43,7 +43,7 @@ EXIT_BUG = 70  # as the console script's own last line of defence
 # Every member a cluster entry may have, and what it holds. `defaults` takes the same, except `name`.
 _STRINGS = (
     "name", "bucket", "issuer_url", "prefix", "region", "jwks", "kubeconfig", "context", "jwks_uri",
-    "distribution_id", "retain_removed_keys",
+    "distribution_id", "retain_removed_keys", "member",
 )  # fmt: skip
 _LISTS = ("public_keys", "revoke")
 _BOOLS = ("from_cluster",)
@@ -206,7 +206,7 @@ def load_fleet(path: Path, *, default_region: str | None, dry_run: bool = False)
     if not isinstance(defaults, dict):
         problems.append(InputError("defaults must be an object", "give the fields every cluster shares"))
         defaults = {}
-    problems += _check_members("defaults", defaults, tuple(f for f in FIELDS if f != "name"))
+    problems += _check_members("defaults", defaults, tuple(f for f in FIELDS if f not in ("name", "member")))
     default_kinds = _source_kinds(defaults)
     if len(default_kinds) > 1:
         problems.append(InputError(f"defaults give {' and '.join(default_kinds)} as key sources", _SOURCE_HINT))
@@ -327,6 +327,10 @@ def _cluster(
         if "retain_removed_keys" in fields
         else DEFAULT_RETAIN
     )
+    if isinstance(entry.get("member"), str):
+        from oidc_publisher.core.members import check_member_name
+
+        checked(functools.partial(check_member_name, entry["member"], "member"))
     if problems or target is None or retain is None:
         raise FleetFileError(problems)
     settings = PublishSettings(
@@ -340,6 +344,7 @@ def _cluster(
         revoke=tuple(fields.get("revoke", ())),
         distribution_id=fields.get("distribution_id"),
         dry_run=dry_run,
+        member=entry.get("member"),
     )
     return FleetCluster(index=index, name=name, target=target, settings=settings)
 
@@ -360,6 +365,8 @@ def _duplicates(clusters: list[FleetCluster]) -> list[InputError]:
                     f"{cluster.label}: the name is also {names[cluster.name].label}'s", "give each cluster a unique name"
                 )
             )
+        elif cluster.settings.member is not None:
+            pass  # one of several members of a shared issuer: _shared_issuers
         elif place in places:
             problems.append(
                 InputError(
@@ -380,8 +387,35 @@ def _duplicates(clusters: list[FleetCluster]) -> list[InputError]:
                 )
             )
         names.setdefault(cluster.name, cluster)
-        places.setdefault(place, cluster)
-        issuers.setdefault(target.issuer.provider_path, cluster)
+        if cluster.settings.member is None:
+            places.setdefault(place, cluster)
+            issuers.setdefault(target.issuer.provider_path, cluster)
+    return problems + _shared_issuers(clusters)
+
+
+def _shared_issuers(clusters: list[FleetCluster]) -> list[InputError]:
+    """Members of one issuer (``member``): the same issuer and objects, each entry its own member name; and an
+    issuer with members has no entry without one (that entry would publish as the implicit member)."""
+    problems = []
+    seen: dict[tuple[str, str], dict[str, FleetCluster]] = {}
+    plain = {(c.target.bucket, c.target.keys.prefix): c for c in clusters if c.settings.member is None}
+    for cluster in clusters:
+        member = cluster.settings.member
+        if member is None:
+            continue
+        place = (cluster.target.bucket, cluster.target.keys.prefix)
+        members = seen.setdefault(place, {})
+        if member in members:
+            problems.append(InputError(
+                f"{cluster.label}: member {member} of {cluster.target.issuer.url} is also {members[member].label}'s",
+                "give each cluster of a shared issuer its own member name",
+            ))
+        elif place in plain:
+            problems.append(InputError(
+                f"{cluster.label}: publishes to the issuer {plain[place].label} publishes without a member",
+                "give every cluster of a shared issuer a member name (docs/shared-issuer.md)",
+            ))
+        members.setdefault(member, cluster)
     return problems
 
 

@@ -21,6 +21,16 @@ from oidc_publisher.core.documents import CACHE_CONTROL, CONTENT_TYPE, Documents
 from oidc_publisher.core.errors import ConflictError, Error, InputError
 from oidc_publisher.core.issuer import Issuer, ObjectKeys, object_keys_for, parse_issuer, s3_direct_issuer_url
 from oidc_publisher.core.keys import SigningKey, check_kid, parse_jwks
+from oidc_publisher.core.members import (
+    DEFAULT_MAX_KEYS,
+    DEFAULT_MEMBER,
+    MEMBERS_META,
+    UNCLAIMED_META,
+    ceiling,
+    decide_member,
+    jwks_metadata,
+    member_settled,
+)
 from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Change, Plan
 from oidc_publisher.core.rotation import (
     DEFAULT_RETAIN,
@@ -29,7 +39,6 @@ from oidc_publisher.core.rotation import (
     Retained,
     RunClock,
     State,
-    decide,
     format_duration,
     may_need_invalidation,
     pending_invalidations,
@@ -42,7 +51,9 @@ if TYPE_CHECKING:
     from oidc_publisher.core.front import Front
 
 STATE_CACHE_CONTROL = "no-store"
-MAX_ATTEMPTS = 4
+# Each lost race (another member's run wrote between this run's read and its write) costs a re-read and a
+# merge; members' jobs started by the same schedule race often, a run that keeps losing is told so.
+MAX_ATTEMPTS = 8
 # Written with the documents of an issuer behind CloudFront (x-amz-meta-served-by): a run then knows from
 # the two reads it makes anyway whether a recent change may still await its invalidation.
 CLOUDFRONT_MARK = ("served-by", "cloudfront")
@@ -127,6 +138,8 @@ class PublishSettings:
     front: Front | None = None  # with create_bucket: a front the user manages serves the bucket
     adopt_bucket: bool = False
     dry_run: bool = False
+    member: str | None = None  # --member: this cluster's keys in an issuer shared by several (members.py)
+    max_keys: int = DEFAULT_MAX_KEYS
 
 
 @dataclass
@@ -146,6 +159,7 @@ class PublishReport:
     extra: list[str] = field(default_factory=list)
     already_revoked: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # warnings for the user (a skewed clock, ...)
+    member: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -174,7 +188,8 @@ class PublishReport:
         return f"{verb} {len(self.plan.changes)} change{'s' if len(self.plan.changes) != 1 else ''}"
 
     def summary(self) -> str:
-        return f"{self.issuer}: " + "; ".join([*self.key_summary(), self.change_summary()])
+        who = f" (member {self.member})" if self.member else ""
+        return f"{self.issuer}{who}: " + "; ".join([*self.key_summary(), self.change_summary()])
 
     def to_text(self) -> str:
         lines = []
@@ -185,7 +200,9 @@ class PublishReport:
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
+        member = {"member": self.member} if self.member else {}
         return {
+            **member,
             "issuer": self.issuer,
             "bucket": self.bucket,
             "objects": self.objects,
@@ -339,11 +356,28 @@ def publish_documents(
         try:
             return _converge(target, source, settings, clients, empty=new_bucket and attempt == 0)
         except ConcurrentUpdate:
+            backoff(attempt)
             continue
+    if settings.member:
+        raise ConflictError(
+            f"other publishers kept changing s3://{target.bucket}/{target.keys.jwks} while member {settings.member} "
+            f"converged ({MAX_ATTEMPTS} attempts, each lost a race)",
+            "nothing of another member was lost; re-run, and spread the members' job schedules "
+            "(or give each cluster one job: CronJob concurrencyPolicy: Forbid)",
+        )
     raise ConflictError(
         f"another publisher kept changing s3://{target.bucket}/{target.keys.jwks} while this run converged",
-        "make sure only one rotation job runs per issuer (CronJob concurrencyPolicy: Forbid), then re-run",
+        "make sure only one rotation job runs per issuer (CronJob concurrencyPolicy: Forbid), then re-run; "
+        "several clusters sharing the issuer each publish with --member NAME (docs/shared-issuer.md)",
     )
+
+
+def backoff(attempt: int) -> None:
+    """A short random pause after a lost race, so that runs started together stop colliding."""
+    import random
+    import time
+
+    time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # noqa: S311 - jitter, not a secret
 
 
 def _published_keys(live: StoredObject | None, where: str) -> list[SigningKey]:
@@ -376,16 +410,21 @@ def _converge(
     plan = Plan()
     objects = {"jwks": f"s3://{bucket}/{keys.jwks}", "discovery": f"s3://{bucket}/{keys.discovery}"}
 
-    def report(docs: Documents, decision: Decision | None, clock: RunClock | None = None) -> PublishReport:
+    member = settings.member or DEFAULT_MEMBER
+
+    def report(
+        docs: Documents, decision: Decision | None, clock: RunClock | None = None, dropped: tuple[str, ...] = ()
+    ) -> PublishReport:
         clock = clock or run_clock(aws_time.now, local_clock())
         return PublishReport(
+            member=settings.member,
             issuer=target.issuer.url,
             bucket=bucket,
             objects=objects,
             kids=docs.kids,
             retained=list(decision.retained) if decision else [],
             added=list(decision.added) if decision else [],
-            removed=list(decision.removed) if decision else [],
+            removed=[*decision.removed, *dropped] if decision else [],
             revoked=list(decision.revoked) if decision else [],
             plan=plan,
             dry_run=settings.dry_run,
@@ -410,10 +449,21 @@ def _converge(
 
     live_jwks = read(keys.jwks)
     live_discovery: StoredObject | None = None
-    if not settings.revoke and settled(live_jwks, keys.jwks, source_docs.jwks):
+    # A named member takes the single-cluster path only while the issuer has no named members yet (its first
+    # member-aware run on an existing issuer: nothing to write when nothing changed).
+    plain = live_jwks is None or MEMBERS_META not in live_jwks.metadata
+    if not settings.revoke and (member == DEFAULT_MEMBER or plain) and settled(live_jwks, keys.jwks, source_docs.jwks):
         live_discovery = read(keys.discovery)
         if settled(live_discovery, keys.discovery, source_docs.discovery):
             return report(source_docs, None)
+    elif not settings.revoke and member != DEFAULT_MEMBER and live_jwks is not None:
+        # A member of a shared issuer: the JWKS is the union, so it is compared with the member's own keys
+        # through the fingerprint the last writer left in the JWKS object's metadata (members.jwks_metadata).
+        union = _settled_union(target, live_jwks, keys.jwks, source, settings, aws_time.now)
+        if union is not None and member_settled(live_jwks.metadata, member, source.kids, aws_time.now):
+            live_discovery = read(keys.discovery)
+            if settled(live_discovery, keys.discovery, union.discovery):
+                return report(union, None)
 
     # Something differs: decide with the full history. Before any write, the objects at these keys must
     # be this issuer's (the state object, or without one the discovery document, says whose they are).
@@ -431,7 +481,8 @@ def _converge(
         state.distribution_id = settings.distribution_id
     # Timing by AWS's clock (the Date of the responses just read), never by this machine's alone.
     clock = run_clock(aws_time.now, local_clock())
-    decision = decide(
+    chosen = decide_member(
+        member,
         source.keys,
         _published_keys(live_jwks, objects["jwks"]),
         state,
@@ -439,16 +490,24 @@ def _converge(
         retain=settings.retain,
         revoke=settings.revoke,
         from_aws=clock.from_aws,
+        origin=(source.description, _host()),
     )
-    docs = build_documents(target.issuer, decision.keys, settings.jwks_uri)
+    decision = chosen.decision
+    near_ceiling = ceiling(chosen.state, len(chosen.keys), settings.max_keys)  # refuses before any write
+    docs = build_documents(target.issuer, chosen.keys, settings.jwks_uri)
     distribution_id = state.distribution_id
     metadata = dict([CLOUDFRONT_MARK]) if distribution_id else None
+    new_state = chosen.state
+    jwks_meta = {**(metadata or {}), **jwks_metadata(new_state)}
 
-    writes: list[tuple[str, bytes, StoredObject | None]] = []
+    writes: list[tuple[str, bytes, StoredObject | None, dict[str, str] | None]] = []
     if live_jwks is None or live_jwks.body != docs.jwks or not _headers_ok(live_jwks, cache_control=CACHE_CONTROL):
-        why = _why_jwks(live_jwks, decision)
+        why = _why_jwks(live_jwks, decision, chosen.dropped)
         plan.add(objects["jwks"], "write", why)
-        writes.append((keys.jwks, docs.jwks, live_jwks))
+        writes.append((keys.jwks, docs.jwks, live_jwks, jwks_meta or None))
+    elif _members_meta(live_jwks.metadata) != _members_meta(jwks_meta):
+        plan.add(objects["jwks"], "write", "same keys; record which member holds which (metadata, for the steady state)")
+        writes.append((keys.jwks, docs.jwks, live_jwks, jwks_meta or None))
     if (
         live_discovery is None
         or live_discovery.body != docs.discovery
@@ -456,8 +515,11 @@ def _converge(
     ):
         why = "does not exist yet" if live_discovery is None else "content or headers differ from the desired document"
         plan.add(objects["discovery"], "write", why)
-        writes.append((keys.discovery, docs.discovery, live_discovery))
-    written = [key for key, _, _ in writes]
+        writes.append((keys.discovery, docs.discovery, live_discovery, metadata))
+    # A rewrite of the same bytes (only the members' metadata changed) keeps its ETag: no cache holds anything
+    # older, so it is not invalidated.
+    written = [key for key, body, live, _ in writes if live is None or live.body != body or key == keys.discovery
+               or not _headers_ok(live, cache_control=CACHE_CONTROL)]
     # A change whose invalidation failed in an earlier run (derived from what was read, on every run).
     unchanged = [
         _live_document(key, live)
@@ -466,7 +528,6 @@ def _converge(
     ]
     pending = list(pending_invalidations(unchanged, state.invalidated, aws_time.now)) if distribution_id else []
     to_invalidate = [*written, *pending] if distribution_id else []
-    new_state = decision.state
     state_key = f"s3://{bucket}/{keys.state}"
     if live_state is None or live_state.body != new_state.to_bytes():
         plan.add(state_key, "write", "record when each key was published and left the source (private)")
@@ -480,16 +541,23 @@ def _converge(
             reasons.append(f"paths {', '.join(f'/{key}' for key in pending)} changed in a run whose invalidation failed")
         plan.add(f"cloudfront:{distribution_id}", "invalidate", "; ".join(reasons))
 
-    result = report(docs, decision, clock)  # the time the decision was made by
+    result = report(docs, decision, clock, chosen.dropped)  # the time the decision was made by
+    if near_ceiling:
+        result.notes.append(near_ceiling)
+    if member == DEFAULT_MEMBER and new_state.members:
+        result.notes.append(
+            f"this issuer is shared by members ({', '.join(sorted(new_state.members))}): this run published without "
+            "--member, as the implicit member 'default'; give each cluster's job --member NAME (docs/shared-issuer.md)"
+        )
     if settings.dry_run:
         return result
     # JWKS first, then discovery, then the invalidation, then state: the order that keeps every moment
     # consistent, and the state records an invalidation only once it was made.
     etags = {key: live.etag for key, live in ((keys.jwks, live_jwks), (keys.discovery, live_discovery)) if live}
-    for key, body, replaces in writes:
+    for key, body, replaces, meta in writes:
         etags[key] = put_object(
             s3, bucket, key, body, content_type=CONTENT_TYPE, cache_control=CACHE_CONTROL, replaces=replaces,
-            metadata=metadata,
+            metadata=meta,
         )
     failure: Error | None = None
     if distribution_id and to_invalidate:
@@ -512,7 +580,36 @@ def _converge(
     return result
 
 
-def _why_jwks(live: StoredObject | None, decision: Decision) -> str:
+def _host() -> str:
+    """The machine (in a pod: the pod) this run is on, recorded for ``members list``."""
+    import platform
+
+    return platform.node() or "unknown"
+
+
+def _members_meta(metadata: dict[str, str] | Any) -> dict[str, str]:
+    return {name: metadata[name] for name in (MEMBERS_META, UNCLAIMED_META) if name in metadata}
+
+
+def _settled_union(
+    target: Target, live: StoredObject, key: str, source: SourceKeys, settings: PublishSettings, now: dt.datetime | None
+) -> Documents | None:
+    """The documents of the live JWKS when it holds every source key exactly as the source serves it, in the
+    canonical bytes this tool writes; else None (the full path decides)."""
+    try:
+        published = parse_jwks(live.body, key)
+        union = build_documents(target.issuer, published, settings.jwks_uri)
+    except Error:
+        return None
+    by_kid = {k.kid: k.to_jwk() for k in published}
+    if union.jwks != live.body or any(by_kid.get(k.kid) != k.to_jwk() for k in source.keys):
+        return None
+    if not _headers_ok(live, cache_control=CACHE_CONTROL) or may_need_invalidation(_live_document(key, live), now):
+        return None
+    return union
+
+
+def _why_jwks(live: StoredObject | None, decision: Decision, dropped: tuple[str, ...] = ()) -> str:
     if live is None:
         return "does not exist yet"
     parts = []
@@ -522,5 +619,7 @@ def _why_jwks(live: StoredObject | None, decision: Decision) -> str:
         parts.append(f"drop {', '.join(decision.removed)} (retention over)")
     if decision.revoked:
         parts.append(f"revoke {', '.join(decision.revoked)}")
+    if dropped:
+        parts.append(f"drop {', '.join(dropped)} (a removed member's, retention over)")
     return "; ".join(parts) or "content or headers differ from the desired document"
 

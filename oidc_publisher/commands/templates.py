@@ -99,6 +99,7 @@ class TemplateSettings:
     region: str | None = None
     distribution_id: str | None = None
     key_dir: str | None = None
+    member: str | None = None  # rotation-job: the cluster's name in an issuer shared by several
 
 
 @dataclass
@@ -239,6 +240,8 @@ def template_values(settings: TemplateSettings) -> dict[str, str]:
     }
     if settings.distribution == "rotation-job":
         values.update(_rotation_job_values(settings, issuer, region))
+    elif settings.member is not None:
+        raise InputError("--member only applies to the rotation job", "add --distribution rotation-job or drop --member")
     return values
 
 
@@ -371,6 +374,11 @@ def _rotation_job_values(settings: TemplateSettings, issuer: Issuer, region: str
         args += ["--prefix", keys.prefix]
     if settings.distribution_id:
         args += ["--distribution-id", settings.distribution_id]
+    if settings.member is not None:
+        from oidc_publisher.core.members import check_member_name
+
+        # Each cluster's job publishes its own member: the others' keys are never touched by it.
+        args += ["--member", check_member_name(settings.member)]
     args += ["--output", "json"]
     return {
         "bucket": settings.bucket,

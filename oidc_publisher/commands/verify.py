@@ -33,6 +33,12 @@ class VerifySettings:
     timeout: float = 5.0
     check_iam: bool = True
     connect_to: tuple[str, ...] = ()
+    # An issuer shared by several clusters (docs/shared-issuer.md): where its state object is, and the member
+    # to check (None: every member is listed). ``members_bucket`` None: the state is not read.
+    member: str | None = None
+    members_bucket: str | None = None
+    members_prefix: str | None = None
+    members_region: str | None = None
 
 
 @dataclass
@@ -42,6 +48,7 @@ class VerifyReport(Checklist):
     published_kids: list[str] = field(default_factory=list)
     thumbprints: dict[str, str] = field(default_factory=dict)
     ca_cases: dict[str, str] = field(default_factory=dict)  # host -> thumbprint.ca_case
+    members: list[dict[str, Any]] | None = None  # read from the state object, when it was
 
     def add(self, name: str, status: str, detail: str, fix: str = "") -> Check:
         check = Check(name, status, detail, fix)
@@ -64,6 +71,7 @@ class VerifyReport(Checklist):
             "published_kids": self.published_kids,
             "thumbprints": self.thumbprints,
             "ca": self.ca_cases,
+            **({"members": self.members} if self.members is not None else {}),
         }
 
 
@@ -176,11 +184,13 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
                 report.add("JWKS host HTTPS", FAIL, exc.message, exc.hint or "")
 
     # 4. The source's keys are all published.
+    source_kids: list[str] | None = None
     if settings.source is not None and settings.source.given:
         from oidc_publisher.sources import load_keys
 
         try:
             source = load_keys(settings.source, issuer)
+            source_kids = source.kids
             missing = [kid for kid in source.kids if kid not in report.published_kids]
             if not published:
                 report.add("cluster keys published", SKIP, "no published JWKS to compare with")
@@ -195,6 +205,10 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
                 report.add("cluster keys published", PASS, f"every key of {source.description} is published")
         except Error as exc:
             report.add("cluster keys published", FAIL, exc.message, exc.hint or "")
+
+    # 4b. The members of a shared issuer.
+    if settings.members_bucket is not None and clients is not None:
+        _check_members(report, settings, clients, source_kids)
 
     # 5. The IAM provider.
     client_ids: list[str] = []
@@ -232,6 +246,18 @@ def verify(settings: VerifySettings, clients: AwsClients | None) -> VerifyReport
             except Error as exc:
                 report.add("token", FAIL, exc.message, exc.hint or "")
     return report
+
+
+def _check_members(report: VerifyReport, settings: VerifySettings, clients: AwsClients, source_kids: list[str] | None) -> None:
+    from oidc_publisher.commands.members import MembersSettings, member_checks
+
+    assert settings.members_bucket is not None
+    where = MembersSettings(bucket=settings.members_bucket, issuer_url=settings.issuer_url,
+                            prefix=settings.members_prefix, region=settings.members_region)
+    checks, report.members = member_checks(where, clients, member=settings.member, source_kids=source_kids,
+                                           published=report.published_kids)
+    for check in checks:
+        report.add(check.name, check.status, check.detail, check.fix)
 
 
 def _check_cache(report: VerifyReport, document: str, response: Any) -> None:

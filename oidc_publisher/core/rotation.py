@@ -23,6 +23,9 @@ from oidc_publisher.core.keys import SigningKey, parse_jwk
 from oidc_publisher.core.limits import load_json
 
 STATE_FORMAT = 1
+# A state with named members (issue 14: one issuer for several clusters) is written as format 2, so that an
+# earlier release, which would treat every member's keys as its own, refuses it instead of dropping them.
+MEMBERS_FORMAT = 2
 # 24 h: the longest-lived token that can reach STS (the pod identity webhook requests 86400 s tokens;
 # kubelet refreshes them at 80 % of their life, but a pod may hold one for its whole life).
 # + 1 h: the longest any cache in front of the JWKS may keep it (CloudFront MaxTTL; our objects say
@@ -107,6 +110,50 @@ class KeyRecord:
 
 
 @dataclass
+class Member:
+    """A named cluster publishing its own keys into a shared issuer (``publish --member NAME``).
+
+    ``keys``: its current keys and those it stopped serving, still retained (``left_source`` set).
+    ``published``: when its run last recorded itself (AWS's time); ``source``/``host``: from where.
+    """
+
+    keys: dict[str, KeyRecord] = field(default_factory=dict)
+    published: dt.datetime | None = None
+    source: str | None = None
+    host: str | None = None
+
+
+@dataclass(frozen=True)
+class Unclaimed:
+    """A key no member holds any more, still published until ``until`` (None: not timed yet, no time from
+    AWS when it was found). ``member``: who held it (``members remove``), None for a key found published
+    with no record (the state lost, or a run that published and never recorded)."""
+
+    kid: str
+    jwk: dict[str, str]
+    since: dt.datetime | None
+    until: dt.datetime | None
+    member: str | None = None
+
+
+def _record_json(record: KeyRecord) -> dict[str, Any]:
+    return {
+        "jwk": record.jwk,
+        "first_published": _iso(record.first_published),
+        "left_source": _iso(record.left_source) if record.left_source else None,
+    }
+
+
+def _record_from(kid: str, entry: dict[str, Any]) -> KeyRecord:
+    return KeyRecord(
+        kid=kid,
+        jwk=dict(entry["jwk"]),
+        first_published=_parse_iso(entry["first_published"], kid),
+        left_source=_parse_iso(entry["left_source"], kid) if entry.get("left_source") else None,
+    )
+
+
+@dataclass
 class State:
     """What the tool remembers between runs; public keys and timestamps only.
 
@@ -114,6 +161,9 @@ class State:
     ``invalidated``: object key -> the ETag of the copy a CloudFront invalidation last covered.
     Both are absent from a state written by an earlier release, which loads as "none"; an earlier release
     reading this state ignores them (the format number is unchanged).
+    ``keys`` are the implicit member's (``publish`` without ``--member``); ``members`` the named ones (see
+    members.py), and ``unclaimed`` the keys no member holds, still retained. With neither, the state is
+    format 1, byte for byte what the previous release wrote; with them, format 2.
     """
 
     issuer: str
@@ -122,20 +172,15 @@ class State:
     distribution_id: str | None = None
     removed: dict[str, dt.datetime] = field(default_factory=dict)
     invalidated: dict[str, str] = field(default_factory=dict)
+    members: dict[str, Member] = field(default_factory=dict)
+    unclaimed: dict[str, Unclaimed] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         body: dict[str, Any] = {
-            "format": STATE_FORMAT,
+            "format": MEMBERS_FORMAT if (self.members or self.unclaimed) else STATE_FORMAT,
             "issuer": self.issuer,
             "distribution_id": self.distribution_id,
-            "keys": {
-                kid: {
-                    "jwk": record.jwk,
-                    "first_published": _iso(record.first_published),
-                    "left_source": _iso(record.left_source) if record.left_source else None,
-                }
-                for kid, record in sorted(self.keys.items())
-            },
+            "keys": {kid: _record_json(record) for kid, record in sorted(self.keys.items())},
             "revoked": {kid: _iso(when) for kid, when in sorted(self.revoked.items())},
         }
         # Written only when there is something to say, so a state with neither stays byte-identical to what
@@ -144,22 +189,52 @@ class State:
             body["removed"] = {kid: _iso(when) for kid, when in sorted(self.removed.items())}
         if self.invalidated:
             body["invalidated"] = dict(sorted(self.invalidated.items()))
+        if self.members or self.unclaimed:
+            body["members"] = {
+                name: {
+                    "keys": {kid: _record_json(record) for kid, record in sorted(member.keys.items())},
+                    "published": _iso(member.published) if member.published else None,
+                    "source": member.source,
+                    "host": member.host,
+                }
+                for name, member in sorted(self.members.items())
+            }
+            body["unclaimed"] = {
+                kid: {
+                    "jwk": entry.jwk,
+                    "since": _iso(entry.since) if entry.since else None,
+                    "until": _iso(entry.until) if entry.until else None,
+                    "member": entry.member,
+                }
+                for kid, entry in sorted(self.unclaimed.items())
+            }
         return json.dumps(body, sort_keys=True, indent=1).encode() + b"\n"
 
     @classmethod
     def from_bytes(cls, data: bytes, where: str) -> State:
         try:
             body = load_json(data)
-            if not isinstance(body, dict) or body.get("format") != STATE_FORMAT:
+            if not isinstance(body, dict) or body.get("format") not in (STATE_FORMAT, MEMBERS_FORMAT):
                 raise ValueError("unknown format")
-            keys = {
-                kid: KeyRecord(
+            keys = {kid: _record_from(kid, entry) for kid, entry in body.get("keys", {}).items()}
+            members = {
+                str(name): Member(
+                    keys={kid: _record_from(kid, e) for kid, e in entry.get("keys", {}).items()},
+                    published=_parse_iso(entry["published"], name) if entry.get("published") else None,
+                    source=entry.get("source"),
+                    host=entry.get("host"),
+                )
+                for name, entry in body.get("members", {}).items()
+            }
+            unclaimed = {
+                kid: Unclaimed(
                     kid=kid,
                     jwk=dict(entry["jwk"]),
-                    first_published=_parse_iso(entry["first_published"], kid),
-                    left_source=_parse_iso(entry["left_source"], kid) if entry.get("left_source") else None,
+                    since=_parse_iso(entry["since"], kid) if entry.get("since") else None,
+                    until=_parse_iso(entry["until"], kid) if entry.get("until") else None,
+                    member=entry.get("member"),
                 )
-                for kid, entry in body.get("keys", {}).items()
+                for kid, entry in body.get("unclaimed", {}).items()
             }
             revoked = {kid: _parse_iso(when, kid) for kid, when in body.get("revoked", {}).items()}
             removed = {kid: _parse_iso(when, kid) for kid, when in body.get("removed", {}).items()}
@@ -171,6 +246,8 @@ class State:
                 distribution_id=body.get("distribution_id"),
                 removed=removed,
                 invalidated=invalidated,
+                members=members,
+                unclaimed=unclaimed,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConflictError(
@@ -332,6 +409,8 @@ def decide(
         distribution_id=state.distribution_id,
         removed=removed_all,
         invalidated=dict(state.invalidated),
+        members=dict(state.members),
+        unclaimed=dict(state.unclaimed),
     )
     notes = []
     if untimed:

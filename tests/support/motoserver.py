@@ -371,11 +371,16 @@ def aws_clock(aws: AwsWorld) -> AwsClock:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
-    from oidc_publisher_demo.emulator import fix_moto_create_bucket_tags, fix_moto_policy_conditions
+    from oidc_publisher_demo.emulator import (
+        fix_moto_conditional_writes,
+        fix_moto_create_bucket_tags,
+        fix_moto_policy_conditions,
+    )
     from oidc_publisher_demo.emulator_cache_policies import fix_moto_cache_behaviours
 
     fix_moto_policy_conditions()  # see its docstring: a moto bug, fixed to AWS's semantics
     fix_moto_create_bucket_tags()  # S3 applies CreateBucketConfiguration.Tags; moto 5.2 ignores them
+    fix_moto_conditional_writes()  # S3's If-Match / If-None-Match check and write are one step; moto's are two
     fix_moto_cache_behaviours()  # legacy fields next to a CachePolicyId, which CloudFront never returns
     import logging
 
