@@ -138,6 +138,77 @@ def test_bootstrap_dry_run_writes_nothing_whatever_the_state(
     assert all(set(c) >= {"resource", "action", "reason"} for c in plan["changes"])
 
 
+@pytest.mark.parametrize("command", ["publish", "bootstrap"])
+def test_the_json_plan_names_each_bucket_call_with_its_exact_parameters(
+    aws: AwsWorld, front: Front, tmp_path: Path, command: str
+) -> None:
+    front(BUCKET, ("*.s3.us-east-1.amazonaws.com",))
+    one = keypair(tmp_path, "one")
+    create = ["--create-bucket"] if command == "publish" else []
+    dry = invoke(command, "--bucket", BUCKET, "--public-key", str(one), *create, "--dry-run", "-o", "json")
+    assert dry.exit_code == 3, dry.stderr
+    assert aws.recorder.writes == []
+    # Written out in full (not rebuilt with the planner): this is what the executor would send.
+    assert [c["operation"] for c in dry.json()["changes"] if c["resource"] == f"s3://{BUCKET}"] == [
+        {
+            "call": "s3:CreateBucket",
+            "params": {
+                "Bucket": BUCKET,
+                "ObjectOwnership": "BucketOwnerEnforced",
+                "CreateBucketConfiguration": {
+                    "Tags": [{"Key": "managed-by", "Value": "oidc-publisher"}, {"Key": "oidc-publisher:issuer", "Value": ISSUER}]
+                },
+            },
+            "region": "us-east-1",
+        },
+        {
+            "call": "s3:PutPublicAccessBlock",
+            "params": {
+                "Bucket": BUCKET,
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": False,
+                },
+            },
+            "region": "us-east-1",
+        },
+        {
+            "call": "s3:PutBucketEncryption",
+            "params": {
+                "Bucket": BUCKET,
+                "ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+            },
+            "region": "us-east-1",
+        },
+        {
+            "call": "s3:PutBucketVersioning",
+            "params": {"Bucket": BUCKET, "VersioningConfiguration": {"Status": "Enabled"}},
+            "region": "us-east-1",
+        },
+        {
+            "call": "s3:PutBucketPolicy",
+            "params": {
+                "Bucket": BUCKET,
+                "Policy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "OidcPublisherPublicRead", "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject"],
+                            "Resource": [f"arn:aws:s3:::{BUCKET}/.well-known/openid-configuration",
+                                         f"arn:aws:s3:::{BUCKET}/openid/v1/jwks"],
+                        },
+                        {
+                            "Sid": "OidcPublisherDenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": ["s3:*"],
+                            "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        },
+                    ],
+                },
+            },
+            "region": "us-east-1",
+        },
+    ]
+
+
 @pytest.mark.parametrize("state", ["nothing", "published", "a key added"])
 def test_publish_dry_run_writes_nothing_whatever_the_state(aws: AwsWorld, tmp_path: Path, state: str) -> None:
     one, two = keypair(tmp_path, "one"), keypair(tmp_path, "two")

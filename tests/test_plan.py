@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from typing import Any
 
 import pytest
 
+from oidc_publisher.aws.executor import execute
 from oidc_publisher.core.operations import SURFACE, Operation
 from oidc_publisher.core.plan import Plan, step
 
@@ -46,7 +49,6 @@ def test_every_declared_write_names_the_iam_actions_it_needs() -> None:
 def test_a_ref_takes_its_value_from_an_earlier_steps_answer_and_shows_as_a_reference() -> None:
     """The executor puts in, just before the call, what the step named by the Ref answered; --output json
     shows the reference, never a made-up id."""
-    from typing import Any
 
     from oidc_publisher.aws.executor import execute
     from oidc_publisher.core.operations import Ref
@@ -80,3 +82,62 @@ def test_a_ref_takes_its_value_from_an_earlier_steps_answer_and_shows_as_a_refer
     assert make.to_json()["key"] == "oac"
     with pytest.raises(KeyError, match=r"oac\.OriginAccessControl\.Id is not in the answers"):
         use.operation.resolved({})  # type: ignore[union-attr]
+
+
+class _Client:
+    """Stands in for a boto3 client: records each call; the policy call says when it has been made."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.policy_written = threading.Event()
+
+    def create_bucket(self, **params: Any) -> None:
+        self.log.append("CreateBucket")
+
+    def put_public_access_block(self, **params: Any) -> None:
+        self.log.append("PutPublicAccessBlock")
+
+    def put_bucket_policy(self, **params: Any) -> None:
+        self.log.append("PutBucketPolicy")
+        self.policy_written.set()
+
+
+class _Clients:
+    def __init__(self, client: _Client) -> None:
+        self._client = client
+
+    def client(self, service: str, region: str | None = None) -> _Client:
+        return self._client
+
+
+def _bucket_plan() -> Plan:
+    return Plan([
+        step("s3://b", "create", "new", "s3", "create_bucket", phase=0, Bucket="b"),
+        step("s3://b", "update", "block", "s3", "put_public_access_block", phase=1, Bucket="b"),
+        step("s3://b", "update", "read", "s3", "put_bucket_policy", phase=2, Bucket="b", Policy="{}"),
+    ])
+
+
+def test_alongside_tasks_run_with_their_phase_and_the_next_phase_waits_for_them() -> None:
+    client = _Client()
+
+    def documents() -> None:
+        assert client.log[:1] == ["CreateBucket"]  # after the phases before theirs
+        client.log.append("documents")
+
+    execute(_bucket_plan(), _Clients(client), alongside=[documents])  # type: ignore[arg-type]
+    assert client.log.index("documents") < client.log.index("PutBucketPolicy")
+    assert client.log[0] == "CreateBucket" and client.log[-1] == "PutBucketPolicy"
+
+
+def test_alongside_to_end_runs_them_beside_every_later_phase_too() -> None:
+    client = _Client()
+
+    def documents() -> None:
+        assert client.log[:1] == ["CreateBucket"]
+        # Phase 2 goes on while this task still runs: waited for in turn, this would time out.
+        assert client.policy_written.wait(timeout=10)
+        client.log.append("documents")
+
+    execute(_bucket_plan(), _Clients(client), alongside=[documents], alongside_to_end=True)  # type: ignore[arg-type]
+    assert client.log == ["CreateBucket", "PutPublicAccessBlock", "PutBucketPolicy", "documents"]

@@ -52,11 +52,12 @@ def call(clients: AwsClients, operation: Operation, resource: str | None = None,
 
 
 def execute(plan: Plan | Sequence[Step], clients: AwsClients, *, alongside: Sequence[Callable[[], object]] = (),
-            alongside_phase: int = 1, expected: Collection[str] = ()) -> list[Done]:
+            alongside_phase: int = 1, alongside_to_end: bool = False, expected: Collection[str] = ()) -> list[Done]:
     """Run every step that carries an operation, phase by phase; return what each call answered, in
     plan order. ``alongside`` are the command's own tasks (not AWS calls the plan knows of, e.g. uploads
     that need only the bucket phase 0 creates): they run side by side with the steps of phase
-    ``alongside_phase``, or at that point on their own when it has none."""
+    ``alongside_phase``, or at that point on their own when it has none; with ``alongside_to_end`` they
+    also run beside every later phase (which then does not wait for them), and execute returns when all ended."""
     steps = plan.changes if isinstance(plan, Plan) else list(plan)
     runnable = [s for s in steps if s.operation is not None]
     done: dict[int, Done] = {}
@@ -71,10 +72,18 @@ def execute(plan: Plan | Sequence[Step], clients: AwsClients, *, alongside: Sequ
         return go
 
     numbers = sorted({s.phase for s in runnable} | ({alongside_phase} if alongside else set()))
-    for number in numbers:
-        tasks: list[Callable[[], object]] = [run(i, s) for i, s in enumerate(runnable) if s.phase == number]
-        if number == alongside_phase:
-            tasks.extend(alongside)
-        together(tasks)
-        answers.update({d.step.key: d.response for d in done.values() if d.step.key is not None})
+    spanning = bool(alongside) and alongside_to_end
+    later = [number for number in numbers if spanning and number >= alongside_phase]
+
+    def phases(selected: list[int], extra: Sequence[Callable[[], object]] = ()) -> None:
+        for number in selected:
+            tasks: list[Callable[[], object]] = [run(i, s) for i, s in enumerate(runnable) if s.phase == number]
+            if number == alongside_phase:
+                tasks.extend(extra)
+            together(tasks)
+            answers.update({d.step.key: d.response for d in list(done.values()) if d.step.key is not None})
+
+    phases([number for number in numbers if number not in later], alongside)
+    if later:
+        together([lambda: phases(later), *alongside])
     return [done[i] for i in sorted(done)]

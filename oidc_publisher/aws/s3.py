@@ -1,4 +1,6 @@
-"""The S3 edge: read and write the issuer's objects, and set up the bucket that holds them.
+"""The S3 edge: read and write the issuer's objects, and read the bucket's set-up into a snapshot.
+
+The bucket's set-up is planned in ``core/bucket_plan`` and made by ``aws/executor``.
 
 Only the calls the tool makes, on a boto3 S3 client given by the caller. botocore errors are
 translated into :class:`~oidc_publisher.core.errors.AWSError` here, where S3 is touched.
@@ -17,7 +19,7 @@ from oidc_publisher.aws.clients import aws_error
 from oidc_publisher.concurrency import together
 
 # Re-exported (``X as X``): callers of the edge name the bucket's types and the policy form here.
-from oidc_publisher.core.bucket_plan import BucketPlan, BucketSnapshot, plan_bucket_setup
+from oidc_publisher.core.bucket_plan import BucketSnapshot
 from oidc_publisher.core.bucket_plan import BucketSpec as BucketSpec
 from oidc_publisher.core.bucket_plan import normalise_policy as normalise_policy
 from oidc_publisher.core.errors import AWSError, ConflictError
@@ -179,15 +181,6 @@ def _get(call: Any, missing: tuple[str, ...], action: str, resource: str, **kwar
         raise aws_error(exc, action, resource) from None
 
 
-def _do(call: Any, action: str, resource: str, **kwargs: Any) -> None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        call(**kwargs)
-    except (ClientError, BotoCoreError) as exc:
-        raise aws_error(exc, action, resource) from None
-
-
 def read_bucket(s3: S3Client, spec: BucketSpec) -> BucketSnapshot:
     """The bucket's live set-up, every setting the tool depends on, read on every run. Reads only."""
     bucket = spec.name
@@ -268,53 +261,6 @@ def check_bucket_can_serve(s3: S3Client, bucket: str, *, partition: str, keys: S
     refuse_public_statements(policy, bucket)
     mine = {object_arn(partition, bucket, key) for key in keys}
     refuse_other_mode(policy, partition=partition, bucket=bucket, mine=mine, private=private)
-
-
-def plan_bucket(s3: S3Client, spec: BucketSpec, *, adopt: bool = False) -> BucketPlan:
-    """Read the bucket's set-up and return what to change (bucket_plan.plan_bucket_setup). Reads only."""
-    return plan_bucket_setup(read_bucket(s3, spec), spec, adopt=adopt)
-
-
-_ACTIONS = {
-    "create_bucket": "s3:CreateBucket",
-    "put_bucket_ownership_controls": "s3:PutBucketOwnershipControls",
-    "put_public_access_block": "s3:PutBucketPublicAccessBlock",
-    "put_bucket_encryption": "s3:PutEncryptionConfiguration",
-    "put_bucket_versioning": "s3:PutBucketVersioning",
-    "put_bucket_policy": "s3:PutBucketPolicy",
-}
-
-
-# Block Public Access must let the public read policy in before that policy is written (and, for a
-# private bucket, is tightened first): these two go in plan order, the other settings side by side.
-_IN_ORDER = ("put_public_access_block", "put_bucket_policy")
-
-
-def apply_bucket(
-    s3: S3Client, calls: list[tuple[str, dict[str, Any]]], *, alongside: Sequence[Callable[[], object]] = ()
-) -> None:
-    """Make the planned calls: the bucket first, then its settings, side by side where independent,
-    and with them the tasks ``alongside`` (which need the bucket to exist)."""
-
-    def do(name: str, kwargs: dict[str, Any]) -> None:
-        _do(getattr(s3, name), _ACTIONS[name], f"s3://{kwargs['Bucket']}", **kwargs)
-
-    for name, kwargs in calls:
-        if name == "create_bucket":
-            do(name, kwargs)
-    chain = [(name, kwargs) for name, kwargs in calls if name in _IN_ORDER]
-    def task(name: str, kwargs: dict[str, Any]) -> Callable[[], None]:
-        return lambda: do(name, kwargs)
-
-    tasks = [task(name, kwargs) for name, kwargs in calls if name != "create_bucket" and name not in _IN_ORDER]
-    if chain:
-
-        def in_order() -> None:
-            for name, kwargs in chain:
-                do(name, kwargs)
-
-        tasks.append(in_order)
-    together([*tasks, *alongside])
 
 
 def bucket_policy(s3: S3Client, bucket: str) -> dict[str, Any] | None:

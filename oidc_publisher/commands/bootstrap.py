@@ -16,9 +16,10 @@ from oidc_publisher.commands.publish import (
     PublishReport,
     PublishSettings,
     Target,
-    converge_bucket,
+    plan_bucket,
     publish_documents,
     resolve_target,
+    set_up_bucket,
 )
 from oidc_publisher.concurrency import together
 from oidc_publisher.core.documents import check_publishable
@@ -257,12 +258,16 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients, waiter: Waiter |
             report.publish = publish_documents(target, source, publish_settings, clients, new_bucket=missing)
 
     def publish_side() -> None:
-        bucket_changes, bucket_missing, notes = converge_bucket(
-            target, clients, distribution_arn=distribution_arn, dry_run=settings.dry_run,
-            adopt=settings.adopt_bucket, front=settings.front, alongside=documents,
+        bucket_plan = plan_bucket(
+            target, clients, distribution_arn=distribution_arn, adopt=settings.adopt_bucket, front=settings.front
         )
-        plan.extend(bucket_changes)
-        report.notes.extend(notes)
+        bucket_missing = bucket_plan.creates_bucket
+        if settings.dry_run:
+            documents(bucket_missing)
+        else:
+            set_up_bucket(bucket_plan, clients, documents=lambda: documents(bucket_missing))
+        plan.extend(bucket_plan.changes)
+        report.notes.extend(bucket_plan.notes)
         if report.publish is not None:
             plan.extend(report.publish.plan.changes)
         elif settings.dry_run and bucket_missing:

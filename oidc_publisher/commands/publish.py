@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.aws.s3 import AwsTime, ConcurrentUpdate, StoredObject, get_object, put_object
 from oidc_publisher.commands.ownership import check_objects_belong_to, read_and_check_objects_belong_to
-from oidc_publisher.concurrency import together
 from oidc_publisher.core.documents import CACHE_CONTROL, CONTENT_TYPE, Documents, build_documents
 from oidc_publisher.core.errors import ConflictError, Error, InputError
 from oidc_publisher.core.issuer import Issuer, ObjectKeys, object_keys_for, parse_issuer, s3_direct_issuer_url
@@ -31,7 +30,7 @@ from oidc_publisher.core.members import (
     jwks_metadata,
     member_settled,
 )
-from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Change, Plan
+from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan
 from oidc_publisher.core.rotation import (
     DEFAULT_RETAIN,
     Decision,
@@ -48,6 +47,7 @@ from oidc_publisher.sources import KeySource, SourceKeys, load_keys
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients
+    from oidc_publisher.core.bucket_plan import BucketPlan
     from oidc_publisher.core.front import Front
 
 STATE_CACHE_CONTROL = "no-store"
@@ -261,10 +261,14 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
         if not (settings.dry_run and missing):
             published.append(publish_documents(target, source, settings, clients, new_bucket=missing))
 
-    changes, missing, notes = converge_bucket(
-        target, clients, distribution_arn=distribution_arn, dry_run=settings.dry_run, adopt=settings.adopt_bucket,
-        front=settings.front, alongside=documents,
+    bucket_plan = plan_bucket(
+        target, clients, distribution_arn=distribution_arn, adopt=settings.adopt_bucket, front=settings.front
     )
+    changes, missing, notes = bucket_plan.changes, bucket_plan.creates_bucket, bucket_plan.notes
+    if settings.dry_run:
+        documents(missing)
+    else:
+        set_up_bucket(bucket_plan, clients, documents=lambda: documents(missing))
     if settings.front is not None:
         from oidc_publisher.core.front import unmanaged_notes
 
@@ -297,24 +301,22 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
     )
 
 
-def converge_bucket(
+def plan_bucket(
     target: Target,
     clients: AwsClients,
     *,
     distribution_arn: str | None,
-    dry_run: bool,
     adopt: bool = False,
     front: Front | None = None,
-    alongside: Callable[[bool], object] | None = None,
-) -> tuple[list[Change], bool, list[str]]:
-    """Create or harden the bucket for ``target``: (changes, whether the bucket is missing, notes).
+) -> BucketPlan:
+    """Read the bucket for ``target`` (s3.read_bucket) and plan its creation or hardening
+    (bucket_plan.plan_bucket_setup). Reads only: the command prints the plan or executes it.
 
     ``adopt``: the user lets the tool change versioning, object ownership and Block Public Access on a
-    bucket it did not create (bucket_plan). ``alongside(missing)`` runs once the bucket exists, side by
-    side with the calls that set it up (the documents need the bucket, not its policy, encryption or
-    versioning).
+    bucket it did not create (bucket_plan).
     """
     from oidc_publisher.aws import s3
+    from oidc_publisher.core.bucket_plan import plan_bucket_setup
     from oidc_publisher.core.policies import bucket_policy
 
     spec = s3.BucketSpec(
@@ -329,18 +331,21 @@ def converge_bucket(
         front=front.kind if front is not None else "",
     )
     s3_client = clients.s3(target.region)
-    bucket_plan = s3.plan_bucket(s3_client, spec, adopt=adopt)
-    changes = bucket_plan.changes
-    missing = any(c.action == "create" and c.resource == f"s3://{target.bucket}" for c in changes)
-    if not missing:
+    bucket_plan = plan_bucket_setup(s3.read_bucket(s3_client, spec), spec, adopt=adopt)
+    if not bucket_plan.creates_bucket:
         # The bucket's set-up is changed only for an issuer whose keys these are (or nobody's yet).
         read_and_check_objects_belong_to(s3_client, target, outcome="nothing was changed")
-    extra = [] if alongside is None else [lambda: alongside(missing)]
-    if dry_run:
-        together(extra)
-    else:
-        s3.apply_bucket(s3_client, bucket_plan.calls, alongside=extra)
-    return changes, missing, bucket_plan.notes
+    return bucket_plan
+
+
+def set_up_bucket(bucket_plan: BucketPlan, clients: AwsClients, *, documents: Callable[[], object]) -> None:
+    """Make the planned bucket: the bucket first, then its settings side by side (the policy after Block
+    Public Access), and beside them ``documents``, which need the bucket, not its policy, encryption or
+    versioning."""
+    from oidc_publisher.aws.executor import execute
+    from oidc_publisher.core.bucket_plan import SETTINGS_PHASE
+
+    execute(bucket_plan.changes, clients, alongside=[documents], alongside_phase=SETTINGS_PHASE, alongside_to_end=True)
 
 
 def publish_documents(

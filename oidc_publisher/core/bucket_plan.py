@@ -20,7 +20,7 @@ from typing import Any
 from oidc_publisher.core.errors import ConflictError
 from oidc_publisher.core.issuer import DISCOVERY_PATH, JWKS_PATH
 from oidc_publisher.core.marks import ISSUER_TAG, MANAGED_BY
-from oidc_publisher.core.plan import Change
+from oidc_publisher.core.plan import Step, step
 from oidc_publisher.core.policies import CLOUDFRONT_READ_SID, DENY_INSECURE_SID, PUBLIC_READ_SID, TOMBSTONE_SID
 
 # On a bucket made for a front the user manages (--front): which one. Teardown cannot see such a front, which
@@ -39,8 +39,6 @@ _RESTRICTING_KEYS = frozenset(
         "aws:PrincipalOrgID", "aws:PrincipalAccount", "aws:PrincipalArn", "aws:userid", "aws:SourceIp",
     )
 )
-
-Call = tuple[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -71,11 +69,20 @@ class BucketSnapshot:
         return self.tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
 
 
+# The phases of a bucket's set-up. The bucket is made first; its settings are independent of each other;
+# the policy goes after Block Public Access, which must admit a public read policy before S3 takes it (and,
+# for a private bucket, is tightened before the policy that drops a public read is written).
+CREATE_PHASE, SETTINGS_PHASE, POLICY_PHASE = 0, 1, 2
+
+
 @dataclass
 class BucketPlan:
-    changes: list[Change] = field(default_factory=list)
-    calls: list[Call] = field(default_factory=list)
+    changes: list[Step] = field(default_factory=list)  # each carries its S3 call and its phase
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def creates_bucket(self) -> bool:
+        return any(step.action == "create" for step in self.changes)
 
 
 def wanted_public_access_block(private: bool) -> dict[str, bool]:
@@ -88,7 +95,7 @@ def wanted_public_access_block(private: bool) -> dict[str, bool]:
 
 
 def plan_bucket_setup(snapshot: BucketSnapshot, spec: BucketSpec, *, adopt: bool) -> BucketPlan:
-    """The changes (and the S3 calls that make them) that converge the bucket for ``spec``.
+    """The steps (each with the S3 call that makes it, and its phase) that converge the bucket for ``spec``.
 
     Raises :class:`ConflictError`, before anything is changed, when the bucket policy holds a public
     statement that is not the tool's, when another issuer in the bucket is served in the other mode, or
@@ -111,9 +118,8 @@ def plan_bucket_setup(snapshot: BucketSnapshot, spec: BucketSpec, *, adopt: bool
     if snapshot.object_ownership != "BucketOwnerEnforced":
         if may_change:
             plan.changes.append(
-                Change(resource, "update", f"object ownership is not BucketOwnerEnforced (ACLs must be disabled){adopted}")
+                _ownership_step(spec, f"object ownership is not BucketOwnerEnforced (ACLs must be disabled){adopted}")
             )
-            plan.calls.append(_ownership_call(spec.name))
         else:
             plan.notes.append(f"{resource}: object ownership ({snapshot.object_ownership or 'ACLs enabled'}) {left}")
 
@@ -122,15 +128,7 @@ def plan_bucket_setup(snapshot: BucketSnapshot, spec: BucketSpec, *, adopt: bool
     if snapshot.public_access_block is None or current_pab != want_pab:
         loosened = [flag for flag in BLOCK_PUBLIC_ACCESS_FLAGS if current_pab[flag] and not want_pab[flag]]
         if may_change:
-            why = (
-                "all on (private bucket behind CloudFront)"
-                if spec.private
-                else "on, except what the read policy on the two documents needs"
-            )
-            plan.changes.append(Change(resource, "update", f"Block Public Access: {why}{adopted}"))
-            plan.calls.append(
-                ("put_public_access_block", {"Bucket": spec.name, "PublicAccessBlockConfiguration": want_pab})
-            )
+            plan.changes.append(_public_access_block_step(spec, adopted))
         elif loosened:
             raise ConflictError(
                 f"Block Public Access on {resource} ({', '.join(loosened)}) blocks the public read on the two "
@@ -142,20 +140,17 @@ def plan_bucket_setup(snapshot: BucketSnapshot, spec: BucketSpec, *, adopt: bool
             plan.notes.append(f"{resource}: Block Public Access {left}")
 
     if not snapshot.encrypted:
-        plan.changes.append(Change(resource, "update", "default encryption (SSE-S3)"))
-        plan.calls.append(_encryption_call(spec.name))
+        plan.changes.append(_encryption_step(spec))
 
     if snapshot.versioning != "Enabled":
         if may_change:
-            plan.changes.append(Change(resource, "update", f"versioning, so a bad publish can be rolled back{adopted}"))
-            plan.calls.append(_versioning_call(spec.name))
+            plan.changes.append(_versioning_step(spec, adopted))
         else:
             plan.notes.append(f"{resource}: versioning ({snapshot.versioning or 'never enabled'}) {left}")
 
     wanted = own_policy(policy, spec)
     if policy is None or policy != wanted:
-        plan.changes.append(_policy_change(spec))
-        plan.calls.append(("put_bucket_policy", {"Bucket": spec.name, "Policy": _dumps(wanted)}))
+        plan.changes.append(_policy_step(spec, wanted))
     return plan
 
 
@@ -172,50 +167,61 @@ def _plan_new_bucket(spec: BucketSpec, plan: BucketPlan) -> None:
     }
     if spec.region != "us-east-1":  # us-east-1 takes no LocationConstraint
         configuration["LocationConstraint"] = spec.region
-    create = {"Bucket": spec.name, "ObjectOwnership": "BucketOwnerEnforced", "CreateBucketConfiguration": configuration}
     plan.changes.append(
-        Change(resource, "create", f"bucket does not exist (region {spec.region}, ACLs disabled, tagged {'='.join(MANAGED_BY)})")
+        step(
+            resource, "create",
+            f"bucket does not exist (region {spec.region}, ACLs disabled, tagged {'='.join(MANAGED_BY)})",
+            "s3", "create_bucket", phase=CREATE_PHASE, region=spec.region,
+            Bucket=spec.name, ObjectOwnership="BucketOwnerEnforced", CreateBucketConfiguration=configuration,
+        )
     )
-    plan.calls.append(("create_bucket", create))
+    plan.changes.append(_public_access_block_step(spec, ""))
+    plan.changes.append(_encryption_step(spec))
+    plan.changes.append(_versioning_step(spec, ""))
+    plan.changes.append(_policy_step(spec, own_policy(None, spec)))
+
+
+def _ownership_step(spec: BucketSpec, reason: str) -> Step:
+    return step(
+        f"s3://{spec.name}", "update", reason, "s3", "put_bucket_ownership_controls",
+        phase=SETTINGS_PHASE, region=spec.region,
+        Bucket=spec.name, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+    )
+
+
+def _public_access_block_step(spec: BucketSpec, adopted: str) -> Step:
     why = "all on (private bucket behind CloudFront)" if spec.private else "on, except what the read policy on the two documents needs"
-    plan.changes.append(Change(resource, "update", f"Block Public Access: {why}"))
-    plan.calls.append(
-        ("put_public_access_block", {"Bucket": spec.name, "PublicAccessBlockConfiguration": wanted_public_access_block(spec.private)})
+    return step(
+        f"s3://{spec.name}", "update", f"Block Public Access: {why}{adopted}", "s3", "put_public_access_block",
+        phase=SETTINGS_PHASE, region=spec.region,
+        Bucket=spec.name, PublicAccessBlockConfiguration=wanted_public_access_block(spec.private),
     )
-    plan.changes.append(Change(resource, "update", "default encryption (SSE-S3)"))
-    plan.calls.append(_encryption_call(spec.name))
-    plan.changes.append(Change(resource, "update", "versioning, so a bad publish can be rolled back"))
-    plan.calls.append(_versioning_call(spec.name))
-    plan.changes.append(_policy_change(spec))
-    plan.calls.append(("put_bucket_policy", {"Bucket": spec.name, "Policy": _dumps(own_policy(None, spec))}))
 
 
-def _policy_change(spec: BucketSpec) -> Change:
+def _encryption_step(spec: BucketSpec) -> Step:
+    return step(
+        f"s3://{spec.name}", "update", "default encryption (SSE-S3)", "s3", "put_bucket_encryption",
+        phase=SETTINGS_PHASE, region=spec.region,
+        Bucket=spec.name,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+    )
+
+
+def _versioning_step(spec: BucketSpec, adopted: str) -> Step:
+    return step(
+        f"s3://{spec.name}", "update", f"versioning, so a bad publish can be rolled back{adopted}", "s3",
+        "put_bucket_versioning", phase=SETTINGS_PHASE, region=spec.region,
+        Bucket=spec.name, VersioningConfiguration={"Status": "Enabled"},
+    )
+
+
+def _policy_step(spec: BucketSpec, policy: dict[str, Any]) -> Step:
     what = "CloudFront (OAC) read" if spec.private else "public read"
-    return Change(f"s3://{spec.name}", "update", f"bucket policy: {what} on exactly the published documents, TLS only")
-
-
-def _ownership_call(bucket: str) -> Call:
-    return (
-        "put_bucket_ownership_controls",
-        {"Bucket": bucket, "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}},
+    return step(
+        f"s3://{spec.name}", "update", f"bucket policy: {what} on exactly the published documents, TLS only", "s3",
+        "put_bucket_policy", phase=POLICY_PHASE, region=spec.region,
+        Bucket=spec.name, Policy=_dumps(policy),
     )
-
-
-def _encryption_call(bucket: str) -> Call:
-    return (
-        "put_bucket_encryption",
-        {
-            "Bucket": bucket,
-            "ServerSideEncryptionConfiguration": {
-                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-            },
-        },
-    )
-
-
-def _versioning_call(bucket: str) -> Call:
-    return ("put_bucket_versioning", {"Bucket": bucket, "VersioningConfiguration": {"Status": "Enabled"}})
 
 
 def _dumps(policy: dict[str, Any]) -> str:
