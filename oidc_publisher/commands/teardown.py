@@ -29,7 +29,7 @@ from oidc_publisher.commands.publish import Target, default_region, resolve_targ
 from oidc_publisher.core.errors import UsageError
 from oidc_publisher.core.marks import MANAGED_BY
 from oidc_publisher.core.operations import Operation
-from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan
+from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan, Step
 from oidc_publisher.core.teardown_plan import (
     BLOCK_ALL as BLOCK_ALL,
 )
@@ -87,6 +87,7 @@ class TeardownReport:
     applied: bool = False  # the plan was carried out (what did not happen is no longer in it)
     waited: str | None = None  # with --wait: how long, for what (or what is left when it gave up)
     gave_up: bool = False  # --wait timed out: something is left for a re-run
+    calls: list[Step] = field(default_factory=list)  # the planned AWS calls (--output json shows them)
 
     @property
     def exit_code(self) -> int:
@@ -105,7 +106,8 @@ class TeardownReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"issuer": self.issuer, "dry_run": self.dry_run, "cancelled": self.cancelled,
-                "changes": self.plan.to_json(), "notes": self.notes, "waited": self.waited}
+                "changes": self.plan.to_json(), "notes": self.notes, "waited": self.waited,
+                "operations": [call.to_json() for call in self.calls]}
 
 
 def teardown(
@@ -123,7 +125,7 @@ def teardown(
     )
     planned = plan_teardown(read_snapshot(settings, clients, target), delete_bucket=settings.delete_bucket)
     plan = planned.plan
-    report = TeardownReport(target.issuer.url, plan, settings.dry_run, notes=list(planned.notes))
+    report = TeardownReport(target.issuer.url, plan, settings.dry_run, notes=list(planned.notes), calls=planned.calls)
     if settings.dry_run or not plan.has_changes:
         return report
     warnings = [note for note in report.notes if note.startswith("warning: ")]

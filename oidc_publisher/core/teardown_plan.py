@@ -167,6 +167,13 @@ class TeardownPlan:
         return Plan(list(self.lines))
 
     @property
+    def calls(self) -> list[Step]:
+        """Every planned call, one operation each: the first round's, the bucket's (as planned now; it is planned again
+        after a last listing) and CloudFront's (their ETags are read just before each call)."""
+        later = [*(self.bucket_deletion.steps if self.bucket_deletion else ()), *self.cloudfront_lines]
+        return [*self.steps, *later]
+
+    @property
     def steps(self) -> list[Step]:
         """The first round's calls, phase by phase (what the executor runs before the bucket and CloudFront rounds)."""
         return [step for removal in self.removals for step in removal.steps]
