@@ -31,12 +31,6 @@ from oidc_publisher.core.marks import MANAGED_BY
 from oidc_publisher.core.operations import Operation
 from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan, Step
 from oidc_publisher.core.teardown_plan import (
-    BLOCK_ALL as BLOCK_ALL,
-)
-from oidc_publisher.core.teardown_plan import (
-    TOMBSTONE_TAG as TOMBSTONE_TAG,
-)
-from oidc_publisher.core.teardown_plan import (
     BucketState,
     CloudFrontOutcome,
     CloudFrontRemoval,
@@ -50,19 +44,15 @@ from oidc_publisher.core.teardown_plan import (
     plan_teardown,
     settle,
 )
-from oidc_publisher.core.teardown_plan import (
-    tombstone_tag_value as tombstone_tag_value,
-)
-from oidc_publisher.core.teardown_plan import (
-    without_keys as _without_keys,  # noqa: F401 - tests name it here
-)
+
+# Named here too, as they were before the planner moved to core (tests import them from this module).
+from oidc_publisher.core.teardown_plan import settle as _settle  # noqa: F401
+from oidc_publisher.core.teardown_plan import tombstone_tag_value as tombstone_tag_value
+from oidc_publisher.core.teardown_plan import without_keys as _without_keys  # noqa: F401
 from oidc_publisher.core.waiting import Polled, Waiter
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients
-
-# The name tests and older callers use for core.teardown_plan.settle.
-_settle = settle
 
 
 @dataclass(frozen=True)
