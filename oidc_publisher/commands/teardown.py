@@ -34,6 +34,7 @@ from oidc_publisher.core.teardown_plan import (
     BucketState,
     CloudFrontOutcome,
     CloudFrontRemoval,
+    HasAccount,
     TeardownSnapshot,
     Version,
     cloudfront_outcome,
@@ -146,7 +147,7 @@ def read_snapshot(settings: TeardownSettings, clients: AwsClients, target: Targe
 
     issuer, bucket = target.issuer, target.bucket
     provider = get_provider(clients, provider_arn_for(clients, issuer))
-    listed: tuple[tuple[Any, str | None], ...] = ()
+    listed: tuple[tuple[HasAccount, str | None], ...] = ()
     if settings.account_roles:
         from oidc_publisher.commands.accounts import parse_account_roles, providers_in_accounts
 

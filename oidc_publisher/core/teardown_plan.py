@@ -128,7 +128,7 @@ class TeardownSnapshot:
     roles: tuple[str, ...] = ()  # names of the roles that trust the issuer (kept, listed)
     bucket_state: BucketState | None = None  # None: no such bucket
     cloudfront: CloudFrontState = field(default_factory=CloudFrontState)
-    account_providers: tuple[tuple[Any, str | None], ...] = ()  # --account-role: (AccountRole, its provider ARN or None)
+    account_providers: tuple[tuple[HasAccount, str | None], ...] = ()  # --account-role: (role, its provider ARN or None)
     provider_arns: tuple[str, ...] | None = None  # this account's providers (read with --delete-bucket): the trust refusal's
 
 @dataclass(frozen=True)
