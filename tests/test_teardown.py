@@ -658,3 +658,15 @@ def test_without_any_region_teardown_asks_s3_for_the_buckets(aws: AwsWorld, tmp_
     assert aws.recorder.writes == []
     resources = [change["resource"] for change in dry.json()["changes"]]
     assert "s3://far-away-issuer/far/openid/v1/jwks" in resources, resources
+
+
+def test_dry_run_json_shows_the_planned_calls(issuer: AwsWorld) -> None:
+    """The plan is the program: --output json lists the AWS calls a run would make, in order, and runs none."""
+    dry = invoke("teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--dry-run", "-o", "json")
+    assert dry.exit_code == 3, dry.stderr
+    calls = [c["operation"]["call"] for c in dry.json()["operations"]]
+    assert calls == ["iam:DeleteOpenIDConnectProvider", "s3:DeleteObjects", "s3:PutBucketTagging",
+                     "s3:PutPublicAccessBlock", "s3:PutBucketPolicy"]
+    [deleted] = [c["operation"]["params"] for c in dry.json()["operations"] if c["operation"]["call"] == "s3:DeleteObjects"]
+    assert sorted({o["Key"] for o in deleted["Delete"]["Objects"]}) == sorted([JWKS, DISCOVERY, STATE])
+    assert issuer.recorder.writes == []

@@ -283,6 +283,27 @@ def bucket_tags(s3: S3Client, bucket: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])}
 
 
+def bucket_exists(s3: S3Client, bucket: str) -> bool:
+    """HeadBucket: whether the bucket exists (any other failure is the call's error)."""
+    return _get(s3.head_bucket, ("404", "NoSuchBucket", "NotFound"), "s3:ListBucket", f"s3://{bucket}", Bucket=bucket) is not None
+
+
+def object_versions(s3: S3Client, bucket: str, key: str | None = None) -> list[tuple[str, str]]:
+    """(key, version id) of every version and delete marker in the bucket (or of exactly ``key``)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    out: list[tuple[str, str]] = []
+    try:
+        pages = s3.get_paginator("list_object_versions")
+        for page in pages.paginate(Bucket=bucket, Prefix=key) if key else pages.paginate(Bucket=bucket):
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                if key is None or entry["Key"] == key:
+                    out.append((str(entry["Key"]), str(entry["VersionId"])))
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_error(exc, "s3:ListBucketVersions", f"s3://{bucket}") from None
+    return out
+
+
 def bucket_region(s3: S3Client, bucket: str) -> str:
     """The bucket's region, as S3 tells it (HeadBucket's x-amz-bucket-region, sent even with a 403 or 301)."""
     from botocore.exceptions import BotoCoreError, ClientError

@@ -19,8 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.core.errors import ConflictError, Error, InputError
+from oidc_publisher.core.errors import Error, InputError
 from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan
+
+# Teardown's refusal while a listed account still has a provider: decided by teardown's planner (pure).
+from oidc_publisher.core.teardown_plan import refuse_while_registered as refuse_while_registered
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients
@@ -168,26 +171,6 @@ class AccountsReport:
             "failed": [o.role.account_id for o in self.failed],
             "summary": self.summary(),
         }
-
-
-def refuse_while_registered(
-    issuer_url: str, providers: Sequence[tuple[AccountRole, str | None]], deleted_now: str | None = None
-) -> None:
-    """Teardown's refusal: while a listed account still has a provider for the issuer (its roles trust the
-    documents teardown would remove), nothing is removed. ``providers``: each listed account's provider ARN,
-    or None; ``deleted_now``: the caller's own provider, which this teardown deletes. Pure."""
-    left = [(role, arn) for role, arn in providers if arn is not None and arn != deleted_now]
-    if not left:
-        return
-    which = ", ".join(f"{role.account_id} ({arn})" for role, arn in left)
-    plural = len(left) > 1
-    raise ConflictError(
-        f"refusing to tear down {issuer_url}: account{'s' if plural else ''} {which} still "
-        f"{'have an IAM OIDC provider' if plural else 'has an IAM OIDC provider'} for it, and the roles there "
-        "trust the documents teardown would remove: nothing was removed",
-        "delete the provider in each of those accounts first (aws iam delete-open-id-connect-provider "
-        "--open-id-connect-provider-arn ARN, with that account's credentials), then re-run teardown",
-    )
 
 
 # --- running in every account ---------------------------------------------------------------------

@@ -231,8 +231,9 @@ class _Doctor:
             for name in names:
                 self.report.add(dx.skipped(name, "no role annotation or no cluster issuer"))
             return
-        iam = self.clients.iam()
-        ok, answer = self.attempt("trust policy", lambda: _read_or_none(iam.get_role, "iam:GetRole", intent.role_name, RoleName=intent.role_name))
+        from oidc_publisher.aws.doctor import get_role, role_policies
+
+        ok, answer = self.attempt("trust policy", lambda: get_role(self.clients, intent.role_name))
         if not ok:
             for name in names[1:]:
                 self.report.add(dx.skipped(name, "the role could not be read"))
@@ -254,17 +255,7 @@ class _Doctor:
         self.report.findings.extend(findings)
         self.report.add(dx.check_session(int(role.get("MaxSessionDuration") or 3600), token_seconds))
 
-        def policies() -> tuple[list[str], list[str]]:
-            from oidc_publisher.aws.clients import translated
-
-            with translated("iam:ListAttachedRolePolicies", intent.role_name):
-                attached = [p["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=intent.role_name)
-                            for p in page["AttachedPolicies"]]
-            with translated("iam:ListRolePolicies", intent.role_name):
-                inline = [n for page in iam.get_paginator("list_role_policies").paginate(RoleName=intent.role_name) for n in page["PolicyNames"]]
-            return attached, inline
-
-        ok, lists = self.attempt("role policies", policies)
+        ok, lists = self.attempt("role policies", lambda: role_policies(self.clients, intent.role_name))
         if ok and lists is not None:
             self.report.add(dx.check_policies(intent.role_name, lists[0], lists[1], issuer, intent))
 
@@ -279,40 +270,18 @@ class _Doctor:
         if blocking:
             self.report.add(dx.skipped(name, f"STS would refuse: see {', '.join(blocking)}"))
             return
-        from botocore.exceptions import ClientError
-
-        from oidc_publisher.aws.clients import aws_error
+        from oidc_publisher.aws.doctor import exchange
 
         emulated = bool(os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_STS"))
         try:
-            answer = self.clients.sts().assume_role_with_web_identity(
-                RoleArn=intent.role_arn, RoleSessionName="oidc-publisher-doctor", WebIdentityToken=token
-            )
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            self.report.add(dx.check_exchange(str(error.get("Code", "Unknown")), str(error.get("Message", "")), intent.role_arn, emulated))
-            return
-        except Exception as exc:  # noqa: BLE001 - BotoCoreError and friends, translated
-            failure = aws_error(exc, "sts:AssumeRoleWithWebIdentity", intent.role_arn)
+            answer = exchange(self.clients, intent.role_arn, token, "oidc-publisher-doctor")
+        except Error as failure:
             self.report.add(Check(name, FAIL, failure.message, failure.hint or ""))
             return
-        self.report.add(dx.check_exchange(None, "", str(answer["AssumedRoleUser"]["Arn"]), emulated))
-
-
-def _read_or_none(call: Callable[..., Any], action: str, resource: str, **kwargs: Any) -> Any:
-    """The answer of an IAM read, or None when the entity does not exist."""
-    from botocore.exceptions import ClientError
-
-    from oidc_publisher.aws.clients import aws_error
-
-    try:
-        return call(**kwargs)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
-            return None
-        raise aws_error(exc, action, resource) from None
-    except Exception as exc:  # noqa: BLE001
-        raise aws_error(exc, action, resource) from None
+        if answer.assumed is None:
+            self.report.add(dx.check_exchange(answer.code, answer.message, intent.role_arn, emulated))
+            return
+        self.report.add(dx.check_exchange(None, "", answer.assumed, emulated))
 
 
 _POD_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
