@@ -461,6 +461,41 @@ def test_a_member_joining_between_anothers_jwks_and_state_writes_loses_nothing(a
     assert fired and fired[0]
 
 
+def test_a_retry_after_a_lost_state_write_does_not_trust_its_own_jwks(
+    aws: AwsWorld, aws_clock: AwsClock, pems: dict[str, Path]
+) -> None:
+    """green has dropped its expired key from the JWKS but not yet recorded that in the state when blue runs:
+    blue, reading green's old record, puts the key back in the JWKS; then green's state lands first and
+    blue's state write is refused (412). blue's retry must decide again from the state, not settle on the
+    JWKS it wrote itself (its own fresh record in the JWKS metadata): else green's dropped key stays
+    published with nobody left to drop it."""
+    publish("blue", pems["rsa"])
+    publish("green", pems["ec"], "--public-key", str(pems["green2"]))
+    publish("green", pems["green2"])  # the EC key leaves green's API server: retained for the window
+    old = kid_of(pems["ec"])
+    aws_clock.advance(hours=49)
+    s3 = aws.client("s3")
+    before = s3.get_object(Bucket=BUCKET, Key=STATE)["Body"].read()
+    publish("green", pems["green2"])  # green's run: drops its expired key from the JWKS and the state...
+    assert old not in live_kids(aws)
+    greens_state = s3.get_object(Bucket=BUCKET, Key=STATE)["Body"].read()
+    s3.put_object(Bucket=BUCKET, Key=STATE, Body=before)  # ... but, as far as blue can see, not yet the state
+    fired: list[str] = []
+
+    def greens_state_lands_first(request: RecordedRequest) -> None:
+        if request.operation == "PutObject" and request.path.endswith(STATE) and not fired:
+            fired.append("green")
+            s3.put_object(Bucket=BUCKET, Key=STATE, Body=greens_state)
+
+    aws.proxy.observers.append(greens_state_lands_first)
+    publish("blue", pems["rsa"])
+    aws.proxy.observers.clear()
+    assert fired
+    assert old not in live_kids(aws)
+    assert live_kids(aws) == {k.K8S_RSA_KID, kid_of(pems["green2"])}
+    assert old not in stored_state(aws)["members"]["green"]["keys"]
+
+
 # ---------------------------------------------------------------- property: no member's run touches another's keys
 
 POOL = [RSA, EC, *(key(k.public_pem(k.ec_key())) for _ in range(4))]

@@ -359,7 +359,7 @@ def publish_documents(
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
-            return _converge(target, source, settings, clients, empty=new_bucket and attempt == 0)
+            return _converge(target, source, settings, clients, empty=new_bucket and attempt == 0, retry=attempt > 0)
         except ConcurrentUpdate:
             backoff(attempt)
             continue
@@ -407,8 +407,12 @@ def _live_document(key: str, live: StoredObject) -> LiveDocument:
 
 
 def _converge(
-    target: Target, source: SourceKeys, settings: PublishSettings, clients: AwsClients, *, empty: bool = False
+    target: Target, source: SourceKeys, settings: PublishSettings, clients: AwsClients, *, empty: bool = False,
+    retry: bool = False,
 ) -> PublishReport:
+    """One attempt. ``retry``: an earlier attempt lost a race, perhaps after writing the JWKS and before its
+    state write was refused; that JWKS (and the member record in its metadata) may then rest on a state that
+    never landed, so the cheap paths, which trust it, are skipped and the state decides."""
     s3 = clients.s3(target.region)
     bucket, keys = target.bucket, target.keys
     aws_time = AwsTime()
@@ -457,11 +461,12 @@ def _converge(
     # A named member takes the single-cluster path only while the issuer has no named members yet (its first
     # member-aware run on an existing issuer: nothing to write when nothing changed).
     plain = live_jwks is None or MEMBERS_META not in live_jwks.metadata
-    if not settings.revoke and (member == DEFAULT_MEMBER or plain) and settled(live_jwks, keys.jwks, source_docs.jwks):
+    cheap = not retry and not settings.revoke
+    if cheap and (member == DEFAULT_MEMBER or plain) and settled(live_jwks, keys.jwks, source_docs.jwks):
         live_discovery = read(keys.discovery)
         if settled(live_discovery, keys.discovery, source_docs.discovery):
             return report(source_docs, None)
-    elif not settings.revoke and member != DEFAULT_MEMBER and live_jwks is not None:
+    elif cheap and member != DEFAULT_MEMBER and live_jwks is not None:
         # A member of a shared issuer: the JWKS is the union, so it is compared with the member's own keys
         # through the fingerprint the last writer left in the JWKS object's metadata (members.jwks_metadata).
         union = _settled_union(target, live_jwks, keys.jwks, source, settings, aws_time.now)
