@@ -3,7 +3,7 @@
 The only place a planned write reaches AWS. Phases run in order; the steps of one phase run side by
 side (they are independent by the planner's word). Every AWS and botocore failure becomes the one-line
 :class:`~oidc_publisher.core.errors.AWSError` of the call, named by the IAM action to grant
-(``clients.aws_error``), with the resource the step names. Failures a caller expects and handles
+(``clients.aws_error``), with the resource the step names (its ``subject``, when it has one). Failures a caller expects and handles
 (``expected``: error codes, e.g. ``PreconditionFailed`` of a conditional write) reach it untranslated.
 """
 
@@ -62,7 +62,7 @@ def execute(plan: Plan | Sequence[Step], clients: AwsClients, *, alongside: Sequ
     def run(index: int, step: Step) -> Callable[[], None]:
         def go() -> None:
             assert step.operation is not None
-            done[index] = Done(step, call(clients, step.operation, step.resource, expected=expected))
+            done[index] = Done(step, call(clients, step.operation, step.subject or step.resource, expected=expected))
 
         return go
 
