@@ -173,7 +173,9 @@ def test_converges_in_place_and_never_removes_a_client_id(aws: AwsWorld, hosts: 
     )
     assert result.exit_code == 0, result.stderr
     assert [(c["action"], c["reason"]) for c in result.json()["changes"]] == [
-        ("update", "add client IDs sts.amazonaws.com, vault"),
+        # One step per AWS call (issue 13: a step names exactly one operation): IAM adds one client ID a call.
+        ("update", "add client ID sts.amazonaws.com"),
+        ("update", "add client ID vault"),
         ("update", f"thumbprints {STALE} -> {chain.expected_thumbprint}"),
         ("update", "tags team=platform"),  # the user's tag; never the managed-by mark on a provider made elsewhere
     ]
