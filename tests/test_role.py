@@ -82,7 +82,10 @@ def test_role_converges_a_loosened_trust_policy(issuer: AwsWorld, tmp_path: Path
     issuer.recorder.reset()
     dry = invoke(*args, "--dry-run", "-o", "json")
     assert dry.exit_code == 3
-    assert dry.json()["changes"] == [{"resource": f"iam:role/{ROLE}", "action": "update", "reason": "trust policy differs from the pinned one"}]
+    # --output json shows the operation each step makes (issue 13): the call and the pinned document.
+    assert dry.json()["changes"] == [{"resource": f"iam:role/{ROLE}", "action": "update", "reason": "trust policy differs from the pinned one",
+                                      "operation": {"call": "iam:UpdateAssumeRolePolicy", "params": {
+                                          "RoleName": ROLE, "PolicyDocument": dry.json()["trust_policy"]}}}]
     assert issuer.recorder.writes == []
     fixed = invoke(*args, "-o", "json")
     assert fixed.exit_code == 0

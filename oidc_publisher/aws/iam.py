@@ -8,7 +8,7 @@ botocore errors are translated here, where IAM is touched.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.aws.clients import aws_error
 from oidc_publisher.aws.clients import translated as _translated
@@ -16,6 +16,7 @@ from oidc_publisher.core.errors import AWSError, ConflictError
 from oidc_publisher.core.issuer import Issuer
 from oidc_publisher.core.plan import Step
 from oidc_publisher.core.provider_plan import Provider as Provider
+from oidc_publisher.core.role_plan import INLINE_POLICY_NAME, RoleSnapshot, policy_document
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients
@@ -112,4 +113,50 @@ def execute_provider_plan(plan: Sequence[Step], clients: AwsClients, issuer: Iss
 def delete_provider(clients: AwsClients, arn: str) -> None:
     with _translated("iam:DeleteOpenIDConnectProvider", arn):
         clients.iam().delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+
+
+# --- roles ----------------------------------------------------------------------------------------
+
+
+def _read(call: Any, action: str, resource: str, **kwargs: Any) -> Any:
+    """The answer of an IAM read, or None when the entity does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if _code(exc) == "NoSuchEntity":
+            return None
+        raise aws_error(exc, action, resource) from None
+    except Exception as exc:  # noqa: BLE001 - BotoCoreError and friends, translated
+        raise aws_error(exc, action, resource) from None
+
+
+def read_role(clients: AwsClients, name: str) -> RoleSnapshot | None:
+    """The role as IAM has it (GetRole, ListAttachedRolePolicies, the tool's inline policy), or None."""
+    iam = clients.iam()
+    got = _read(iam.get_role, "iam:GetRole", name, RoleName=name)
+    if got is None:
+        return None
+    role: dict[str, Any] = got["Role"]
+    with _translated("iam:ListAttachedRolePolicies", name):
+        pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+        attached = frozenset(p["PolicyArn"] for page in pages for p in page["AttachedPolicies"])
+    inline = _read(iam.get_role_policy, "iam:GetRolePolicy", name, RoleName=name, PolicyName=INLINE_POLICY_NAME)
+    return RoleSnapshot(
+        name=name,
+        arn=str(role["Arn"]),
+        tags={t["Key"]: t["Value"] for t in role.get("Tags", [])},
+        trust_policy=policy_document(role.get("AssumeRolePolicyDocument") or {}),
+        max_session_duration=role.get("MaxSessionDuration"),
+        permissions_boundary=(role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
+        attached=attached,
+        inline_policy=policy_document(inline["PolicyDocument"]) if inline else None,
+    )
+
+
+def policy_exists(clients: AwsClients, arn: str) -> bool:
+    """Whether the managed policy exists (GetPolicy)."""
+    iam = clients.iam()
+    return _read(iam.get_policy, "iam:GetPolicy", arn, PolicyArn=arn) is not None
 
