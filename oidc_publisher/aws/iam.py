@@ -160,3 +160,11 @@ def policy_exists(clients: AwsClients, arn: str) -> bool:
     iam = clients.iam()
     return _read(iam.get_policy, "iam:GetPolicy", arn, PolicyArn=arn) is not None
 
+
+def list_roles(clients: AwsClients) -> list[dict[str, Any]]:
+    """Every role of the account (ListRoles, every page), as IAM lists them."""
+    roles: list[dict[str, Any]] = []
+    with _translated("iam:ListRoles"):
+        for page in clients.iam().get_paginator("list_roles").paginate():
+            roles.extend(page["Roles"])  # type: ignore[arg-type]
+    return roles
