@@ -15,9 +15,7 @@ from oidc_publisher.core.issuer import STS_AUDIENCE, Issuer, parse_issuer
 from oidc_publisher.core.limits import load_json
 from oidc_publisher.core.marks import ISSUER_TAG, MANAGED_BY
 from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan
-from oidc_publisher.core.role_plan import INLINE_POLICY_NAME as INLINE_POLICY_NAME
-from oidc_publisher.core.role_plan import normalise as normalise
-from oidc_publisher.core.role_plan import policy_document as policy_document
+from oidc_publisher.core.role_plan import policy_document as policy_document  # doctor's and the tests' name for it
 from oidc_publisher.core.trust import (
     ATTACHED_TAG,
     ROLE_ARN_ANNOTATION,
