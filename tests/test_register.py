@@ -173,7 +173,9 @@ def test_converges_in_place_and_never_removes_a_client_id(aws: AwsWorld, hosts: 
     )
     assert result.exit_code == 0, result.stderr
     assert [(c["action"], c["reason"]) for c in result.json()["changes"]] == [
-        ("update", "add client IDs sts.amazonaws.com, vault"),
+        # One step per AWS call (issue 13: a step names exactly one operation): IAM adds one client ID a call.
+        ("update", "add client ID sts.amazonaws.com"),
+        ("update", "add client ID vault"),
         ("update", f"thumbprints {STALE} -> {chain.expected_thumbprint}"),
         ("update", "tags team=platform"),  # the user's tag; never the managed-by mark on a provider made elsewhere
     ]
@@ -284,6 +286,25 @@ def test_provider_quota(aws: AwsWorld, hosts: Hosts) -> None:
             ),
         )
     assert aws.recorder.writes == []
+
+
+def test_a_create_refused_for_the_quota_or_raced_keeps_its_message(aws: AwsWorld, hosts: Hosts) -> None:
+    """What a create can be answered when another run acts between the read and the write: the executor
+    lets LimitExceeded and EntityAlreadyExists through to registration, which words them (nothing is left)."""
+    hosts()
+    for code, message in (
+        ("LimitExceeded", (
+            f"error: cannot create the IAM OIDC provider for {ISSUER}: the account has reached IAM's quota of 100 OIDC "
+            "providers; delete providers of clusters that are gone (oidc-publisher teardown), or ask AWS to raise the quota")),
+        ("EntityAlreadyExists", f"error: IAM says the OIDC provider for {ISSUER} exists, but it is not listed; re-run in a minute"),
+    ):
+        aws.recorder.reset()
+        body = f"<Error><Code>{code}</Code><Message>injected by the test</Message></Error>".encode()
+        aws.proxy.fail_call(1, {"kind": "error", "status": 409, "body": body, "hold": 0}, times=1)  # the create
+        result = invoke("register", "--issuer-url", ISSUER)
+        assert (result.exit_code, result.stderr.strip()) == (1, message), code
+        assert ("iam", "CreateOpenIDConnectProvider") in aws.recorder.calls
+        assert state(aws) == {"arns": []}
 
 
 def test_client_id_quota_counts_the_ones_already_registered(aws: AwsWorld) -> None:

@@ -82,7 +82,10 @@ def test_role_converges_a_loosened_trust_policy(issuer: AwsWorld, tmp_path: Path
     issuer.recorder.reset()
     dry = invoke(*args, "--dry-run", "-o", "json")
     assert dry.exit_code == 3
-    assert dry.json()["changes"] == [{"resource": f"iam:role/{ROLE}", "action": "update", "reason": "trust policy differs from the pinned one"}]
+    # --output json shows the operation each step makes (issue 13): the call and the pinned document.
+    assert dry.json()["changes"] == [{"resource": f"iam:role/{ROLE}", "action": "update", "reason": "trust policy differs from the pinned one",
+                                      "operation": {"call": "iam:UpdateAssumeRolePolicy", "params": {
+                                          "RoleName": ROLE, "PolicyDocument": dry.json()["trust_policy"]}}}]
     assert issuer.recorder.writes == []
     fixed = invoke(*args, "-o", "json")
     assert fixed.exit_code == 0
@@ -160,6 +163,32 @@ def test_dry_run_of_a_new_role_writes_nothing(issuer: AwsWorld, tmp_path: Path) 
         f'    eks.amazonaws.com/role-arn: "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
     )
     assert invoke(*BASE, "--policy-arn", READONLY, "--dry-run").exit_code == 0
+
+
+def test_dry_run_shows_each_step_as_the_call_a_real_run_makes(issuer: AwsWorld) -> None:
+    """--dry-run prints the plan; with --output json each step carries its operation, and the real run
+    sends exactly those calls, in that order."""
+    text = invoke(*BASE, "--policy-arn", READONLY, "--tag", "team=payments", "--dry-run")
+    assert (text.exit_code, text.stdout.splitlines()[:3]) == (3, [
+        "Would change:",
+        f"  create     iam:role/{ROLE}: trust pinned to payments/api and audience sts.amazonaws.com",
+        f"  update     iam:role/{ROLE}: attach {READONLY}",
+    ])
+    dry = invoke(*BASE, "--policy-arn", READONLY, "--tag", "team=payments", "--dry-run", "-o", "json")
+    create, attach = (c["operation"] for c in dry.json()["changes"])
+    assert create["call"] == "iam:CreateRole"
+    assert create["params"]["RoleName"] == ROLE
+    assert create["params"]["AssumeRolePolicyDocument"] == dry.json()["trust_policy"]
+    assert {t["Key"]: t["Value"] for t in create["params"]["Tags"]} == {
+        "team": "payments", "managed-by": "oidc-publisher", "oidc-publisher:issuer": ISSUER,
+        "kubernetes.io/namespace": "payments", "kubernetes.io/service-account": "api",
+        "oidc-publisher:attached": policy_digest(READONLY),
+    }
+    assert attach == {"call": "iam:AttachRolePolicy", "params": {"RoleName": ROLE, "PolicyArn": READONLY}}
+    assert issuer.recorder.writes == []
+    assert invoke(*BASE, "--policy-arn", READONLY, "--tag", "team=payments").exit_code == 0
+    assert issuer.recorder.writes == [("iam", "CreateRole"), ("iam", "AttachRolePolicy")]
+    assert tags_of(issuer, ROLE) == {t["Key"]: t["Value"] for t in create["params"]["Tags"]}
 
 
 def test_role_refusals(issuer: AwsWorld, tmp_path: Path) -> None:

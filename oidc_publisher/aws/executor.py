@@ -3,7 +3,7 @@
 The only place a planned write reaches AWS. Phases run in order; the steps of one phase run side by
 side (they are independent by the planner's word). Every AWS and botocore failure becomes the one-line
 :class:`~oidc_publisher.core.errors.AWSError` of the call, named by the IAM action to grant
-(``clients.aws_error``), with the resource the step names. Failures a caller expects and handles
+(``clients.aws_error``), with the resource the step names (its ``subject``, when it has one). Failures a caller expects and handles
 (``expected``: error codes, e.g. ``PreconditionFailed`` of a conditional write) reach it untranslated.
 A param that is a :class:`~oidc_publisher.core.operations.Ref` gets its value from the response of the
 earlier step it names (by the step's ``key``), just before the call.
@@ -67,7 +67,7 @@ def execute(plan: Plan | Sequence[Step], clients: AwsClients, *, alongside: Sequ
         def go() -> None:
             assert step.operation is not None
             operation = step.operation.resolved(answers)
-            done[index] = Done(step, call(clients, operation, step.resource, expected=expected))
+            done[index] = Done(step, call(clients, operation, step.subject or step.resource, expected=expected))
 
         return go
 

@@ -1,5 +1,6 @@
-"""The IAM edge for the OIDC identity provider: read it, create it, converge it. Never delete and
-recreate it: roles trust it by ARN and live trust would break.
+"""The IAM edge: read the OIDC identity provider and roles into snapshots (``core/provider_plan``,
+``core/role_plan``), run their plans through the executor. A provider is never deleted and recreated:
+roles trust it by ARN and live trust would break.
 
 botocore errors are translated here, where IAM is touched.
 """
@@ -7,27 +8,20 @@ botocore errors are translated here, where IAM is touched.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.aws.clients import aws_error
 from oidc_publisher.aws.clients import translated as _translated
 from oidc_publisher.core.errors import AWSError, ConflictError
 from oidc_publisher.core.issuer import Issuer
+from oidc_publisher.core.plan import Step
+from oidc_publisher.core.provider_plan import Provider as Provider
+from oidc_publisher.core.role_plan import INLINE_POLICY_NAME, RoleSnapshot, policy_document
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients
 
 MAX_PROVIDERS = 100
-
-
-@dataclass(frozen=True)
-class Provider:
-    arn: str
-    url: str  # as IAM stores it: HOST/PATH, no scheme
-    client_ids: tuple[str, ...]
-    thumbprints: tuple[str, ...]
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 class ProviderExists(ConflictError):
@@ -93,45 +87,84 @@ def _quota_error(issuer: Issuer) -> AWSError:
     )
 
 
-def create_provider(
-    clients: AwsClients, issuer: Issuer, client_ids: Sequence[str], thumbprints: Sequence[str], tags: dict[str, str]
-) -> str:
+def execute_provider_plan(plan: Sequence[Step], clients: AwsClients, issuer: Issuer) -> str | None:
+    """Run a provider plan (``core/provider_plan``); the ARN CreateOpenIDConnectProvider answered, if it ran.
+
+    A create that finds the provider there already is :class:`ProviderExists` (the caller re-reads and
+    converges it); one refused for the account's quota is the quota's own message.
+    """
     from botocore.exceptions import ClientError
 
-    kwargs: dict[str, Any] = {"Url": f"https://{issuer.provider_path}", "ClientIDList": list(client_ids)}
-    if thumbprints:
-        kwargs["ThumbprintList"] = list(thumbprints)
-    if tags:
-        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+    from oidc_publisher.aws.executor import execute
+
+    creates = any(s.operation is not None and s.operation.method == "create_open_id_connect_provider" for s in plan)
     try:
-        return str(clients.iam().create_open_id_connect_provider(**kwargs)["OpenIDConnectProviderArn"])
+        done = execute(plan, clients, expected=("EntityAlreadyExists", "LimitExceeded") if creates else ())
     except ClientError as exc:
         if _code(exc) == "LimitExceeded":
             raise _quota_error(issuer) from None
-        if _code(exc) == "EntityAlreadyExists":
-            raise ProviderExists(f"the IAM OIDC provider for {issuer.url} already exists", "re-run to converge it") from None
-        raise aws_error(exc, "iam:CreateOpenIDConnectProvider", issuer.provider_path) from None
-    except Exception as exc:  # noqa: BLE001
-        raise aws_error(exc, "iam:CreateOpenIDConnectProvider", issuer.provider_path) from None
-
-
-def set_thumbprints(clients: AwsClients, arn: str, thumbprints: Sequence[str]) -> None:
-    with _translated("iam:UpdateOpenIDConnectProviderThumbprint", arn):
-        clients.iam().update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=list(thumbprints))
-
-
-def add_client_id(clients: AwsClients, arn: str, client_id: str) -> None:
-    with _translated("iam:AddClientIDToOpenIDConnectProvider", arn):
-        clients.iam().add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID=client_id)
-
-
-def tag_provider(clients: AwsClients, arn: str, tags: dict[str, str]) -> None:
-    with _translated("iam:TagOpenIDConnectProvider", arn):
-        clients.iam().tag_open_id_connect_provider(
-            OpenIDConnectProviderArn=arn, Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())]
-        )
+        raise ProviderExists(f"the IAM OIDC provider for {issuer.url} already exists", "re-run to converge it") from None
+    for result in done:
+        if "OpenIDConnectProviderArn" in result.response:
+            return str(result.response["OpenIDConnectProviderArn"])
+    return None
 
 
 def delete_provider(clients: AwsClients, arn: str) -> None:
     with _translated("iam:DeleteOpenIDConnectProvider", arn):
         clients.iam().delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+
+
+# --- roles ----------------------------------------------------------------------------------------
+
+
+def _read(call: Any, action: str, resource: str, **kwargs: Any) -> Any:
+    """The answer of an IAM read, or None when the entity does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if _code(exc) == "NoSuchEntity":
+            return None
+        raise aws_error(exc, action, resource) from None
+    except Exception as exc:  # noqa: BLE001 - BotoCoreError and friends, translated
+        raise aws_error(exc, action, resource) from None
+
+
+def read_role(clients: AwsClients, name: str) -> RoleSnapshot | None:
+    """The role as IAM has it (GetRole, ListAttachedRolePolicies, the tool's inline policy), or None."""
+    iam = clients.iam()
+    got = _read(iam.get_role, "iam:GetRole", name, RoleName=name)
+    if got is None:
+        return None
+    role: dict[str, Any] = got["Role"]
+    with _translated("iam:ListAttachedRolePolicies", name):
+        pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+        attached = frozenset(p["PolicyArn"] for page in pages for p in page["AttachedPolicies"])
+    inline = _read(iam.get_role_policy, "iam:GetRolePolicy", name, RoleName=name, PolicyName=INLINE_POLICY_NAME)
+    return RoleSnapshot(
+        name=name,
+        arn=str(role["Arn"]),
+        tags={t["Key"]: t["Value"] for t in role.get("Tags", [])},
+        trust_policy=policy_document(role.get("AssumeRolePolicyDocument") or {}),
+        max_session_duration=role.get("MaxSessionDuration"),
+        permissions_boundary=(role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
+        attached=attached,
+        inline_policy=policy_document(inline["PolicyDocument"]) if inline else None,
+    )
+
+
+def policy_exists(clients: AwsClients, arn: str) -> bool:
+    """Whether the managed policy exists (GetPolicy)."""
+    iam = clients.iam()
+    return _read(iam.get_policy, "iam:GetPolicy", arn, PolicyArn=arn) is not None
+
+
+def list_roles(clients: AwsClients) -> list[dict[str, Any]]:
+    """Every role of the account (ListRoles, every page), as IAM lists them."""
+    roles: list[dict[str, Any]] = []
+    with _translated("iam:ListRoles"):
+        for page in clients.iam().get_paginator("list_roles").paginate():
+            roles.extend(page["Roles"])  # type: ignore[arg-type]
+    return roles

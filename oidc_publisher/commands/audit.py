@@ -1,7 +1,7 @@
 """``audit``: every IAM role that trusts the issuer's provider, and what is wrong with its trust policy.
 
-The rules are pure (``oidc_publisher.core.trust``); this module reads IAM (and, with ``--from-cluster``, the
-cluster's ServiceAccounts) and applies them.
+The rules are pure (``oidc_publisher.core.trust``); this module reads IAM through ``aws/iam.py`` (and, with
+``--from-cluster``, the cluster's ServiceAccounts) and applies them.
 """
 
 from __future__ import annotations
@@ -117,20 +117,9 @@ def _longest_word(texts: list[str]) -> int:
     return max((len(word) for text in texts for word in text.split()), default=0)
 
 
-def list_roles(clients: AwsClients) -> list[dict[str, Any]]:
-    """Every role of the account (ListRoles, every page)."""
-    from oidc_publisher.aws.clients import translated as _translated
-
-    roles: list[dict[str, Any]] = []
-    with _translated("iam:ListRoles"):
-        for page in clients.iam().get_paginator("list_roles").paginate():
-            roles.extend(page["Roles"])  # type: ignore[arg-type]
-    return roles
-
-
 def trusting(roles: list[dict[str, Any]], provider_path: str) -> list[TrustingRole]:
     """The roles whose trust policy lets web identities of this provider (any account's) assume them."""
-    from oidc_publisher.commands.role import policy_document
+    from oidc_publisher.core.role_plan import policy_document
 
     found = []
     for role in roles:
@@ -143,6 +132,8 @@ def trusting(roles: list[dict[str, Any]], provider_path: str) -> list[TrustingRo
 
 def trusting_roles(clients: AwsClients, provider_path: str) -> dict[str, tuple[str, list[dict[str, Any]]]]:
     """role name -> (ARN, the statements that federate to this provider)."""
+    from oidc_publisher.aws.iam import list_roles
+
     return {r.name: (r.arn, r.statements) for r in trusting(list_roles(clients), provider_path)}
 
 
@@ -196,7 +187,7 @@ def cluster_findings(
 
 
 def audit(settings: AuditSettings, clients: AwsClients) -> AuditReport:
-    from oidc_publisher.aws.iam import get_provider
+    from oidc_publisher.aws.iam import get_provider, list_roles
     from oidc_publisher.commands.role import provider_arn_for
 
     if settings.fail_on not in (*SEVERITIES, "none"):

@@ -1,13 +1,9 @@
-"""``register``: converge the IAM OIDC provider for an issuer.
+"""``register``: converge the IAM OIDC provider for an issuer: read it, plan (``core/provider_plan``, a pure
+function of what exists and what is wanted), then print the plan (``--dry-run``) or run it (the executor).
 
-The plan is a pure function of what exists and what is wanted: create when missing; otherwise add the
-client IDs that are missing (never remove one: a role may rely on it), replace the thumbprints when the
-hosts present other certificates, add the user's missing tags. The provider is never deleted and recreated.
-
-Ownership: the ``managed-by=oidc-publisher`` mark is sent only with CreateOpenIDConnectProvider. A provider
-that exists already (made by Terraform, the console, or this tool) is never (re-)tagged with it, so a
-provider another tool made never becomes one that ``teardown`` deletes as its own. ``--tag`` adds the
-user's own tags to any provider; the mark's key is reserved and refused as a ``--tag``.
+Ownership: the ``managed-by=oidc-publisher`` mark is sent only with CreateOpenIDConnectProvider (the
+planner's rule). ``--tag`` adds the user's own tags to any provider; the mark's key is reserved and
+refused as a ``--tag``.
 """
 
 from __future__ import annotations
@@ -15,17 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.aws.iam import Provider
 from oidc_publisher.core.errors import ConflictError, InputError
 from oidc_publisher.core.issuer import Issuer, parse_issuer
 from oidc_publisher.core.limits import load_json
-from oidc_publisher.core.marks import MANAGED_BY
 from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan
-from oidc_publisher.core.validation import MAX_CLIENT_IDS, check_user_tags, validate_client_ids
+from oidc_publisher.core.provider_plan import Desired, Provider, check_client_id_room, plan_provider
+from oidc_publisher.core.validation import check_user_tags, validate_client_ids
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients
-
 
 
 @dataclass(frozen=True)
@@ -38,13 +32,6 @@ class RegisterSettings:
     jwks_uri: str | None = None
     connect_to: tuple[str, ...] = ()
     dry_run: bool = False
-
-
-@dataclass(frozen=True)
-class Desired:
-    client_ids: tuple[str, ...]
-    thumbprints: tuple[str, ...]
-    tags: dict[str, str]  # the user's own: the ownership mark is added only to the create call
 
 
 @dataclass
@@ -84,36 +71,6 @@ class RegistrationReport:
             "thumbprints": self.thumbprints,
             "ca": self.ca_cases,
         }
-
-
-def check_client_id_room(issuer: Issuer, current: Provider, desired: Desired) -> None:
-    """IAM refuses a provider's 101st client ID; say so before changing anything, with the real cause."""
-    missing = [c for c in desired.client_ids if c not in current.client_ids]
-    if missing and len(current.client_ids) + len(missing) > MAX_CLIENT_IDS:
-        raise ConflictError(
-            f"the IAM OIDC provider for {issuer.url} has {len(current.client_ids)} client IDs and "
-            f"{len(missing)} more were asked for",
-            f"IAM allows at most {MAX_CLIENT_IDS} per provider: remove client IDs nobody uses "
-            "(aws iam remove-client-id-from-open-id-connect-provider)",
-        )
-
-
-def plan_provider(issuer: Issuer, current: Provider | None, desired: Desired) -> Plan:
-    """What to change so that IAM trusts the issuer as desired. Pure."""
-    plan = Plan()
-    resource = f"iam:oidc-provider/{issuer.provider_path}"
-    if current is None:
-        plan.add(resource, "create", f"no provider for {issuer.provider_path} (client IDs {', '.join(desired.client_ids)})")
-        return plan
-    missing = [c for c in desired.client_ids if c not in current.client_ids]
-    if missing:
-        plan.add(resource, "update", f"add client ID{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-    if desired.thumbprints and set(desired.thumbprints) != set(current.thumbprints):
-        plan.add(resource, "update", f"thumbprints {', '.join(current.thumbprints) or 'none'} -> {', '.join(desired.thumbprints)}")
-    missing_tags = {k: v for k, v in desired.tags.items() if current.tags.get(k) != v}
-    if missing_tags:
-        plan.add(resource, "update", f"tags {', '.join(f'{k}={v}' for k, v in sorted(missing_tags.items()))}")
-    return plan
 
 
 def live_thumbprints(settings: RegisterSettings, issuer: Issuer) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -189,7 +146,7 @@ def prepare_registration(
     current = iam.find_provider(clients, issuer, for_create=True)
     if current is not None:
         check_client_id_room(issuer, current, desired)
-    plan = plan_provider(issuer, current, desired)
+    plan = Plan(plan_provider(issuer, current, desired))
     report = RegistrationReport(
         issuer=issuer.url,
         provider_arn=current.arn if current else None,
@@ -207,38 +164,31 @@ def register_provider(settings: RegisterSettings, clients: AwsClients) -> Regist
 
 
 def apply_registration(prepared: PreparedRegistration, clients: AwsClients) -> RegistrationReport:
-    """Carry out a prepared registration's plan (nothing on a dry run or when nothing differs)."""
+    """Run a prepared registration's plan (nothing on a dry run or when nothing differs)."""
     from oidc_publisher.aws import iam
 
-    issuer, desired, current, report = prepared.issuer, prepared.desired, prepared.current, prepared.report
+    issuer, desired, report = prepared.issuer, prepared.desired, prepared.report
     plan = report.plan
     if report.dry_run or not plan.has_changes:
         return report
-    if current is None:
-        try:
-            # The one place the ownership mark is written: with the call that creates the provider.
-            tags = {**desired.tags, MANAGED_BY[0]: MANAGED_BY[1]}
-            report.provider_arn = iam.create_provider(clients, issuer, desired.client_ids, desired.thumbprints, tags)
-            return report
-        except iam.ProviderExists:
-            # Created between our read and our create: by a concurrent run, or by this very call when
-            # IAM did it but the answer was lost and botocore retried. Converge the one that exists.
-            current = iam.find_provider(clients, issuer)
-            if current is None:
-                raise ConflictError(
-                    f"IAM says the OIDC provider for {issuer.url} exists, but it is not listed", "re-run in a minute"
-                ) from None
-            check_client_id_room(issuer, current, desired)
-            report.provider_arn = current.arn
-            report.client_ids = list(dict.fromkeys([*current.client_ids, *desired.client_ids]))
-            report.thumbprints = list(desired.thumbprints or current.thumbprints)
-            plan.extend(plan_provider(issuer, current, desired).changes)
-    for client_id in desired.client_ids:
-        if client_id not in current.client_ids:
-            iam.add_client_id(clients, current.arn, client_id)
-    if desired.thumbprints and set(desired.thumbprints) != set(current.thumbprints):
-        iam.set_thumbprints(clients, current.arn, desired.thumbprints)
-    missing_tags = {k: v for k, v in desired.tags.items() if current.tags.get(k) != v}
-    if missing_tags:
-        iam.tag_provider(clients, current.arn, missing_tags)
+    try:
+        created = iam.execute_provider_plan(plan.changes, clients, issuer)
+    except iam.ProviderExists:
+        # Created between our read and our create: by a concurrent run, or by this very call when IAM
+        # did it but the answer was lost and botocore retried. Converge the one that exists.
+        current = iam.find_provider(clients, issuer)
+        if current is None:
+            raise ConflictError(
+                f"IAM says the OIDC provider for {issuer.url} exists, but it is not listed", "re-run in a minute"
+            ) from None
+        check_client_id_room(issuer, current, desired)
+        report.provider_arn = current.arn
+        report.client_ids = list(dict.fromkeys([*current.client_ids, *desired.client_ids]))
+        report.thumbprints = list(desired.thumbprints or current.thumbprints)
+        steps = plan_provider(issuer, current, desired)
+        plan.extend(steps)
+        iam.execute_provider_plan(steps, clients, issuer)
+        return report
+    if created is not None:
+        report.provider_arn = created
     return report

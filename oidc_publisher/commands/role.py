@@ -1,67 +1,38 @@
-"""``role create`` and ``role trust-policy``: the IAM edge for roles and the pipeline that converges one.
-
-What the tool may change on an existing role is decided by its tags: only a role tagged
-``managed-by=oidc-publisher`` is converged, and only the managed policies it recorded attaching (the
-``oidc-publisher:attached`` tag) are ever detached. That mark and the issuer the role was made for
-(``oidc-publisher:issuer``) are written only by CreateRole, never added later; a role made for another
-issuer is refused, never repointed.
+"""``role create`` and ``role trust-policy``: read the role (``aws/iam.read_role``), plan
+(``core/role_plan``: what the tool may change on an existing role, and how), then print the plan
+(``--dry-run``) or run it (the executor), and write the ServiceAccount manifest last.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.aws.clients import aws_error
-from oidc_publisher.aws.clients import translated as _translated
 from oidc_publisher.core.errors import ConflictError, InputError, UsageError
 from oidc_publisher.core.issuer import STS_AUDIENCE, Issuer, parse_issuer
 from oidc_publisher.core.limits import load_json
 from oidc_publisher.core.marks import ISSUER_TAG, MANAGED_BY
 from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan
+from oidc_publisher.core.role_plan import policy_document as policy_document  # doctor's and the tests' name for it
 from oidc_publisher.core.trust import (
     ATTACHED_TAG,
-    CREATION_TAGS,
     ROLE_ARN_ANNOTATION,
     attached_tag_value,
     check_names,
     default_role_name,
-    detachable,
     is_wildcard,
     legacy_role_name,
-    other_issuer,
     service_account_manifest,
     trust_policy,
-    trusted_provider_paths,
 )
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients
 
-INLINE_POLICY_NAME = "oidc-publisher"
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[\w+=,.@/-]{1,}$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-
-
-def _code(exc: Exception) -> str:
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
-
-
-def policy_document(value: Any) -> dict[str, Any]:
-    """IAM returns policy documents URL-encoded JSON (boto3 usually decodes them already)."""
-    if isinstance(value, str):
-        return dict(json.loads(urllib.parse.unquote(value)))
-    return dict(value)
-
-
-def normalise(document: dict[str, Any]) -> str:
-    from oidc_publisher.aws.s3 import normalise_policy
-
-    return json.dumps(normalise_policy(document), sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -224,81 +195,6 @@ def _desired_tags(settings: RoleSettings, issuer: Issuer) -> dict[str, str]:
     )
 
 
-def _get(call: Any, action: str, resource: str, **kwargs: Any) -> Any:
-    """The answer of an IAM read, or None when the entity does not exist."""
-    from botocore.exceptions import ClientError
-
-    try:
-        return call(**kwargs)
-    except ClientError as exc:
-        if _code(exc) == "NoSuchEntity":
-            return None
-        raise aws_error(exc, action, resource) from None
-    except Exception as exc:  # noqa: BLE001 - BotoCoreError and friends, translated
-        raise aws_error(exc, action, resource) from None
-
-
-def _attached_policies(iam: Any, name: str) -> set[str]:
-    with _translated("iam:ListAttachedRolePolicies", name):
-        pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
-        return {p["PolicyArn"] for page in pages for p in page["AttachedPolicies"]}
-
-
-def _check_policies_exist(iam: Any, calls: list[tuple[str, dict[str, Any]]]) -> None:
-    """Every policy about to be attached or set as the boundary exists: a mistyped ARN is refused before
-    the first write, not after the role was created. Reads only what the plan is about to use."""
-    wanted: list[tuple[str, str]] = []
-    for call, kwargs in calls:
-        if call == "attach_role_policy":
-            wanted.append(("--policy-arn", kwargs["PolicyArn"]))
-        if kwargs.get("PermissionsBoundary"):
-            wanted.append(("--permissions-boundary", kwargs["PermissionsBoundary"]))
-    for option, arn in wanted:
-        if _get(iam.get_policy, "iam:GetPolicy", arn, PolicyArn=arn) is None:
-            raise InputError(
-                f"{option} {arn}: no such policy in IAM",
-                "check the ARN (AWS managed policies are arn:aws:iam::aws:policy/NAME; yours have your account ID)",
-            )
-
-
-def _find_role(iam: Any, settings: RoleSettings, issuer: Issuer, notes: list[str]) -> tuple[str, dict[str, Any] | None]:
-    """(the role's name, the role as IAM has it, or None when it is to be created).
-
-    With no --role-name, the default name; when no role has it, the previous release's default name is
-    looked up too, and a role there is converged (not duplicated) when this tool made it for this issuer.
-    A role under the old name made for another issuer is left alone: the new name is used instead.
-    """
-    name = settings.role_name or default_role_name(issuer, settings.namespace, settings.service_account)
-    got = _get(iam.get_role, "iam:GetRole", name, RoleName=name)
-    if got is not None or settings.role_name:
-        return name, got["Role"] if got else None
-    legacy = legacy_role_name(issuer, settings.namespace, settings.service_account)
-    old = _get(iam.get_role, "iam:GetRole", legacy, RoleName=legacy) if legacy != name else None
-    if old is None:
-        return name, None
-    role: dict[str, Any] = old["Role"]
-    tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
-    document = policy_document(role.get("AssumeRolePolicyDocument") or {})
-    if (
-        tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
-        and other_issuer(tags, document, issuer) is None
-        and issuer.provider_path in trusted_provider_paths(document)
-    ):
-        notes.append(f"converged {legacy}, the name an earlier release gave this role (new roles are named like {name})")
-        return legacy, role
-    return name, None
-
-
-def _refuse_other_issuer(name: str, role: dict[str, Any], tags: dict[str, str], issuer: Issuer) -> None:
-    """A role made for another issuer is never repointed to this one (that would cut the other cluster off)."""
-    other = other_issuer(tags, policy_document(role.get("AssumeRolePolicyDocument") or {}), issuer)
-    if other is not None:
-        raise ConflictError(
-            f"role {name} was made for issuer {other}, not {issuer.url}: refusing to repoint it",
-            f"pass --role-name to make a role for {issuer.url}, or use --issuer-url {other} to converge this one",
-        )
-
-
 def create_role_in_account(settings: RoleSettings, clients: AwsClients) -> RoleReport:
     """``role create --account-role``: every input checked first, then the role assumed, then the role made
     there, trusting that account's provider."""
@@ -311,89 +207,50 @@ def create_role_in_account(settings: RoleSettings, clients: AwsClients) -> RoleR
 def create_role(settings: RoleSettings, clients: AwsClients) -> RoleReport:
     """Create the role, or converge it: trust policy, policies, boundary, session duration, tags.
 
-    Writes happen in an order that keeps a failure half-way safe: the trust policy first; attachments
-    before the tag that records them, detachments before the tag forgets them.
+    Reads the role, plans (``core/role_plan``: refusals, the write order), checks that every policy about
+    to be attached exists, then prints the plan or runs it; the manifest is written last.
     """
+    from oidc_publisher.aws import iam
+    from oidc_publisher.core.role_plan import RoleSpec, choose_role, legacy_lookup, plan_role, policies_to_check
+
     _check(settings)
     inline = _inline_policy(settings)
     issuer = parse_issuer(settings.issuer_url)
-    tags = _desired_tags(settings, issuer)
     document = build_trust_policy(settings, clients, require_registered=True)
-    iam = clients.iam()
-    plan = Plan()
-    notes: list[str] = []
-    name, role = _find_role(iam, settings, issuer, notes)
-    resource = f"iam:role/{name}"
-    calls: list[tuple[str, dict[str, Any]]] = []
-    if role is None:
-        create: dict[str, Any] = {
-            "RoleName": name,
-            "AssumeRolePolicyDocument": json.dumps(document),
-            "Description": f"IRSA role for {settings.namespace}/{settings.service_account} on {issuer.url}"[:1000],
-            "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
-        }
-        if settings.permissions_boundary:
-            create["PermissionsBoundary"] = settings.permissions_boundary
-        if settings.max_session_duration:
-            create["MaxSessionDuration"] = settings.max_session_duration
-        plan.add(resource, "create", f"trust pinned to {settings.namespace}/{settings.service_account} and audience {settings.audience}")
-        calls.append(("create_role", create))
-        for arn in settings.policy_arns:
-            plan.add(resource, "update", f"attach {arn}")
-            calls.append(("attach_role_policy", {"RoleName": name, "PolicyArn": arn}))
-        if inline is not None:
-            plan.add(resource, "update", f"inline policy {INLINE_POLICY_NAME} from {settings.policy_file}")
-            calls.append(("put_role_policy", {"RoleName": name, "PolicyName": INLINE_POLICY_NAME, "PolicyDocument": json.dumps(inline)}))
-    else:
-        have_tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
-        if have_tags.get(MANAGED_BY[0]) != MANAGED_BY[1]:
-            raise ConflictError(
-                f"role {name} exists and was not created by oidc-publisher (no managed-by=oidc-publisher tag)",
-                "choose another --role-name, or tag the role managed-by=oidc-publisher to let the tool manage it",
+    spec = RoleSpec(
+        issuer=issuer,
+        namespace=settings.namespace,
+        service_account=settings.service_account,
+        audience=settings.audience,
+        trust_policy=document,
+        tags=_desired_tags(settings, issuer),
+        policy_arns=settings.policy_arns,
+        inline_policy=inline,
+        inline_source=str(settings.policy_file) if settings.policy_file is not None else None,
+        permissions_boundary=settings.permissions_boundary,
+        max_session_duration=settings.max_session_duration,
+    )
+    name = settings.role_name or default_role_name(issuer, settings.namespace, settings.service_account)
+    named = iam.read_role(clients, name)
+    legacy_name = legacy_lookup(settings.role_name, name, legacy_role_name(issuer, settings.namespace, settings.service_account), named)
+    legacy = iam.read_role(clients, legacy_name) if legacy_name is not None else None
+    name, role, notes = choose_role(issuer, name, named, legacy)
+    planned = plan_role(spec, name, role)
+    notes.extend(planned.notes)
+    # A mistyped ARN is refused before the first write, not after the role was created.
+    for option, policy in policies_to_check(planned.steps):
+        if not iam.policy_exists(clients, policy):
+            raise InputError(
+                f"{option} {policy}: no such policy in IAM",
+                "check the ARN (AWS managed policies are arn:aws:iam::aws:policy/NAME; yours have your account ID)",
             )
-        _refuse_other_issuer(name, role, have_tags, issuer)
-        if normalise(policy_document(role["AssumeRolePolicyDocument"])) != normalise(document):
-            plan.add(resource, "update", "trust policy differs from the pinned one")
-            calls.append(("update_assume_role_policy", {"RoleName": name, "PolicyDocument": json.dumps(document)}))
-        if settings.max_session_duration and role.get("MaxSessionDuration") != settings.max_session_duration:
-            plan.add(resource, "update", f"max session duration {settings.max_session_duration}s")
-            calls.append(("update_role", {"RoleName": name, "MaxSessionDuration": settings.max_session_duration}))
-        boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
-        if settings.permissions_boundary and boundary != settings.permissions_boundary:
-            plan.add(resource, "update", f"permissions boundary {settings.permissions_boundary}")
-            calls.append(("put_role_permissions_boundary", {"RoleName": name, "PermissionsBoundary": settings.permissions_boundary}))
-        attached = _attached_policies(iam, name)
-        for arn in settings.policy_arns:
-            if arn not in attached:
-                plan.add(resource, "update", f"attach {arn}")
-                calls.append(("attach_role_policy", {"RoleName": name, "PolicyArn": arn}))
-        detach, keep = detachable(attached, settings.policy_arns, have_tags)
-        for arn in detach:
-            plan.add(resource, "update", f"detach {arn} (attached by an earlier run, no longer asked for)")
-            calls.append(("detach_role_policy", {"RoleName": name, "PolicyArn": arn}))
-        if keep:
-            notes.append(f"kept attached policies this tool did not attach: {', '.join(keep)} (detach them by hand if unwanted)")
-        got_inline = _get(iam.get_role_policy, "iam:GetRolePolicy", name, RoleName=name, PolicyName=INLINE_POLICY_NAME)
-        current_inline = policy_document(got_inline["PolicyDocument"]) if got_inline else None
-        if inline is not None and (current_inline is None or normalise(current_inline) != normalise(inline)):
-            plan.add(resource, "update", f"inline policy {INLINE_POLICY_NAME} from {settings.policy_file}")
-            calls.append(("put_role_policy", {"RoleName": name, "PolicyName": INLINE_POLICY_NAME, "PolicyDocument": json.dumps(inline)}))
-        elif inline is None and current_inline is not None:
-            plan.add(resource, "update", f"delete inline policy {INLINE_POLICY_NAME} (written by an earlier run with --policy-file, no longer asked for)")
-            calls.append(("delete_role_policy", {"RoleName": name, "PolicyName": INLINE_POLICY_NAME}))
-        # The mark and the recorded issuer are CreateRole's alone: never added to a role that exists.
-        changed_tags = {k: v for k, v in tags.items() if k not in CREATION_TAGS and have_tags.get(k) != v}
-        if changed_tags:
-            plan.add(resource, "update", f"tags {', '.join(sorted(changed_tags))}")
-            calls.append(("tag_role", {"RoleName": name, "Tags": [{"Key": k, "Value": v} for k, v in sorted(changed_tags.items())]}))
-    _check_policies_exist(iam, calls)
-    arn = role["Arn"] if role else f"arn:{clients.partition}:iam::{clients.account_id}:role/{name}"
+    plan = Plan(list(planned.steps))
+    arn = role.arn if role else f"arn:{clients.partition}:iam::{clients.account_id}:role/{name}"
     if not settings.dry_run:
-        for call, kwargs in calls:
-            with _translated(f"iam:{''.join(p.title() for p in call.split('_'))}", name):
-                result = getattr(iam, call)(**kwargs)
-            if call == "create_role":
-                arn = result["Role"]["Arn"]
+        from oidc_publisher.aws.executor import execute
+        from oidc_publisher.core.role_plan import created_arn
+
+        arn = created_arn(done.response for done in execute(plan, clients)) or arn
     manifest = service_account_manifest(settings.namespace, settings.service_account, arn, settings.audience)
     if not manifest:
         notes.append(f"annotate each ServiceAccount the pattern matches with {ROLE_ARN_ANNOTATION}: {arn}")

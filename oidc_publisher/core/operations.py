@@ -79,6 +79,7 @@ _CALLS: list[CallType] = [
         ("list_attached_role_policies", "ListAttachedRolePolicies", ("iam:ListAttachedRolePolicies",)),
         ("list_role_policies", "ListRolePolicies", ("iam:ListRolePolicies",)),
         ("get_role_policy", "GetRolePolicy", ("iam:GetRolePolicy",)),
+        ("get_policy", "GetPolicy", ("iam:GetPolicy",)),
     ),
     *_writes(
         "iam",
@@ -94,6 +95,9 @@ _CALLS: list[CallType] = [
         ("delete_open_id_connect_provider", "DeleteOpenIDConnectProvider", ("iam:DeleteOpenIDConnectProvider",)),
         ("create_role", "CreateRole", ("iam:CreateRole", "iam:TagRole")),
         ("update_assume_role_policy", "UpdateAssumeRolePolicy", ("iam:UpdateAssumeRolePolicy",)),
+        ("update_role", "UpdateRole", ("iam:UpdateRole",)),
+        ("put_role_permissions_boundary", "PutRolePermissionsBoundary", ("iam:PutRolePermissionsBoundary",)),
+        ("tag_role", "TagRole", ("iam:TagRole",)),
         ("put_role_policy", "PutRolePolicy", ("iam:PutRolePolicy",)),
         ("attach_role_policy", "AttachRolePolicy", ("iam:AttachRolePolicy",)),
         ("detach_role_policy", "DetachRolePolicy", ("iam:DetachRolePolicy",)),

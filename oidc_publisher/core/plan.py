@@ -25,6 +25,7 @@ class Step:
     operation: Operation | None = None  # None only for steps not yet moved to the executor (issue 13)
     phase: int = 0  # steps run phase after phase, in increasing order; those of one phase side by side
     key: str | None = None  # names the step's response for a later step's Ref (core/operations.py)
+    subject: str | None = None  # what an error of its call names (a provider's ARN, a role's name); else the resource
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"resource": self.resource, "action": self.action, "reason": self.reason}
@@ -75,9 +76,9 @@ class Plan:
 
 
 def step(resource: str, action: str, reason: str, service: str, method: str, *, phase: int = 0,
-         region: str | None = None, **params: Any) -> Step:
+         region: str | None = None, subject: str | None = None, key: str | None = None, **params: Any) -> Step:
     """A step and its operation in one call: ``step(r, "update", why, "s3", "put_bucket_policy", Bucket=b, Policy=p)``."""
-    return Step(resource, action, reason, Operation(service, method, params, region), phase)
+    return Step(resource, action, reason, Operation(service, method, params, region), phase, key=key, subject=subject)
 
 
 # Exit code of a --dry-run that found changes to make (DESIGN.md: useful in CI).
