@@ -496,6 +496,37 @@ def test_a_retry_after_a_lost_state_write_does_not_trust_its_own_jwks(
     assert old not in stored_state(aws)["members"]["green"]["keys"]
 
 
+def test_teardown_of_a_shared_issuer_is_refused_until_one_member_is_left_or_all_members(
+    aws: AwsWorld, pems: dict[str, Path]
+) -> None:
+    """Removing a shared issuer ends every member's tokens: refused (nothing read past the state, nothing
+    written) while two members publish, with or without --dry-run; allowed once one has left, or with --all-members."""
+    publish("blue", pems["rsa"])
+    publish("green", pems["ec"])
+    issuer = f"https://{BUCKET}.s3.us-east-1.amazonaws.com"
+    for extra in ((), ("--dry-run",)):
+        aws.recorder.reset()
+        refused = invoke("teardown", "--issuer-url", issuer, "--bucket", BUCKET, "--yes", *extra)
+        assert refused.exit_code == 1, refused.stdout + refused.stderr
+        assert refused.stderr.strip().splitlines() == [
+            f"error: refusing to tear down {issuer}: it is shared by members blue, green, and every one of them loses "
+            "its tokens; let each cluster leave first (oidc-publisher members remove NAME --bucket ...), or add "
+            "--all-members to end the issuer for all of them"
+        ]
+        assert aws.recorder.writes == []
+    assert live_kids(aws) == {k.K8S_RSA_KID, k.K8S_EC_KID}
+    # blue leaves: green alone publishes a current key, so tearing down ends only green's issuer.
+    assert invoke("members", "remove", "blue", "--bucket", BUCKET).exit_code == 0
+    planned = invoke("teardown", "--issuer-url", issuer, "--bucket", BUCKET, "--yes", "--dry-run", "-o", "json")
+    assert planned.exit_code == 3, planned.stderr
+    # With both still publishing, --all-members says the end of the issuer for both is meant.
+    publish("blue", pems["rsa"])
+    done = invoke("teardown", "--issuer-url", issuer, "--bucket", BUCKET, "--yes", "--all-members")
+    assert done.exit_code == 0, done.stdout + done.stderr
+    listing = aws.client("s3").list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    assert [o["Key"] for o in listing] == []
+
+
 # ---------------------------------------------------------------- property: no member's run touches another's keys
 
 POOL = [RSA, EC, *(key(k.public_pem(k.ec_key())) for _ in range(4))]

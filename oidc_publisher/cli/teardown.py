@@ -50,6 +50,14 @@ def teardown(
             rich_help_panel="Several AWS accounts",
         ),
     ] = None,
+    all_members: Annotated[
+        bool,
+        typer.Option(
+            "--all-members",
+            help="Tear down an issuer that several clusters share (publish --member): it ends every member's tokens. "
+            "Without it, refused while two or more members still publish a key (see docs/shared-issuer.md).",
+        ),
+    ] = False,
     dry_run: DryRunOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -67,5 +75,6 @@ def teardown(
     guard(lambda: require_terminal(yes, dry_run, stdin_is_terminal()), output)
     waits = guard(lambda: waiter(wait, wait_timeout), output)
     settings = TeardownSettings(issuer_url=issuer_url, bucket=bucket, prefix=prefix, region=region, yes=yes, dry_run=dry_run,
-                                 delete_bucket=delete_bucket, account_roles=tuple(account_role or ()))
+                                 delete_bucket=delete_bucket, account_roles=tuple(account_role or ()),
+                                 all_members=all_members)
     run(lambda: do_teardown(settings, AwsClients(region=region), lambda text: typer.confirm(text, err=True), waits), output)

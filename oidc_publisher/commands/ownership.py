@@ -65,8 +65,8 @@ def check_objects_belong_to(
             )
 
 
-def read_and_check_objects_belong_to(s3: Any, target: Target, *, outcome: str, context: str = "") -> None:
-    """:func:`check_objects_belong_to` for a command that has not read the objects yet."""
+def read_and_check_objects_belong_to(s3: Any, target: Target, *, outcome: str, context: str = "") -> StoredObject | None:
+    """:func:`check_objects_belong_to` for a command that has not read the objects yet; the state object read."""
     from oidc_publisher.aws.s3 import get_object
 
     state, discovery = together(
@@ -74,3 +74,4 @@ def read_and_check_objects_belong_to(s3: Any, target: Target, *, outcome: str, c
          lambda: get_object(s3, target.bucket, target.keys.discovery)]
     )
     check_objects_belong_to(target, state=state, discovery=discovery, outcome=outcome, context=context)
+    return state  # type: ignore[no-any-return]

@@ -66,6 +66,7 @@ class TeardownSettings:
     dry_run: bool = False
     delete_bucket: bool = False
     account_roles: tuple[str, ...] = ()  # --account-role: accounts that must have no provider left (docs/accounts.md)
+    all_members: bool = False  # --all-members: a shared issuer is removed for every member (docs/shared-issuer.md)
 
 
 @dataclass
@@ -114,7 +115,8 @@ def teardown(
         bucket=settings.bucket, issuer_url=settings.issuer_url, prefix=settings.prefix, region=settings.region,
         default_region=None if settings.region else default_region(clients, settings.bucket, settings.issuer_url),
     )
-    planned = plan_teardown(read_snapshot(settings, clients, target), delete_bucket=settings.delete_bucket)
+    planned = plan_teardown(read_snapshot(settings, clients, target), delete_bucket=settings.delete_bucket,
+                            all_members=settings.all_members)
     plan = planned.plan
     report = TeardownReport(target.issuer.url, plan, settings.dry_run, notes=list(planned.notes), calls=planned.calls)
     if settings.dry_run or not plan.has_changes:
@@ -159,11 +161,17 @@ def read_snapshot(settings: TeardownSettings, clients: AwsClients, target: Targe
     s3 = clients.s3(target.region)
     state = None
     provider_arns = None
+    members: tuple[str, ...] = ()
     if s3edge.bucket_exists(s3, bucket):
         tags = s3edge.bucket_tags(s3, bucket)
-        read_and_check_objects_belong_to(
+        stored = read_and_check_objects_belong_to(
             s3, target, outcome="nothing was removed", context=" (teardown removes only this issuer's objects)",
         )
+        if stored is not None:
+            from oidc_publisher.core.members import active_members
+            from oidc_publisher.core.rotation import State
+
+            members = tuple(active_members(State.from_bytes(stored.body, f"s3://{bucket}/{target.keys.state}")))
         managed = tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
         # A bucket the tool did not create is read only where our keys are: it may be large.
         found = (s3edge.object_versions(s3, bucket) if managed
@@ -184,6 +192,7 @@ def read_snapshot(settings: TeardownSettings, clients: AwsClients, target: Targe
         provider_arn=provider.arn if provider is not None else None,
         provider_owned=provider is not None and provider.tags.get(MANAGED_BY[0]) == MANAGED_BY[1],
         roles=roles, bucket_state=state, cloudfront=cloudfront, account_providers=listed, provider_arns=provider_arns,
+        members=members,
     )
 
 

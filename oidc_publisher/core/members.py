@@ -60,6 +60,13 @@ def member_names(state: State) -> list[str]:
     return ([DEFAULT_MEMBER] if state.keys else []) + sorted(state.members)
 
 
+def active_members(state: State) -> list[str]:
+    """The members that still publish a current key (``default`` first, then the named ones): the clusters
+    whose tokens need the issuer today. A member that left (``members remove``) holds retained keys only."""
+    active = [DEFAULT_MEMBER] if any(r.left_source is None for r in state.keys.values()) else []
+    return active + sorted(name for name, m in state.members.items() if any(r.left_source is None for r in m.keys.values()))
+
+
 def holders(state: State) -> dict[str, list[str]]:
     """kid -> the members whose records hold it (current or retained)."""
     held: dict[str, list[str]] = {}

@@ -130,6 +130,7 @@ class TeardownSnapshot:
     cloudfront: CloudFrontState = field(default_factory=CloudFrontState)
     account_providers: tuple[tuple[HasAccount, str | None], ...] = ()  # --account-role: (role, its provider ARN or None)
     provider_arns: tuple[str, ...] | None = None  # this account's providers (read with --delete-bucket): the trust refusal's
+    members: tuple[str, ...] = ()  # the issuer's members that still publish a current key (core/members.active_members)
 
 @dataclass(frozen=True)
 class Removal:
@@ -265,9 +266,22 @@ def delete_versions_steps(bucket: str, region: str | None, versions: Sequence[Ve
     return steps
 
 
-def plan_teardown(snapshot: TeardownSnapshot, *, delete_bucket: bool = False) -> TeardownPlan:
+def refuse_while_shared(snapshot: TeardownSnapshot, *, all_members: bool) -> None:
+    """A shared issuer (docs/shared-issuer.md) serves every member's tokens: removing it ends them all. Refused
+    while two or more members still publish a current key, unless ``--all-members`` says that is the intent."""
+    if len(snapshot.members) >= 2 and not all_members:
+        raise ConflictError(
+            f"refusing to tear down {snapshot.issuer_url}: it is shared by members {', '.join(snapshot.members)}, "
+            "and every one of them loses its tokens",
+            "let each cluster leave first (oidc-publisher members remove NAME --bucket ...), or add --all-members "
+            "to end the issuer for all of them",
+        )
+
+
+def plan_teardown(snapshot: TeardownSnapshot, *, delete_bucket: bool = False, all_members: bool = False) -> TeardownPlan:
     """What teardown removes, keeps and says, from the snapshot; a refusal (:class:`ConflictError`) before anything
-    is written when it would free a name something still trusts."""
+    is written when it would free a name something still trusts, or end a shared issuer's other members."""
+    refuse_while_shared(snapshot, all_members=all_members)
     s = snapshot
     out = TeardownPlan()
     owned_arn = s.provider_arn if s.provider_arn is not None and s.provider_owned else None
