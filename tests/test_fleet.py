@@ -462,3 +462,20 @@ def test_an_error_about_an_option_names_the_flag_or_the_files_key() -> None:
     assert str(kept) == "the API server's --service-account-issuer differs; see --help"
     assert set(FILE_KEYS) == {"--issuer-url", "--region", "--prefix", "--bucket", "--kubeconfig", "--context", "--revoke",
                               "--public-key", "--jwks-uri"}
+
+
+def test_another_issuers_documents_are_refused_in_the_files_terms(bucket: AwsWorld, tmp_path: Path) -> None:
+    """The ownership conflict names the issuer URL by the file's key (its error's option), not the flag."""
+    directory = tmp_path / "fleet"
+    pub = k.write(directory / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    theirs = "https://a.oidc.example.com/team"
+    assert invoke("publish", "--issuer-url", theirs, "--bucket", BUCKET, "--public-key", str(pub)).exit_code == 0
+    path = fleet_file(directory, {"clusters": [
+        {"name": "b", "bucket": BUCKET, "issuer_url": "https://b.oidc.example.com/team", "public_keys": ["sa.pub"]}]})
+    result = invoke("publish", "--fleet", str(path))
+    assert result.exit_code == 1
+    [line] = [line for line in result.stdout.splitlines() if "belongs to issuer" in line]
+    assert line.endswith(
+        f"nothing was written; if the cluster's --service-account-issuer is {theirs}, give issuer_url {theirs}; "
+        "a different issuer needs its own --prefix or bucket"
+    ), line

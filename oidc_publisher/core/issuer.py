@@ -239,12 +239,13 @@ def object_keys_for(issuer: Issuer, bucket: str, prefix: str | None) -> ObjectKe
     return ObjectKeys(normalise_prefix(prefix) if prefix is not None else issuer.path)
 
 
-def issuer_difference(recorded: str, given: str) -> tuple[str, str]:
+def issuer_difference(recorded: str, given: str, option: str = "--issuer-url") -> tuple[str, str]:
     """How ``given`` differs from the issuer ``recorded`` in a bucket, and the fix: (difference, hint).
 
     One explanation wherever the tool finds another issuer's documents at this issuer's keys: most often
-    it is the same issuer mistyped (a trailing slash, the region of an S3-direct URL), not another one."""
-    keep = f"if the cluster's --service-account-issuer is {recorded}, give --issuer-url {recorded}"
+    it is the same issuer mistyped (a trailing slash, the region of an S3-direct URL), not another one.
+    ``option``: how the hint names the issuer URL's option (errors.OPTION, for an error whose option it is)."""
+    keep = f"if the cluster's --service-account-issuer is {recorded}, give {option} {recorded}"
     if recorded.rstrip("/") == given.rstrip("/"):
         which = "the recorded one ends with '/' and this one does not" if recorded.endswith("/") else (
             "this one ends with '/' and the recorded one does not")
@@ -261,7 +262,7 @@ def issuer_difference(recorded: str, given: str) -> tuple[str, str]:
         if old_s3 and new_s3 and old_s3["bucket"] == new_s3["bucket"]:
             return (
                 f"the region differs ({old_s3['region']} recorded, {new_s3['region']} here)",
-                f"give --region {old_s3['region']} (the region the issuer was published for), or --issuer-url {recorded}",
+                f"give --region {old_s3['region']} (the region the issuer was published for), or {option} {recorded}",
             )
         return (
             f"the host differs ({old_host} vs {new_host})",
