@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,8 +22,10 @@ from oidc_publisher.core.operations import SURFACE
 from oidc_publisher.core.permissions import COMMANDS, render_page
 from tests.support import keys as k
 from tests.support.cli import invoke
-from tests.support.fronts import Front
-from tests.support.motoserver import AwsWorld
+
+if TYPE_CHECKING:  # annotations only: python -m tests.test_iam_permissions runs without the demo package
+    from tests.support.fronts import Front
+    from tests.support.motoserver import AwsWorld
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "iam-permissions.md"
 BUCKET = "perm-issuer"
