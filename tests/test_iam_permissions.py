@@ -59,6 +59,11 @@ UNREACHED = {
         "cloudfront:CreateInvalidation",  # only with --distribution-id
         "s3:PutBucketOwnershipControls",  # an existing bucket with ACLs enabled (moto sets ownership on create)
     },
+    "publish --fleet": {
+        "s3:ListBucket",  # as for publish
+        "cloudfront:CreateInvalidation",  # a cluster behind CloudFront: publish's own run shows it
+        "iam:AddClientIDToOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",  # as for register
+    },
     "register": set(),
     "bootstrap": {"iam:AddClientIDToOpenIDConnectProvider"},
     "bootstrap --cloudfront": {
@@ -134,6 +139,18 @@ def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], 
         for keys in ([one], [one, two]):
             ok("publish", "--bucket", BUCKET, "--create-bucket", *[a for p in keys for a in ("--public-key", str(p))])
             collect()
+    elif command == "publish --fleet":
+        aws.client("s3").create_bucket(Bucket=BUCKET)
+        (tmp_path / "fleet.json").write_text(json.dumps({
+            "defaults": {"bucket": BUCKET, "public_keys": [str(one)]},
+            "clusters": [{"name": "a", "prefix": "a"}, {"name": "b", "prefix": "b"}],
+            "accounts": ["arn:aws:iam::111111111111:role/oidc-publisher"],
+        }))
+        aws.recorder.reset()
+        ok("publish", "--fleet", str(tmp_path / "fleet.json"))
+        ok("publish", "--fleet", str(tmp_path / "fleet.json"))  # the providers exist: read, left as they are
+        collect()
+        assert {"sts:AssumeRole", "iam:CreateOpenIDConnectProvider", "iam:GetOpenIDConnectProvider"} <= seen
     elif command == "register":
         ok("register", "--issuer-url", ISSUER, "--thumbprint", "0" * 40)
         collect()

@@ -139,6 +139,16 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "publish --fleet",
+        "What `publish` needs, for each cluster's objects (see [fleet.md](fleet.md)); with the file's `accounts`,\n"
+        "also what `register` needs in each listed account:",
+        (
+            line(_OBJECT_READS, _OBJECT_WRITES, items("s3", "head_bucket"), _INVALIDATION, after=" as for `publish`"),
+            line(items("sts", ("assume_role", " on each listed role")), _PROVIDER_READS, _PROVIDER_WRITES,
+                 before="with `accounts`: "),
+        ),
+    ),
+    Section(
         "register",
         "",
         (
