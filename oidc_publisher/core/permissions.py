@@ -196,7 +196,11 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "verify",
         "",
-        (line(_PROVIDER_READS, after="; none with `--skip-iam`. The issuer\n  itself is read over HTTPS, as STS reads it."),),
+        (
+            line(_PROVIDER_READS, after="; none with `--skip-iam`. The issuer\n  itself is read over HTTPS, as STS reads it."),
+            line(_OBJECT_READS, before="with `--bucket` or `--member` (the members of a shared issuer): ",
+                 after=" on the state object and the JWKS"),
+        ),
     ),
     Section(
         "doctor",
@@ -249,7 +253,29 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "audit",
         "",
-        (line(items("sts", "get_caller_identity"), items("iam", "get_open_id_connect_provider", "list_roles")),),
+        (
+            line(items("sts", "get_caller_identity"), items("iam", "get_open_id_connect_provider", "list_roles")),
+            line(_OBJECT_READS, before="with `--bucket` (to note the clusters sharing the issuer): ",
+                 after=" on the state object and the JWKS"),
+        ),
+    ),
+    Section(
+        "members list",
+        "",
+        (line(_OBJECT_READS, after=" on the state object and the JWKS (with `s3:ListBucket`, a missing object answers 404)"),),
+    ),
+    Section(
+        "members remove",
+        "",
+        (
+            line(items(
+                "s3", ("get_object", " on the state object, the JWKS and the discovery document (with `s3:ListBucket`, a "
+                                     "missing object answers 404)"),
+                ("put_object", " on those it changes (the state always; the JWKS's metadata; with `--revoke`, the JWKS and "
+                               "the discovery document)"),
+            )),
+            line(_INVALIDATION, after=" on the issuer's distribution, when the JWKS changes behind CloudFront"),
+        ),
     ),
     Section(
         "teardown",
