@@ -17,7 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from oidc_publisher.core.errors import InputError, SourceError
+from oidc_publisher.core.errors import OPTION, InputError, SourceError
 from oidc_publisher.core.issuer import STS_AUDIENCE
 from oidc_publisher.core.limits import MAX_DOCUMENT_BYTES
 
@@ -122,11 +122,11 @@ def api_client(
         elif path is None:
             raise SourceError(
                 "no kubeconfig found and not running in a pod",
-                "give --kubeconfig PATH, set KUBECONFIG, or run the job in-cluster",
+                f"give {OPTION} PATH, set KUBECONFIG, or run the job in-cluster", option="--kubeconfig",
             )
         else:
             if not path.is_file():
-                raise InputError(f"kubeconfig {path} does not exist", "check --kubeconfig / KUBECONFIG")
+                raise InputError(f"kubeconfig {path} does not exist", f"check {OPTION} / KUBECONFIG", option="--kubeconfig")
             config.load_kube_config(config_file=str(path), context=context, client_configuration=configuration, persist_config=False)
     except ConfigException as exc:
         text = str(exc)

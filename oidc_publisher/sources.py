@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from oidc_publisher.core.errors import ConflictError, InputError
+from oidc_publisher.core.errors import OPTION, ConflictError, InputError
 from oidc_publisher.core.limits import MAX_DOCUMENT_BYTES
 
 if TYPE_CHECKING:
@@ -155,13 +155,13 @@ def check_cluster_issuer(cluster_issuer: str, issuer: Issuer) -> None:
         return
     if cluster_issuer.rstrip("/") == issuer.url.rstrip("/"):
         raise ConflictError(
-            f"trailing slash mismatch: the cluster's issuer is {cluster_issuer!r} but --issuer-url is {issuer.url!r}",
-            "STS compares 'iss' byte for byte: use exactly the cluster's --service-account-issuer value",
+            f"trailing slash mismatch: the cluster's issuer is {cluster_issuer!r} but {OPTION} is {issuer.url!r}",
+            "STS compares 'iss' byte for byte: use exactly the cluster's --service-account-issuer value", option="--issuer-url",
         )
     raise ConflictError(
-        f"the cluster's issuer is {cluster_issuer!r} but --issuer-url is {issuer.url!r}",
+        f"the cluster's issuer is {cluster_issuer!r} but {OPTION} is {issuer.url!r}",
         "tokens carry the cluster's 'iss': publish for that issuer, or first change the API server's "
-        "--service-account-issuer (oidc-publisher templates render shows how)",
+        "--service-account-issuer (oidc-publisher templates render shows how)", option="--issuer-url",
     )
 
 

@@ -1,11 +1,12 @@
 """A dropped connection on any AWS call of any command: one line that names the call and says what to
 do, exit 1, no traceback, and never "internal error ... this is a bug" (exit 70).
 
-Each command runs once on its own (to record the calls it makes), then once per distinct operation
-with that call's connection dropped on every attempt (botocore's retries included), from the same
-starting state. ``bootstrap`` (its S3 and IAM calls) and ``publish`` get the same on every call, and
-more faults, in test_faults.py. A non-AWS server answering at the endpoint (a proxy's or a captive
-portal's HTML page) is one line too.
+Each command that calls AWS (publish, publish --create-bucket, publish --fleet, bootstrap --cloudfront,
+register, register --account-role, role create, audit, verify, doctor, teardown) runs once on its own
+(to record the calls it makes), then once per distinct operation with that call's connection dropped on
+every attempt (botocore's retries included), from the same starting state. ``bootstrap`` (its S3 and IAM
+calls) and ``publish`` get the same on every call, and more faults, in test_faults.py. A timeout is one
+line too, and so is a non-AWS server answering at the endpoint (a proxy's or a captive portal's HTML page).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import requests
 
 from oidc_publisher.aws.clients import MAX_ATTEMPTS
 from oidc_publisher.core.policies import PUBLIC_READ_SID
+from oidc_publisher.core.trust import ROLE_ARN_ANNOTATION
 from tests.support import keys as k
 from tests.support.cli import Outcome, invoke
 from tests.support.deployments import finish_deployments
 from tests.support.fronts import Front
 from tests.support.irsa import BUCKET, ISSUER, READONLY
+from tests.support.kube_api import KubeAPI
 from tests.support.motoserver import AwsWorld
 from tests.support.servers import LocalServer
 
@@ -103,6 +106,14 @@ def teardown_cloudfront(tmp: Path) -> list[str]:
     return ["teardown", "--issuer-url", (tmp / "cf-issuer-url").read_text(), "--bucket", CF_BUCKET, "--yes"]
 
 
+def publish_cloudfront(tmp: Path) -> list[str]:
+    return ["publish", "--bucket", CF_BUCKET, "--issuer-url", (tmp / "cf-issuer-url").read_text(),
+            "--public-key", str(tmp / "one.pub"), "--public-key", str(tmp / "two.pub")]
+
+
+OTHER_ACCOUNT = "arn:aws:iam::111111111111:role/oidc-publisher"
+
+
 CASES = [
     Case("bootstrap --cloudfront", nothing,
          lambda t: ["bootstrap", "--bucket", CF_BUCKET, "--cloudfront", "--public-key", str(t / "one.pub")],
@@ -124,6 +135,19 @@ CASES = [
     Case("teardown, their bucket", published_in_their_bucket,
          lambda t: ["teardown", "--issuer-url", "https://issuer.example.com/prod", "--bucket", "theirs", "--yes"],
          only=("GetBucketPolicy", "PutBucketPolicy")),
+    Case("publish", bootstrapped,
+         lambda t: ["publish", "--bucket", BUCKET, "--public-key", str(t / "one.pub"), "--public-key", str(t / "two.pub")]),
+    Case("publish --create-bucket", nothing,
+         lambda t: ["publish", "--bucket", BUCKET, "--create-bucket", "--public-key", str(t / "one.pub")]),
+    Case("publish behind CloudFront", cloudfront_issuer, publish_cloudfront),
+    Case("bootstrap --cloudfront --wait, converged", cloudfront_issuer,
+         lambda t: ["bootstrap", "--bucket", CF_BUCKET, "--cloudfront", "--public-key", str(t / "one.pub"), *THUMBPRINT, "--wait"],
+         only=("GetDistributionConfig", "GetDistribution")),
+    Case("register --account-role", bootstrapped,
+         lambda t: ["register", "--issuer-url", ISSUER, "--account-role", OTHER_ACCOUNT, *THUMBPRINT]),
+    Case("teardown --delete-bucket", with_role,
+         lambda t: ["teardown", "--issuer-url", ISSUER, "--bucket", BUCKET, "--yes", "--delete-bucket"],
+         only=("ListOpenIDConnectProviders", "DeleteBucket")),
     Case("teardown --cloudfront", cloudfront_issuer, teardown_cloudfront,
          only=("ListTagsForResource", "GetDistributionConfig", "UpdateDistribution", "GetDistribution", "DeleteDistribution",
                "GetOriginAccessControl", "DeleteOriginAccessControl", "GetCachePolicy", "DeleteCachePolicy")),
@@ -159,7 +183,7 @@ def assert_one_line(result: Outcome, where: str) -> str:
     return lines[0]
 
 
-def dropped_on_every_call(aws: AwsWorld, case: Case, tmp: Path) -> Iterator[tuple[str, str, Outcome]]:
+def dropped_on_every_call(aws: AwsWorld, case: Case, tmp: Path, fault: dict = DROP) -> Iterator[tuple[str, str, Outcome]]:
     """Run the case once per distinct operation it calls, its first call dropped for good: (where, the
     dropped operation, outcome). The starting state is made again only after a run that changed it (one
     whose drop came after a write)."""
@@ -178,7 +202,7 @@ def dropped_on_every_call(aws: AwsWorld, case: Case, tmp: Path) -> Iterator[tupl
             start_over(aws, case, tmp)
             args = case.args(tmp)  # a new distribution is a new issuer URL
         aws.recorder.reset()
-        aws.proxy.fail_call(index, DROP, times=MAX_ATTEMPTS)
+        aws.proxy.fail_call(index, fault, times=MAX_ATTEMPTS)
         result = invoke(*args)
         dropped = aws.proxy.positional["op"]  # type: ignore[attr-defined]
         # Every attempt reached the wire: the tool really retried before giving up.
@@ -188,19 +212,88 @@ def dropped_on_every_call(aws: AwsWorld, case: Case, tmp: Path) -> Iterator[tupl
         yield f"{case.name}: drop on call {index} ({service} {operation})", dropped, result
 
 
+PER_ITEM = ("publish --fleet", "verify", "register --account-role")
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_a_dropped_connection_on_any_call_is_one_line(world: AwsWorld, tmp_path: Path, case: Case) -> None:
     cause = f"could not connect to the AWS endpoint ({world.endpoint}/"
     for where, _, result in dropped_on_every_call(world, case, tmp_path):
-        if case.name in ("publish --fleet", "verify"):
-            # Both report per item: the fleet goes on cluster by cluster, verify check by check. The failed
-            # item's line says why; the exit code says it failed.
+        if case.name in PER_ITEM:
+            # These report per item: the fleet goes on cluster by cluster, verify check by check, register
+            # account by account. The failed item's line says why; the exit code says it failed.
             assert result.exit_code == 1, (where, result.stdout, result.stderr)
             assert len([line for line in result.stdout.splitlines() if cause in line]) == 1, (where, result.stdout)
             assert "internal error" not in result.stdout and "Traceback" not in result.stderr, where
             continue
         line = assert_one_line(result, where)
         assert cause in line, (where, line)
+
+
+def test_doctor_reports_a_dropped_connection_on_any_call_as_its_checks_failure(
+    world: AwsWorld, kube_api: KubeAPI, tmp_path: Path
+) -> None:
+    """doctor reports check by check: the check whose read was dropped fails naming the call and the
+    endpoint; the others go on; never an internal error."""
+    kubeconfig = str(kube_api.kubeconfig(tmp_path / "kubeconfig"))
+
+    def pod_of_a_role(aws: AwsWorld, tmp: Path) -> None:
+        kube_api.issuer = ISSUER
+        pem = k.write(tmp / "cluster.pub", k.public_pem(kube_api.keys[0]))
+        assert invoke("bootstrap", "--bucket", BUCKET, "--public-key", str(pem)).exit_code == 0
+        made = invoke("role", "create", *ROLE, "--policy-arn", READONLY, "-o", "json")
+        assert made.exit_code == 0, made.stderr
+        role_arn = made.json()["role_arn"]
+        kube_api.service_accounts[("apps", "api")] = {ROLE_ARN_ANNOTATION: role_arn}
+        kube_api.install_webhook()
+        kube_api.add_pod("apps", "api-1", "api", mutated_for=role_arn)
+
+    case = Case("doctor", pod_of_a_role, lambda t: ["doctor", "-n", "apps", "--pod", "api-1", "--kubeconfig", kubeconfig])
+    cause = f"could not connect to the AWS endpoint ({world.endpoint}/"
+    seen = []
+    for where, dropped, result in dropped_on_every_call(world, case, tmp_path):
+        seen.append(dropped)
+        assert result.exit_code == 1, (where, result.stdout, result.stderr)
+        failed = [line for line in result.stdout.splitlines() if cause in line]
+        assert len(failed) == 1 and failed[0].lstrip().startswith("[FAIL]"), (where, result.stdout)
+        assert "internal error" not in result.stdout + result.stderr and "Traceback" not in result.stderr, where
+    assert {"GetOpenIDConnectProvider", "GetRole", "AssumeRoleWithWebIdentity"} <= set(seen)
+
+
+def test_a_timeout_on_any_call_is_one_line(world: AwsWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No answer within the read timeout, on every attempt, on calls of each service a teardown makes (S3,
+    IAM, STS; reads and a write): one line that says it timed out and what to do. botocore raises a timeout
+    where a dropped connection raises ConnectionClosedError, and both are translated in the same place (the
+    test below has every such kind); the timeout is made short (OIDC_PUBLISHER_AWS_TIMEOUT) so that the
+    attempts take a second, not minutes."""
+    monkeypatch.setenv("OIDC_PUBLISHER_AWS_TIMEOUT", "0.25")
+    [every] = [c for c in CASES if c.name == "teardown"]
+    case = Case(every.name, every.given, every.args, only=(
+        "GetCallerIdentity", "GetOpenIDConnectProvider", "ListRoles", "HeadBucket", "GetObject", "GetBucketTagging",
+        "DeleteOpenIDConnectProvider"))
+    timeout = {**DROP, "kind": "timeout", "hold": 0.4}
+    seen = []
+    for where, dropped, result in dropped_on_every_call(world, case, tmp_path, timeout):
+        seen.append(dropped)
+        line = assert_one_line(result, where)
+        assert line.endswith(" timed out after retries; check the network path to AWS and re-run"), (where, line)
+    assert {"GetCallerIdentity", "GetOpenIDConnectProvider", "ListRoles", "HeadBucket", "GetObject",
+            "DeleteOpenIDConnectProvider"} <= set(seen), seen
+
+
+@pytest.mark.parametrize("error", ["ReadTimeoutError", "ConnectTimeoutError", "EndpointConnectionError",
+                                   "ConnectionClosedError", "ProxyConnectionError", "SSLError", "HTTPClientError"])
+def test_every_kind_of_lost_connection_is_one_line_naming_the_call(error: str) -> None:
+    import botocore.exceptions
+
+    from oidc_publisher.aws.clients import unhandled_aws_error
+
+    kind = getattr(botocore.exceptions, error)
+    exc = kind(endpoint_url="https://s3.amazonaws.com/b?policy", proxy_url="http://proxy:3128", error=OSError("reset"))
+    exc.aws_action = "s3:GetBucketPolicy"
+    line = str(unhandled_aws_error(exc))
+    assert line.startswith("s3:GetBucketPolicy ") and "; " in line and "\n" not in line, line
+    assert "internal error" not in line
 
 
 def test_teardown_reading_their_bucket_policy_over_a_dropped_connection(world: AwsWorld, tmp_path: Path) -> None:

@@ -440,3 +440,42 @@ def test_a_shells_issuer_variables_do_not_conflict_with_fleet(bucket: AwsWorld, 
     assert result.stdout.strip().splitlines()[-1] == "fleet of 3 clusters: 3 changed, 0 unchanged, 0 failed"
     explicit = invoke("publish", "--fleet", str(path), "--bucket", BUCKET, env=env)
     assert explicit.exit_code == 2 and explicit.stderr.startswith("error: --fleet and --bucket were both given")
+
+
+def test_an_error_about_an_option_names_the_flag_or_the_files_key() -> None:
+    """Errors carry the option they are about (Error.option): the command line shows the flag, the fleet the
+    file's key, from the same error; text that names no option of the error's is shown as it is."""
+    from oidc_publisher.commands.fleet import FILE_KEYS, _as_outcome_error
+    from oidc_publisher.core.errors import OPTION, AWSError, InputError
+
+    error = InputError(f"{OPTION} us-east-1 disagrees with the issuer URL's region eu-west-1", f"drop {OPTION}", option="--region")
+    assert str(error) == "--region us-east-1 disagrees with the issuer URL's region eu-west-1; drop --region"
+    assert error.named("region") == ("region us-east-1 disagrees with the issuer URL's region eu-west-1", "drop region")
+    in_file = _as_outcome_error(error)
+    assert str(in_file) == "region us-east-1 disagrees with the issuer URL's region eu-west-1; drop region"
+    assert type(in_file) is InputError and in_file.exit_code == 2
+    assert str(error) == "--region us-east-1 disagrees with the issuer URL's region eu-west-1; drop --region"  # unchanged
+    public_keys = _as_outcome_error(InputError(f"{OPTION} files hold no key", None, option="--public-key"))
+    assert str(public_keys) == "public_keys files hold no key"
+    # Not about an option of the file's: shown as it is, never rewritten.
+    kept = _as_outcome_error(AWSError("the API server's --service-account-issuer differs", "see --help", option="--front"))
+    assert str(kept) == "the API server's --service-account-issuer differs; see --help"
+    assert set(FILE_KEYS) == {"--issuer-url", "--region", "--prefix", "--bucket", "--kubeconfig", "--context", "--revoke",
+                              "--public-key", "--jwks-uri"}
+
+
+def test_another_issuers_documents_are_refused_in_the_files_terms(bucket: AwsWorld, tmp_path: Path) -> None:
+    """The ownership conflict names the issuer URL by the file's key (its error's option), not the flag."""
+    directory = tmp_path / "fleet"
+    pub = k.write(directory / "sa.pub", k.K8S_RSA_PUBLIC_KEY)
+    theirs = "https://a.oidc.example.com/team"
+    assert invoke("publish", "--issuer-url", theirs, "--bucket", BUCKET, "--public-key", str(pub)).exit_code == 0
+    path = fleet_file(directory, {"clusters": [
+        {"name": "b", "bucket": BUCKET, "issuer_url": "https://b.oidc.example.com/team", "public_keys": ["sa.pub"]}]})
+    result = invoke("publish", "--fleet", str(path))
+    assert result.exit_code == 1
+    [line] = [line for line in result.stdout.splitlines() if "belongs to issuer" in line]
+    assert line.endswith(
+        f"nothing was written; if the cluster's --service-account-issuer is {theirs}, give issuer_url {theirs}; "
+        "a different issuer needs its own --prefix or bucket"
+    ), line

@@ -1,10 +1,12 @@
-"""docs/iam-permissions.md against what each command really calls.
+"""docs/iam-permissions.md against what each command really calls, and against the declaration it is made from.
 
 Each command runs against moto's server through the recording proxy, through the paths that make it call
 the most (create from nothing, converge drift, change keys behind CloudFront, tear down), and every AWS
 operation it made is mapped to the IAM action(s) that authorise it. The page must list each of them under
 that command; and every action the page lists for a command must be one that command was seen calling,
-or one of the few named below that these runs cannot reach.
+or one of the few named below that these runs cannot reach. Every call a command makes must also be one
+its section in core/permissions.py declares, and the page must be exactly what that declaration renders
+(``python -m tests.test_iam_permissions`` regenerates it).
 """
 
 from __future__ import annotations
@@ -12,34 +14,42 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from oidc_publisher.core.operations import SURFACE
+from oidc_publisher.core.permissions import COMMANDS, render_page
 from tests.support import keys as k
 from tests.support.cli import invoke
-from tests.support.fronts import Front
-from tests.support.motoserver import AwsWorld
+
+if TYPE_CHECKING:  # annotations only: python -m tests.test_iam_permissions runs without the demo package
+    from tests.support.fronts import Front
+    from tests.support.motoserver import AwsWorld
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "iam-permissions.md"
 BUCKET = "perm-issuer"
 ISSUER = f"https://{BUCKET}.s3.us-east-1.amazonaws.com"
 PRIVATE = "perm-private-issuer"
 
-# Operations whose IAM action has another name (or that need two actions).
-S3_ACTIONS = {
-    "HeadBucket": ["s3:ListBucket"],
+# Operations whose IAM action has another name (or that need two actions), as core/operations.py must declare them.
+SPECIAL_ACTIONS = {
+    ("s3", "HeadBucket"): ("s3:ListBucket",),
     # It sets ObjectOwnership, and the tags that mark the bucket as the tool's.
-    "CreateBucket": ["s3:CreateBucket", "s3:PutBucketOwnershipControls", "s3:TagResource"],
-    "GetBucketEncryption": ["s3:GetEncryptionConfiguration"],
-    "PutBucketEncryption": ["s3:PutEncryptionConfiguration"],
-    "GetPublicAccessBlock": ["s3:GetBucketPublicAccessBlock"],
-    "PutPublicAccessBlock": ["s3:PutBucketPublicAccessBlock"],
-    "ListObjectVersions": ["s3:ListBucketVersions"],
-    "DeleteObjects": ["s3:DeleteObjectVersion"],  # teardown deletes versions by id
+    ("s3", "CreateBucket"): ("s3:CreateBucket", "s3:PutBucketOwnershipControls", "s3:TagResource"),
+    ("s3", "GetBucketEncryption"): ("s3:GetEncryptionConfiguration",),
+    ("s3", "PutBucketEncryption"): ("s3:PutEncryptionConfiguration",),
+    ("s3", "GetPublicAccessBlock"): ("s3:GetBucketPublicAccessBlock",),
+    ("s3", "PutPublicAccessBlock"): ("s3:PutBucketPublicAccessBlock",),
+    ("s3", "ListObjectVersions"): ("s3:ListBucketVersions",),
+    ("s3", "DeleteObjects"): ("s3:DeleteObjectVersion",),  # teardown deletes versions by id
+    ("cloudfront", "CreateDistributionWithTags"): ("cloudfront:CreateDistribution", "cloudfront:TagResource"),
+    # The tool always creates its provider with tags (managed-by), which IAM authorises with both actions.
+    ("iam", "CreateOpenIDConnectProvider"): ("iam:CreateOpenIDConnectProvider", "iam:TagOpenIDConnectProvider"),
+    ("sts", "GetCallerIdentity"): (),  # no permission: IAM lets every caller ask who it is
+    ("sts", "AssumeRoleWithWebIdentity"): (),  # unsigned: the role's trust policy allows it
 }
-CLOUDFRONT_ACTIONS = {"CreateDistributionWithTags": ["cloudfront:CreateDistribution", "cloudfront:TagResource"]}
-# The tool always creates its provider with tags (managed-by), which IAM authorises with both actions.
-IAM_ACTIONS = {"CreateOpenIDConnectProvider": ["iam:CreateOpenIDConnectProvider", "iam:TagOpenIDConnectProvider"]}
+BY_API = {(call.service, call.api): call for call in SURFACE.values()}
 
 # Listed, and needed, on paths these runs do not take.
 UNREACHED = {
@@ -48,6 +58,11 @@ UNREACHED = {
     "publish --create-bucket": {
         "cloudfront:CreateInvalidation",  # only with --distribution-id
         "s3:PutBucketOwnershipControls",  # an existing bucket with ACLs enabled (moto sets ownership on create)
+    },
+    "publish --fleet": {
+        "s3:ListBucket",  # as for publish
+        "cloudfront:CreateInvalidation",  # a cluster behind CloudFront: publish's own run shows it
+        "iam:AddClientIDToOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",  # as for register
     },
     "register": set(),
     "bootstrap": {"iam:AddClientIDToOpenIDConnectProvider"},
@@ -75,19 +90,18 @@ def documented() -> dict[str, set[str]]:
 
 
 def actions(aws: AwsWorld) -> set[str]:
+    """The IAM actions of the calls recorded, as core/operations.py declares them (the ``aws`` fixture fails
+    a test whose command made a call it does not declare)."""
     found: set[str] = set()
     for service, operation in aws.recorder.calls:
-        if operation == "AssumeRoleWithWebIdentity":
-            continue  # unsigned: the role's trust policy allows it, no permission of the caller's
-        if service == "s3":
-            found.update(S3_ACTIONS.get(operation, [f"s3:{operation}"]))
-        elif service == "cloudfront":
-            found.update(CLOUDFRONT_ACTIONS.get(operation, [f"cloudfront:{operation}"]))
-        elif service == "iam":
-            found.update(IAM_ACTIONS.get(operation, [f"iam:{operation}"]))
-        else:
-            found.add(f"{service}:{operation}")
+        declared = BY_API.get((service, operation))
+        found.update(declared.actions if declared else (f"{service}:{operation}",))
     return found
+
+
+def calls(aws: AwsWorld) -> set[tuple[str, str]]:
+    """The calls recorded, as (service, boto3 method)."""
+    return {(BY_API[c].service, BY_API[c].method) if c in BY_API else c for c in aws.recorder.calls}
 
 
 def ok(*args: str) -> dict:
@@ -107,6 +121,8 @@ def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], 
 
     def collect() -> None:
         seen.update(actions(aws))
+        undeclared = calls(aws) - set(COMMANDS[command])
+        assert not undeclared, f"{command} made calls its section in core/permissions.py does not declare: {undeclared}"
         aws.recorder.reset()
 
     # One front answers for both kinds of host (the commands that use both need only its certificate).
@@ -125,6 +141,18 @@ def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], 
         for keys in ([one], [one, two]):
             ok("publish", "--bucket", BUCKET, "--create-bucket", *[a for p in keys for a in ("--public-key", str(p))])
             collect()
+    elif command == "publish --fleet":
+        aws.client("s3").create_bucket(Bucket=BUCKET)
+        (tmp_path / "fleet.json").write_text(json.dumps({
+            "defaults": {"bucket": BUCKET, "public_keys": [str(one)]},
+            "clusters": [{"name": "a", "prefix": "a"}, {"name": "b", "prefix": "b"}],
+            "accounts": ["arn:aws:iam::111111111111:role/oidc-publisher"],
+        }))
+        aws.recorder.reset()
+        ok("publish", "--fleet", str(tmp_path / "fleet.json"))
+        ok("publish", "--fleet", str(tmp_path / "fleet.json"))  # the providers exist: read, left as they are
+        collect()
+        assert {"sts:AssumeRole", "iam:CreateOpenIDConnectProvider", "iam:GetOpenIDConnectProvider"} <= seen
     elif command == "register":
         ok("register", "--issuer-url", ISSUER, "--thumbprint", "0" * 40)
         collect()
@@ -214,14 +242,37 @@ def used_by(command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], 
     return seen
 
 
-COMMANDS = list(UNREACHED)
-
-
 def test_the_page_has_a_section_per_command() -> None:
     assert sorted(documented()) == sorted(COMMANDS)
+    # Each section that a command of this tree has is run below (members' sections come with its branch).
+    assert set(UNREACHED) <= set(COMMANDS) and set(COMMANDS) - set(UNREACHED) <= {"members list", "members remove"}
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+def test_the_page_is_generated_from_the_declared_surface() -> None:
+    assert PAGE.read_text() == render_page(), "docs/iam-permissions.md is stale: run python -m tests.test_iam_permissions"
+
+
+def test_the_calls_whose_action_has_another_name_are_declared_so() -> None:
+    assert {call: BY_API[call].actions for call in SPECIAL_ACTIONS} == SPECIAL_ACTIONS
+
+
+def test_every_declared_call_of_a_command_is_in_the_surface() -> None:
+    for command, declared in COMMANDS.items():
+        assert set(declared) <= set(SURFACE), command
+
+
+def test_a_call_the_surface_does_not_declare_is_caught(aws: AwsWorld) -> None:
+    """What makes the whole suite prove SURFACE complete: the proxy notes every call it does not declare,
+    and the ``aws`` fixture fails the test that made one."""
+    import boto3
+
+    aws.client("s3").create_bucket(Bucket=BUCKET)
+    boto3.client("s3", endpoint_url=aws.endpoint, region_name="us-east-1").get_bucket_acl(Bucket=BUCKET)
+    assert aws.recorder.undeclared == [("s3", "GetBucketAcl")]
+    aws.recorder.undeclared.clear()  # this test's own call: the fixture would fail it
+
+
+@pytest.mark.parametrize("command", list(UNREACHED))
 def test_the_page_lists_exactly_what_the_command_calls(
     command: str, aws: AwsWorld, front: Front, pubs: tuple[Path, Path], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -230,3 +281,7 @@ def test_the_page_lists_exactly_what_the_command_calls(
     assert used - listed == set(), f"{command} calls actions docs/iam-permissions.md does not list"
     assert listed - used - UNREACHED[command] == set(), f"{command}: listed but never called"
     assert UNREACHED[command] <= listed
+
+
+if __name__ == "__main__":
+    PAGE.write_text(render_page())

@@ -17,7 +17,15 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from oidc_publisher.commands.templates import DISTRIBUTIONS, FILES, WEBHOOK_IMAGE, fill, placeholders, templates_root
+from oidc_publisher.commands.templates import (
+    DISTRIBUTIONS,
+    FILES,
+    GENERATED,
+    WEBHOOK_IMAGE,
+    fill,
+    placeholders,
+    templates_root,
+)
 from oidc_publisher.core.errors import InputError
 from tests.support import keys
 from tests.support.cli import invoke
@@ -437,6 +445,22 @@ def test_rotation_job_for_an_s3_direct_issuer_in_another_partition(tmp_path: Pat
     ]
 
 
+def test_the_rotation_jobs_policy_is_what_publish_is_declared_to_call(tmp_path: Path) -> None:
+    """Made from the declaration (core/permissions.py), not from a text template: its actions are exactly
+    those of the calls publish may make, reads and writes, and the file is the policy as built."""
+    from oidc_publisher.core.operations import SURFACE
+    from oidc_publisher.core.permissions import COMMANDS, policy_text
+
+    files = render_to(tmp_path, "rotation-job", "--distribution-id", "E2EXAMPLE")
+    policy = json.loads(files["iam-policy.json"])
+    granted = [a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    assert sorted(granted) == sorted({a for call in COMMANDS["publish"] for a in SURFACE[call].actions}) == [
+        "cloudfront:CreateInvalidation", "s3:GetObject", "s3:ListBucket", "s3:PutObject",
+    ]
+    assert files["iam-policy.json"] == policy_text(policy)
+    assert not (templates_root() / "rotation-job" / "iam-policy.json").is_file()
+
+
 def test_rendered_rotation_job_runs_as_its_pod_would(aws: AwsWorld, front: Front, kube_api: KubeAPI, tmp_path: Path) -> None:
     """The CronJob's container, as rendered: its args, and only the environment the manifest gives it
     (boto3 reads AWS_DEFAULT_REGION, not AWS_REGION), against a CloudFront issuer in eu-west-1. The
@@ -683,10 +707,10 @@ def test_unfilled_or_stray_placeholders_fail_clearly() -> None:
 
 def test_every_template_file_is_listed_and_every_listed_file_exists() -> None:
     on_disk = {p.relative_to(ROOT / "templates").as_posix() for p in (ROOT / "templates").rglob("*") if p.is_file()}
-    assert on_disk == {f for files in FILES.values() for f in files}
+    assert on_disk == {f for files in FILES.values() for f in files} - set(GENERATED)  # those are made from data
     packaged = templates_root()
     for files in FILES.values():
-        for name in files:
+        for name in set(files) - set(GENERATED):
             assert (packaged / name).read_text(encoding="utf-8") == (ROOT / "templates" / name).read_text()
 
 
@@ -701,7 +725,7 @@ def test_templates_ship_in_the_wheel(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         for files in FILES.values():
-            for name in files:
+            for name in set(files) - set(GENERATED):
                 assert (
                     archive.read(f"oidc_publisher/templates/{name}").decode() == (ROOT / "templates" / name).read_text()
                 )

@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher import __version__
-from oidc_publisher.core.errors import AWSError
+from oidc_publisher.core.errors import OPTION, AWSError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront import CloudFrontClient
@@ -143,7 +143,7 @@ class AwsClients:
     def region(self) -> str:
         region = self.region_or_none()
         if not region:
-            raise AWSError("no AWS region is configured", "give --region, or set AWS_REGION")
+            raise AWSError("no AWS region is configured", f"give {OPTION}, or set AWS_REGION", option="--region")
         return region
 
     def _client(self, service: str, region: str | None = None) -> Any:
@@ -281,8 +281,8 @@ _HINTS = {
     "SignatureDoesNotMatch": "the AWS secret key does not match: check your credentials or profile",
     "ExpiredToken": "the AWS session has expired: refresh your credentials (aws sso login, or a new session)",
     "ExpiredTokenException": "the AWS session has expired: refresh your credentials",
-    "NoSuchBucket": "check --bucket and the region, or create it with 'oidc-publisher bootstrap'",
-    "BucketAlreadyExists": "bucket names are global and this one belongs to another account: choose another --bucket",
+    "NoSuchBucket": "check {option} and the region, or create it with 'oidc-publisher bootstrap'",
+    "BucketAlreadyExists": "bucket names are global and this one belongs to another account: choose another {option}",
     # IAM's LimitExceeded covers every IAM quota (providers per account, client IDs and thumbprints per
     # provider, tags): the AWS message in the line says which one.
     "LimitExceeded": "an IAM quota is reached: remove what is no longer used, or ask AWS to raise the quota",
@@ -336,7 +336,8 @@ def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSEr
     if isinstance(exc, ProfileNotFound):
         return AWSError(f"{exc}", "check AWS_PROFILE and ~/.aws/config")
     if isinstance(exc, NoRegionError):
-        return AWSError(f"{action}{where} failed: no AWS region is configured", "give --region, or set AWS_REGION")
+        return AWSError(f"{action}{where} failed: no AWS region is configured", f"give {OPTION}, or set AWS_REGION",
+                        option="--region")
     if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
         return AWSError(f"{action}{where} timed out after retries", "check the network path to AWS and re-run")
     if isinstance(exc, (EndpointConnectionError, ConnectionClosedError)):
@@ -360,7 +361,8 @@ def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSEr
             # Granting the action would not help: the account (or bucket) setting refuses public policies.
             hint = _BPA_HINT
         detail = f"{code}: {message}" if message else code
-        return AWSError(f"{action}{where} failed ({detail})", hint.format(action=action))
+        option = "--bucket" if code in ("NoSuchBucket", "BucketAlreadyExists") else None  # what the hint names
+        return AWSError(f"{action}{where} failed ({detail})", hint.format(action=action, option=OPTION), option=option)
     detail = " ".join(str(exc).split())  # one line, whatever botocore put in its message
     return AWSError(f"{action}{where} failed ({type(exc).__name__}: {detail})", "re-run; if it persists, check the network")
 

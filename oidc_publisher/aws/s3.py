@@ -22,7 +22,7 @@ from oidc_publisher.concurrency import together
 from oidc_publisher.core.bucket_plan import BucketSnapshot
 from oidc_publisher.core.bucket_plan import BucketSpec as BucketSpec
 from oidc_publisher.core.bucket_plan import normalise_policy as normalise_policy
-from oidc_publisher.core.errors import AWSError, ConflictError
+from oidc_publisher.core.errors import OPTION, AWSError, ConflictError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -98,7 +98,8 @@ def get_object(s3: S3Client, bucket: str, key: str, *, clock: AwsTime | None = N
         if _code(exc) == "NoSuchBucket":
             raise AWSError(
                 f"bucket {bucket} does not exist",
-                "create it with 'oidc-publisher bootstrap' or 'publish --create-bucket', or check --bucket and the region",
+                f"create it with 'oidc-publisher bootstrap' or 'publish --create-bucket', or check {OPTION} and the region",
+                option="--bucket",
             ) from None
         raise aws_error(exc, "s3:GetObject", f"s3://{bucket}/{key}") from None
     except BotoCoreError as exc:
@@ -218,7 +219,7 @@ def read_bucket(s3: S3Client, spec: BucketSpec) -> BucketSnapshot:
     if actual != spec.region:
         raise ConflictError(
             f"bucket {bucket} is in {actual}, not {spec.region}",
-            f"use --region {actual} (the S3-direct issuer URL names the bucket's region)",
+            f"use {OPTION} {actual} (the S3-direct issuer URL names the bucket's region)", option="--region",
         )
     for result in results:
         if isinstance(result, BaseException):
@@ -316,12 +317,12 @@ def bucket_region(s3: S3Client, bucket: str) -> str:
             if _status(exc) == 404:
                 raise AWSError(
                     f"s3:ListBucket on s3://{bucket} failed (NoSuchBucket): it does not exist, so its region is unknown",
-                    "check --bucket, or create it with 'oidc-publisher bootstrap' (give --region)",
+                    f"check {OPTION}, or create it with 'oidc-publisher bootstrap' (give --region)", option="--bucket",
                 ) from None
             raise aws_error(exc, "s3:ListBucket", f"s3://{bucket}") from None
     except BotoCoreError as exc:
         raise aws_error(exc, "s3:ListBucket", f"s3://{bucket}") from None
     region = headers.get("x-amz-bucket-region")
     if not region:
-        raise AWSError(f"S3 did not say which region s3://{bucket} is in", "give --region")
+        raise AWSError(f"S3 did not say which region s3://{bucket} is in", f"give {OPTION}", option="--region")
     return str(region)

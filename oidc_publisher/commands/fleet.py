@@ -58,9 +58,13 @@ _SOURCE_MEMBERS = frozenset(m for members in _SOURCE_KINDS.values() for m in mem
 _SOURCE_HINT = "give exactly one: jwks, public_keys, or kubeconfig/context (from the cluster's API server)"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _FORMAT_HINT = 'write it as {"clusters": [{"name": ..., "bucket": ..., "jwks": ...}]} (see docs/fleet.md)'
-# Messages of the single command's checks name its options; in the file they are fields. (Only these:
-# "--service-account-issuer" and the like are the API server's flags, and stay.)
-_OPTION = re.compile(r"--(issuer-url|region|prefix|bucket|kubeconfig|context|revoke|public-key|jwks-uri)\b(?!-)")
+# The single command's options that are fields in the file: an error about one (Error.option) is shown
+# with the field's name. ("--service-account-issuer" and the like are the API server's flags, and stay.)
+FILE_KEYS = {
+    "--issuer-url": "issuer_url", "--region": "region", "--prefix": "prefix", "--bucket": "bucket",
+    "--kubeconfig": "kubeconfig", "--context": "context", "--revoke": "revoke", "--public-key": "public_keys",
+    "--jwks-uri": "jwks_uri",
+}
 
 
 class FleetFileError(InputError):
@@ -111,19 +115,22 @@ def _label(index: int, name: object) -> str:
     return f'clusters[{index}] ("{name}")' if isinstance(name, str) else f"clusters[{index}]"
 
 
-def _in_file_terms(text: str) -> str:
-    return _OPTION.sub(lambda m: "public_keys" if m[1] == "public-key" else m[1].replace("-", "_"), text)
+def _in_file_terms(exc: Error) -> tuple[str, str | None]:
+    """The error's message and hint, naming the option it is about (if any) by the file's key."""
+    if exc.option in FILE_KEYS:
+        return exc.named(FILE_KEYS[exc.option])
+    return exc.message, exc.hint
 
 
 def _problem(where: str, exc: InputError) -> InputError:
-    return InputError(f"{where}: {_in_file_terms(exc.message)}", exc.hint and _in_file_terms(exc.hint))
+    message, hint = _in_file_terms(exc)
+    return InputError(f"{where}: {message}", hint)
 
 
 def _as_outcome_error(exc: Error) -> Error:
     """The same error, in the fleet file's words (``revoke``, not ``--revoke``)."""
     renamed = copy.copy(exc)
-    renamed.message = _in_file_terms(exc.message)
-    renamed.hint = exc.hint and _in_file_terms(exc.hint)
+    renamed.message, renamed.hint = _in_file_terms(exc)
     renamed.args = (renamed.message,)
     return renamed
 
@@ -321,7 +328,7 @@ def _cluster(
         try:
             validate_jwks_uri(fields["jwks_uri"])
         except InputError as exc:
-            problems.append(InputError(f"{where}: jwks_uri {exc.message.removeprefix('--jwks-uri ')}", exc.hint))
+            problems.append(_problem(where, exc))
     retain: dt.timedelta | None = (
         checked(lambda: parse_duration(fields["retain_removed_keys"]), "retain_removed_keys")
         if "retain_removed_keys" in fields

@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from oidc_publisher.concurrency import together
-from oidc_publisher.core.errors import ConflictError
+from oidc_publisher.core.errors import OPTION, ConflictError
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.s3 import StoredObject
@@ -58,10 +58,10 @@ def check_objects_belong_to(
 
     for owner, where in recorded_issuers(target, state=state, discovery=discovery):
         if owner != target.issuer.url:
-            difference, fix = issuer_difference(owner, target.issuer.url)
+            difference, fix = issuer_difference(owner, target.issuer.url, OPTION)
             raise ConflictError(
                 f"s3://{target.bucket}/{where} belongs to issuer {owner}, not {target.issuer.url}: {difference}; {outcome}",
-                f"{fix}{context}",
+                f"{fix}{context}", option="--issuer-url",
             )
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from oidc_publisher.aws.s3 import AwsTime, ConcurrentUpdate, StoredObject, get_object, put_object
 from oidc_publisher.commands.ownership import check_objects_belong_to, read_and_check_objects_belong_to
 from oidc_publisher.core.documents import CACHE_CONTROL, CONTENT_TYPE, Documents, build_documents
-from oidc_publisher.core.errors import ConflictError, Error, InputError
+from oidc_publisher.core.errors import OPTION, ConflictError, Error, InputError
 from oidc_publisher.core.issuer import Issuer, ObjectKeys, object_keys_for, parse_issuer, s3_direct_issuer_url
 from oidc_publisher.core.keys import SigningKey, check_kid, parse_jwks
 from oidc_publisher.core.members import (
@@ -105,7 +105,7 @@ def resolve_target(
         if not chosen:
             raise InputError(
                 "no region for the S3-direct issuer URL",
-                "give --region (or set AWS_REGION), or give --issuer-url",
+                f"give {OPTION} (or set AWS_REGION), or give --issuer-url", option="--region",
             )
         issuer = parse_issuer(s3_direct_issuer_url(bucket, chosen, prefix or ""))
         return Target(issuer, bucket, chosen, object_keys_for(issuer, bucket, None))
@@ -113,13 +113,14 @@ def resolve_target(
     origin = issuer.s3_origin()
     if origin is not None:
         if region is not None and region != origin[1]:
-            raise InputError(f"--region {region} disagrees with the issuer URL's region {origin[1]}", "drop --region")
+            raise InputError(f"{OPTION} {region} disagrees with the issuer URL's region {origin[1]}", f"drop {OPTION}",
+                             option="--region")
         validate_bucket_name(bucket, s3_direct=True)
         return Target(issuer, bucket, origin[1], object_keys_for(issuer, bucket, prefix))
     validate_bucket_name(bucket, s3_direct=False)
     chosen = region or default_region
     if not chosen:
-        raise InputError("no region for the bucket", "give --region, or set AWS_REGION")
+        raise InputError("no region for the bucket", f"give {OPTION}, or set AWS_REGION", option="--region")
     return Target(issuer, bucket, chosen, object_keys_for(issuer, bucket, prefix))
 
 

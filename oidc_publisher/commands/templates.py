@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from oidc_publisher import __version__
 from oidc_publisher.core.errors import InputError, UsageError
 from oidc_publisher.core.issuer import Issuer, object_keys_for, parse_issuer, validate_bucket_name
+from oidc_publisher.core.permissions import policy_text, rotation_job_policy
 
 if TYPE_CHECKING:
     from importlib.abc import Traversable
@@ -56,6 +57,8 @@ FILES: dict[str, tuple[str, ...]] = {
         "rotation-job/iam-policy.json",
     ),
 }
+# Files made from data rather than from a text template: the value that holds each one's text.
+GENERATED = {"rotation-job/iam-policy.json": "iam_policy"}
 DISTRIBUTIONS = tuple(FILES)
 DESCRIPTIONS = {
     "kubeadm": "ClusterConfiguration (kubeadm v1beta4) with the issuer flags",
@@ -189,7 +192,8 @@ def render_templates(settings: TemplateSettings, out_dir: Path | None = None, *,
     values = template_values(settings)
     rendered = Rendered(settings.distribution)
     for name in FILES[settings.distribution]:
-        rendered.files[Path(name).name] = fill(name, template_text(name), values)
+        made = GENERATED.get(name)
+        rendered.files[Path(name).name] = values[made] if made else fill(name, template_text(name), values)
     if out_dir is not None:
         write_files(rendered, out_dir, force=force)
     return rendered
@@ -358,7 +362,6 @@ def _rotation_job_values(settings: TemplateSettings, issuer: Issuer, region: str
             "give one like E2EXAMPLE123",
         )
     partition, account = role["partition"], role["account"]
-    bucket_arn = f"arn:{partition}:s3:::{settings.bucket}"
     region = _job_region(region, issuer)
     if settings.image is None:
         # A CronJob with an image no registry has fails only later, in the cluster, as ImagePullBackOff.
@@ -387,13 +390,9 @@ def _rotation_job_values(settings: TemplateSettings, issuer: Issuer, region: str
         "region": region,
         "issuer_url": issuer.url,
         "job_args": "\n".join(f'                - "{arg}"' for arg in args),
-        "object_arns": ",\n".join(f'        "{bucket_arn}/{key}"' for key in (*keys.published, keys.state)),
-        "bucket_arn": bucket_arn,
-        "invalidation_statement": (
-            ',\n    {\n      "Sid": "InvalidateTheIssuerDocuments",\n      "Effect": "Allow",\n'
-            '      "Action": "cloudfront:CreateInvalidation",\n'
-            f'      "Resource": "arn:{partition}:cloudfront::{account}:distribution/{settings.distribution_id}"\n    }}'
-            if settings.distribution_id
-            else ""
-        ),
+        # publish's declared calls, each on its resource (core/permissions.py).
+        "iam_policy": policy_text(rotation_job_policy(
+            partition=partition, account=account, bucket=settings.bucket,
+            object_keys=(*keys.published, keys.state), distribution_id=settings.distribution_id,
+        )),
     }

@@ -3,6 +3,10 @@
 Every failure the user can act on is an :class:`Error`; ``str(exc)`` is the one line they see, and it
 says what is wrong and what to do. The CLI prints it and exits with ``exit_code``. Anything that is
 not an ``Error`` is a bug and is reported as one.
+
+An error about one command-line option says so in ``option`` (``--region``), and its message and hint
+name it as ``{option}``: the command line shows the flag, and ``publish --fleet`` shows the fleet file's
+key (:meth:`Error.named`), from the same error, without rewriting its text.
 """
 
 from __future__ import annotations
@@ -13,10 +17,19 @@ class Error(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, option: str | None = None) -> None:
+        self.option = option
+        self._template = (message, hint)
+        if option is not None:
+            message, hint = self.named(option)
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    def named(self, name: str) -> tuple[str, str | None]:
+        """The message and hint with the option called ``name`` (e.g. a fleet file's key, ``region``)."""
+        message, hint = self._template
+        return message.replace(OPTION, name), hint.replace(OPTION, name) if hint is not None else None
 
     def __str__(self) -> str:
         if self.hint:
@@ -28,6 +41,10 @@ class Error(Exception):
         if self.hint:
             body["hint"] = self.hint
         return body
+
+
+# Where a message or hint names the option its error is about.
+OPTION = "{option}"
 
 
 class UsageError(Error):

@@ -5,11 +5,12 @@ Pure: no network, no boto3.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from oidc_publisher.core.errors import InputError
+from oidc_publisher.core.errors import OPTION, InputError
 
 # The audience of an IRSA token and the client ID of the IAM provider that STS asks for (defined once).
 STS_AUDIENCE = "sts.amazonaws.com"
@@ -73,72 +74,76 @@ def parse_issuer(url: str, *, what: str = "issuer URL") -> Issuer:
 
     The raw string is checked, character by character, before it is split: ``urlsplit`` quietly drops
     leading control characters and tabs, and what it drops would still be published in the documents.
-    ``what`` names the URL in messages (``--jwks-uri`` follows the same rules).
+    ``what`` names the URL in messages (``--jwks-uri`` follows the same rules: an option, which the error
+    names as its ``option``).
     """
+    option = what if what.startswith("--") else None
+    subject = OPTION if option else what
+    refuse = functools.partial(InputError, option=option)
     if not url:
-        raise InputError(f"{what} is empty", "give --issuer-url https://HOST[/PATH]")
+        raise refuse(f"{subject} is empty", "give --issuer-url https://HOST[/PATH]")
     if len(url) > MAX_URL_LENGTH:
-        raise InputError(
-            f"{what} {_shown(url)} is {len(url)} characters long",
+        raise refuse(
+            f"{subject} {_shown(url)} is {len(url)} characters long",
             f"IAM accepts provider URLs of at most {MAX_URL_LENGTH} characters; use a shorter host or path",
         )
     if url != url.strip() or any(ch.isspace() for ch in url):
-        raise InputError(f"{what} {url!r} contains whitespace", "remove it: the issuer must match 'iss' exactly")
+        raise refuse(f"{subject} {url!r} contains whitespace", "remove it: the issuer must match 'iss' exactly")
     odd = next((i for i, ch in enumerate(url) if not " " < ch < "\x7f"), None)
     if odd is not None:
-        raise InputError(
-            f"{what} {url!r} contains a control or non-ASCII character ({url[odd]!r} at position {odd + 1})",
+        raise refuse(
+            f"{subject} {url!r} contains a control or non-ASCII character ({url[odd]!r} at position {odd + 1})",
             "type it again in plain ASCII (a host in Unicode goes in its xn-- form)",
         )
     if not url.startswith("https://"):
         scheme = url.partition(":")[0]
         if scheme.lower() == "https" and url[len(scheme) :].startswith("://"):
-            raise InputError(f"{what} {url!r} has an upper-case scheme", "write it as https:// exactly, in lower case")
-        raise InputError(
-            f"{what} {url!r} is not https",
+            raise refuse(f"{subject} {url!r} has an upper-case scheme", "write it as https:// exactly, in lower case")
+        raise refuse(
+            f"{subject} {url!r} is not https",
             "IAM and STS only accept https:// issuers; serve the documents over HTTPS (S3, CloudFront)",
         )
     parts = urlsplit(url)
     if parts.query or url.endswith("?"):
-        raise InputError(f"{what} {url!r} has a query string", "remove everything from '?' on")
+        raise refuse(f"{subject} {url!r} has a query string", "remove everything from '?' on")
     if parts.fragment or "#" in url:
-        raise InputError(f"{what} {url!r} has a fragment", "remove everything from '#' on")
+        raise refuse(f"{subject} {url!r} has a fragment", "remove everything from '#' on")
     if parts.username or parts.password or "@" in parts.netloc:
-        raise InputError(f"{what} {url!r} contains credentials", "remove the 'user@' part")
+        raise refuse(f"{subject} {url!r} contains credentials", "remove the 'user@' part")
     if parts.netloc.startswith("["):
-        raise InputError(f"{what} {url!r} has an IP address as its host", _PUBLIC_NAME_HINT)
+        raise refuse(f"{subject} {url!r} has an IP address as its host", _PUBLIC_NAME_HINT)
     try:
         port = parts.port
     except ValueError:
         port = -1
     if port is not None or parts.netloc.endswith(":"):
-        raise InputError(
-            f"{what} {url!r} has a port",
+        raise refuse(
+            f"{subject} {url!r} has a port",
             "IAM refuses issuer URLs with a port; serve it on 443 and drop ':PORT'",
         )
     host = parts.hostname or ""
     if not host or parts.netloc != parts.netloc.lower() or not all(_HOST_LABEL.match(x) for x in host.split(".")):
-        raise InputError(
-            f"{what} {url!r} has no valid lower-case host name", "use https://HOST[/PATH] with a DNS name"
+        raise refuse(
+            f"{subject} {url!r} has no valid lower-case host name", "use https://HOST[/PATH] with a DNS name"
         )
     if host_is_ip_literal(host):
-        raise InputError(f"{what} {url!r} has an IP address as its host", _PUBLIC_NAME_HINT)
+        raise refuse(f"{subject} {url!r} has an IP address as its host", _PUBLIC_NAME_HINT)
     if host == "localhost" or host.endswith(".localhost"):
-        raise InputError(f"{what} {url!r} names localhost", _PUBLIC_NAME_HINT)
+        raise refuse(f"{subject} {url!r} names localhost", _PUBLIC_NAME_HINT)
     path = parts.path
     if not _PATH.match(path):
         bad = next(ch for ch in path if not _PATH.match(ch))
-        raise InputError(
-            f"{what} {url!r} has {bad!r} in its path",
+        raise refuse(
+            f"{subject} {url!r} has {bad!r} in its path",
             "use only letters, digits and -._~!$&()*+,;=:@/ (RFC 3986), with %XX escapes for the rest",
         )
     if _BAD_ESCAPE.search(path):
-        raise InputError(
-            f"{what} {url!r} has an invalid or percent-encoded dot escape in its path",
+        raise refuse(
+            f"{subject} {url!r} has an invalid or percent-encoded dot escape in its path",
             "write '%' only as %XX with two hex digits, and a dot as '.' (a %2e segment is read as '.' or '..')",
         )
     if "//" in path or "/./" in path or "/../" in path or path.endswith(("/.", "/..")):
-        raise InputError(f"{what} {url!r} has an empty or relative path segment", "normalise the path")
+        raise refuse(f"{subject} {url!r} has an empty or relative path segment", "normalise the path")
     return Issuer(url=url, host=host, path=path.strip("/"))
 
 
@@ -227,19 +232,20 @@ def object_keys_for(issuer: Issuer, bucket: str, prefix: str | None) -> ObjectKe
             )
         if prefix is not None and normalise_prefix(prefix) != issuer.path:
             raise InputError(
-                f"--prefix {prefix!r} disagrees with the issuer's path {issuer.path!r}",
-                "for an S3-direct issuer the path is the prefix; drop --prefix",
+                f"{OPTION} {prefix!r} disagrees with the issuer's path {issuer.path!r}",
+                f"for an S3-direct issuer the path is the prefix; drop {OPTION}", option="--prefix",
             )
         return ObjectKeys(issuer.path)
     return ObjectKeys(normalise_prefix(prefix) if prefix is not None else issuer.path)
 
 
-def issuer_difference(recorded: str, given: str) -> tuple[str, str]:
+def issuer_difference(recorded: str, given: str, option: str = "--issuer-url") -> tuple[str, str]:
     """How ``given`` differs from the issuer ``recorded`` in a bucket, and the fix: (difference, hint).
 
     One explanation wherever the tool finds another issuer's documents at this issuer's keys: most often
-    it is the same issuer mistyped (a trailing slash, the region of an S3-direct URL), not another one."""
-    keep = f"if the cluster's --service-account-issuer is {recorded}, give --issuer-url {recorded}"
+    it is the same issuer mistyped (a trailing slash, the region of an S3-direct URL), not another one.
+    ``option``: how the hint names the issuer URL's option (errors.OPTION, for an error whose option it is)."""
+    keep = f"if the cluster's --service-account-issuer is {recorded}, give {option} {recorded}"
     if recorded.rstrip("/") == given.rstrip("/"):
         which = "the recorded one ends with '/' and this one does not" if recorded.endswith("/") else (
             "this one ends with '/' and the recorded one does not")
@@ -256,7 +262,7 @@ def issuer_difference(recorded: str, given: str) -> tuple[str, str]:
         if old_s3 and new_s3 and old_s3["bucket"] == new_s3["bucket"]:
             return (
                 f"the region differs ({old_s3['region']} recorded, {new_s3['region']} here)",
-                f"give --region {old_s3['region']} (the region the issuer was published for), or --issuer-url {recorded}",
+                f"give --region {old_s3['region']} (the region the issuer was published for), or {option} {recorded}",
             )
         return (
             f"the host differs ({old_host} vs {new_host})",

@@ -55,7 +55,8 @@ _CALLS: list[CallType] = [
     ),
     *_writes(
         "s3",
-        ("create_bucket", "CreateBucket", ("s3:CreateBucket", "s3:PutBucketOwnershipControls", "s3:PutBucketTagging")),
+        # ACLs disabled (ObjectOwnership) and the managed-by tag in the same call: S3 authorises both as well.
+        ("create_bucket", "CreateBucket", ("s3:CreateBucket", "s3:PutBucketOwnershipControls", "s3:TagResource")),
         ("put_bucket_ownership_controls", "PutBucketOwnershipControls", ("s3:PutBucketOwnershipControls",)),
         ("put_public_access_block", "PutPublicAccessBlock", ("s3:PutBucketPublicAccessBlock",)),
         ("put_bucket_encryption", "PutBucketEncryption", ("s3:PutEncryptionConfiguration",)),
@@ -65,7 +66,7 @@ _CALLS: list[CallType] = [
         ("put_bucket_tagging", "PutBucketTagging", ("s3:PutBucketTagging",)),
         ("put_object", "PutObject", ("s3:PutObject",)),
         ("delete_object", "DeleteObject", ("s3:DeleteObject",)),
-        ("delete_objects", "DeleteObjects", ("s3:DeleteObject", "s3:DeleteObjectVersion")),
+        ("delete_objects", "DeleteObjects", ("s3:DeleteObjectVersion",)),  # always of versions, by id
         ("delete_bucket", "DeleteBucket", ("s3:DeleteBucket",)),
     ),
     *_reads(
@@ -73,6 +74,7 @@ _CALLS: list[CallType] = [
         ("list_open_id_connect_providers", "ListOpenIDConnectProviders", ("iam:ListOpenIDConnectProviders",)),
         ("get_open_id_connect_provider", "GetOpenIDConnectProvider", ("iam:GetOpenIDConnectProvider",)),
         ("list_open_id_connect_provider_tags", "ListOpenIDConnectProviderTags", ("iam:ListOpenIDConnectProviderTags",)),
+        ("get_policy", "GetPolicy", ("iam:GetPolicy",)),
         ("get_role", "GetRole", ("iam:GetRole",)),
         ("list_roles", "ListRoles", ("iam:ListRoles",)),
         ("list_role_tags", "ListRoleTags", ("iam:ListRoleTags",)),

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from oidc_publisher.core.errors import ConflictError, InputError
+from oidc_publisher.core.errors import OPTION, ConflictError, InputError
 from oidc_publisher.core.keys import SigningKey, parse_jwk
 from oidc_publisher.core.limits import load_json
 
@@ -340,7 +340,8 @@ def decide(
             already.append(kid)
             continue
         if kid not in published_by_kid and kid not in state.keys:
-            raise InputError(f"--revoke {kid}: no published key has that kid", "check the kid (oidc-publisher verify lists them)")
+            raise InputError(f"{OPTION} {kid}: no published key has that kid", "check the kid (oidc-publisher verify lists them)",
+                             option="--revoke")
 
     records: dict[str, KeyRecord] = {}
     for kid, source_key in source_by_kid.items():

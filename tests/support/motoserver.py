@@ -24,12 +24,19 @@ from typing import Any
 import pytest
 from oidc_publisher_demo.emulator_cache_policies import CachePolicyStandIn
 
+from oidc_publisher.core.operations import SURFACE
 from tests.support.servers import LocalServer, relay, stop_promptly
 
 WRITE_PREFIXES = ("Put", "Create", "Delete", "Update", "Add", "Remove", "Tag", "Untag", "Set", "Attach", "Detach", "Upload", "Copy")
 # A call the proxy cannot name is recorded as its HTTP method ("POST /x", "POSTObject"): one that is not a
 # read counts as a write, so that "no write call" cannot pass just because an operation went unrecognised.
 UNNAMED_WRITE_PREFIXES = ("POST", "PUT", "PATCH", "DELETE")
+
+# The tool's declared AWS surface (core/operations.py), by service and API name: every call the tool makes
+# must be one of them, and the ``aws`` fixture fails the test that saw one that is not.
+DECLARED = frozenset((call.service, call.api) for call in SURFACE.values())
+# Callers that are not the tool, which some tests point at the proxy too (terraform's AWS provider).
+FOREIGN_AGENTS = ("terraform",)
 
 _S3_SUBRESOURCES = {
     "policy": "BucketPolicy", "tagging": "BucketTagging", "versioning": "BucketVersioning",
@@ -106,6 +113,8 @@ class Recorder:
     calls: list[tuple[str, str]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)  # the request path of each call, in order
     requests: list[RecordedRequest] = field(default_factory=list)  # every call in full, in order
+    # The tool's calls that core/operations.py does not declare, for the whole test (reset keeps them).
+    undeclared: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, service: str, operation: str, path: str = "", request: RecordedRequest | None = None) -> None:
@@ -114,6 +123,9 @@ class Recorder:
             self.paths.append(path)
             if request is not None:
                 self.requests.append(request)
+                agent = request.headers.get("user-agent", "").lower()
+                if (service, operation) not in DECLARED and not any(name in agent for name in FOREIGN_AGENTS):
+                    self.undeclared.append((service, operation))
 
     def reset(self) -> None:
         with self.lock:
@@ -422,3 +434,8 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]
     )
     proxy.stop()
     stop_promptly(cache_policies.stop, cache_policies_port)
+    # The whole suite proves the declared surface complete: a call the tool made that SURFACE does not list
+    # fails the test that made it.
+    assert not recorder.undeclared, (
+        f"the tool called {sorted(set(recorder.undeclared))}, not declared in core/operations.py SURFACE"
+    )
