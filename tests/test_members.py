@@ -496,6 +496,38 @@ def test_a_retry_after_a_lost_state_write_does_not_trust_its_own_jwks(
     assert old not in stored_state(aws)["members"]["green"]["keys"]
 
 
+def test_a_discovery_document_derived_from_a_jwks_that_moved_is_written_again(aws: AwsWorld, pems: dict[str, Path]) -> None:
+    """blue reads the JWKS (its RSA key alone); green joins before blue reads the discovery document and the
+    state (green's JWKS and discovery land, its state not yet). blue, deciding from its older JWKS, would write
+    a discovery document without green's algorithm, and no conditional write of the JWKS tells it the JWKS has
+    moved: it checks once more and decides again. The issuer ends with a discovery document that admits both
+    members' tokens (seen once in the concurrent test: PyJWT refused an ES256 token)."""
+    from oidc_publisher.core.documents import build_documents
+    from oidc_publisher.core.issuer import parse_issuer
+
+    publish("blue", pems["rsa"])
+    issuer = parse_issuer(f"https://{BUCKET}.s3.us-east-1.amazonaws.com")
+    greens = build_documents(issuer, [RSA, EC])
+    s3 = aws.client("s3")
+    fired: list[str] = []
+
+    def green_lands(request: RecordedRequest) -> None:
+        if request.operation == "GetObject" and request.path.endswith("openid-configuration") and not fired:
+            fired.append("green")
+            s3.put_object(Bucket=BUCKET, Key=JWKS, Body=greens.jwks, ContentType="application/json",
+                          CacheControl="public, max-age=300")
+            s3.put_object(Bucket=BUCKET, Key=".well-known/openid-configuration", Body=greens.discovery,
+                          ContentType="application/json", CacheControl="public, max-age=300")
+
+    aws.proxy.observers.append(green_lands)
+    publish("blue", pems["rsa"])  # nothing of blue's changed: its JWKS is not rewritten, so no write checks it
+    aws.proxy.observers.clear()
+    assert fired
+    discovery = json.loads(s3.get_object(Bucket=BUCKET, Key=".well-known/openid-configuration")["Body"].read())
+    assert discovery["id_token_signing_alg_values_supported"] == ["ES256", "RS256"]
+    assert live_kids(aws) == {k.K8S_RSA_KID, k.K8S_EC_KID}
+
+
 def test_teardown_of_a_shared_issuer_is_refused_until_one_member_is_left_or_all_members(
     aws: AwsWorld, pems: dict[str, Path]
 ) -> None:

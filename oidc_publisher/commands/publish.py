@@ -570,6 +570,14 @@ def _converge(
             s3, bucket, key, body, content_type=CONTENT_TYPE, cache_control=CACHE_CONTROL, replaces=replaces,
             metadata=meta,
         )
+    wrote = {key for key, *_ in writes}
+    if keys.discovery in wrote and keys.jwks not in wrote and live_jwks is not None:
+        # The discovery document (its algorithms) was derived from the JWKS as read, which this run did not
+        # rewrite, so no conditional write proved it still current: another member may have changed it
+        # between the two reads. Checked once more; if it moved, the retry decides from what is there now.
+        now_jwks = get_object(s3, bucket, keys.jwks)
+        if now_jwks is None or now_jwks.etag != live_jwks.etag:
+            raise ConcurrentUpdate(keys.jwks)
     failure: Error | None = None
     if distribution_id and to_invalidate:
         from oidc_publisher.aws.cloudfront import invalidate
