@@ -307,3 +307,14 @@ AccountRoleOpt = Annotated[
         rich_help_panel="Several AWS accounts",
     ),
 ]
+
+
+ConnectToOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--connect-to",
+        help="HOST:PORT:ADDR:PORT: connect to ADDR:PORT instead, with SNI and verification for HOST (like curl); "
+        "repeatable. Also read from OIDC_PUBLISHER_CONNECT_TO.",
+    ),
+]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the host (STS waits about 5).")]

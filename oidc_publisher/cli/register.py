@@ -7,6 +7,7 @@ import typer
 from oidc_publisher.cli.common import (
     AccountRoleOpt,
     ClientIdOpt,
+    ConnectToOpt,
     DryRunOpt,
     IssuerUrlOpt,
     NoThumbprintOpt,
@@ -18,7 +19,6 @@ from oidc_publisher.cli.common import (
     parse_tags,
     run,
 )
-from oidc_publisher.cli.thumbprint import ConnectToOpt
 
 # register publishes nothing: the JWKS URL only says which second host needs a thumbprint.
 JwksUriOpt = Annotated[

@@ -8,6 +8,7 @@ import typer
 from oidc_publisher.cli.common import (
     BUCKET_ENV,
     REGION_ENV,
+    ConnectToOpt,
     ContextOpt,
     FromClusterOpt,
     InsecureSkipTlsVerifyOpt,
@@ -18,12 +19,12 @@ from oidc_publisher.cli.common import (
     OutputFormat,
     OutputOpt,
     PublicKeyOpt,
+    TimeoutOpt,
     fail,
     guard,
     run,
     source_options,
 )
-from oidc_publisher.cli.thumbprint import ConnectToOpt, TimeoutOpt
 from oidc_publisher.core.issuer import STS_AUDIENCE
 
 
