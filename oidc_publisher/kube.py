@@ -42,6 +42,13 @@ class ServiceAccountRef:
     role_arn: str
 
 
+def load_client() -> None:
+    """Import the kubernetes client now, in the caller's thread: ``publish --fleet`` does it before its
+    threads start (a first import of it inside a worker thread can deadlock on the import lock)."""
+    import kubernetes.client
+    import kubernetes.config  # noqa: F401
+
+
 def _default_kubeconfig() -> Path | None:
     env = os.environ.get("KUBECONFIG")
     if env:

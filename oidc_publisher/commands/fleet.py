@@ -527,13 +527,11 @@ def prepare_clients(fleet: Fleet, clients: AwsClients) -> None:
         clients.s3(region)
     if any(c.settings.distribution_id for c in fleet.clusters):
         clients.cloudfront()
-    import oidc_publisher.core.keys
 
     if any(c.settings.source.from_cluster for c in fleet.clusters):
-        import kubernetes.client
-        import kubernetes.config  # noqa: F401
+        from oidc_publisher.kube import load_client
 
-        import oidc_publisher.kube  # noqa: F401
+        load_client()
 
 
 def _publish_one(cluster: FleetCluster, clients: AwsClients) -> ClusterOutcome:
