@@ -259,8 +259,8 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
     published: list[PublishReport] = []
 
     def documents(missing: bool) -> None:
-        if not (settings.dry_run and missing):
-            published.append(publish_documents(target, source, settings, clients, new_bucket=missing))
+        # A bucket still to be made (a dry run) is read as empty: the plan shows the writes a real run makes.
+        published.append(publish_documents(target, source, settings, clients, new_bucket=missing))
 
     bucket_plan = plan_bucket(
         target, clients, distribution_arn=distribution_arn, adopt=settings.adopt_bucket, front=settings.front
@@ -274,32 +274,10 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
         from oidc_publisher.core.front import unmanaged_notes
 
         notes = [*notes, *unmanaged_notes(settings.front, host=target.issuer.host, bucket=target.bucket, region=target.region)]
-    if published:
-        result = published[0]
-        result.plan.changes[:0] = changes
-        result.extra[:0] = notes
-        return result
-    assert settings.dry_run and missing  # otherwise the documents were published (or raised)
-    plan = Plan(list(changes))
-    for key in (*target.keys.published, target.keys.state):
-        plan.add(f"s3://{target.bucket}/{key}", "write", "does not exist yet (new bucket)")
-    return PublishReport(
-        extra=notes,
-        issuer=target.issuer.url,
-        bucket=target.bucket,
-        objects={
-            "jwks": f"s3://{target.bucket}/{target.keys.jwks}",
-            "discovery": f"s3://{target.bucket}/{target.keys.discovery}",
-        },
-        kids=[key.kid for key in source.keys],
-        retained=[],
-        added=[key.kid for key in source.keys],
-        removed=[],
-        revoked=[],
-        plan=plan,
-        dry_run=True,
-        now=dt.datetime.now(dt.timezone.utc),
-    )
+    result = published[0]
+    result.plan.changes[:0] = changes
+    result.extra[:0] = notes
+    return result
 
 
 def plan_bucket(
