@@ -396,8 +396,9 @@ def _converge(
 ) -> tuple[PublishReport, _Writes | None]:
     """One attempt's reads and plan: the report, and the writes (None on the cheap paths: nothing to write).
 
-    ``retry``: an earlier attempt lost a race, perhaps after writing the JWKS and before its state write was refused; that JWKS (and the member record in its metadata) may then rest on a state that
-    never landed, so the cheap paths, which trust it, are skipped and the state decides."""
+    ``retry``: an earlier attempt lost a race, perhaps after writing the JWKS and before its state write was
+    refused; that JWKS (and the member record in its metadata) may then rest on a state that never landed, so
+    the cheap paths, which trust it, are skipped and the state decides."""
     s3 = clients.s3(target.region)
     bucket, keys = target.bucket, target.keys
     aws_time = AwsTime()
