@@ -288,3 +288,33 @@ def test_without_any_region_the_bucket_says_where_it_is(aws: AwsWorld, tmp_path:
     assert (missing.exit_code, missing.stderr) == (1, (
         "error: s3:ListBucket on s3://no-such-issuer failed (NoSuchBucket): it does not exist, so its region is "
         "unknown; check --bucket, or create it with 'oidc-publisher bootstrap' (give --region)\n"))
+
+
+@pytest.mark.parametrize(("status", "code"), [(412, "PreconditionFailed"), (409, "ConditionalRequestConflict"),
+                                              (409, "OperationAborted"), (404, "NoSuchKey")])
+def test_a_conditional_write_that_lost_a_race_is_retried_from_a_fresh_read(
+    bucket: AwsWorld, tmp_path: Path, status: int, code: str
+) -> None:
+    """Whatever way S3 says another writer won (a failed If-Match, a concurrent conditional write, the object
+    deleted since it was read), the run reads again and converges (aws/s3.lost_race, through the executor)."""
+    one = keyfile(tmp_path, "one.pub", k.K8S_RSA_PUBLIC_KEY)
+    two = keyfile(tmp_path, "two.pub", k.public_pem(k.rsa_key()))
+    assert invoke("publish", "--bucket", BUCKET, "--public-key", str(one)).exit_code == 0
+    bucket.recorder.reset()
+    bucket.proxy.fail_next("PutObject", status, code)
+    result = invoke("publish", "--bucket", BUCKET, "--public-key", str(one), "--public-key", str(two))
+    assert result.exit_code == 0, result.stderr
+    assert len(json.loads(read(bucket, "openid/v1/jwks")["body"])["keys"]) == 2
+    # The JWKS write refused, then the three reads again, the JWKS and the state written.
+    assert bucket.recorder.operations() == ["GetObject"] * 3 + ["PutObject"] + ["GetObject"] * 3 + ["PutObject"] * 2
+
+
+def test_a_missing_object_on_a_write_that_expected_none_is_an_error(bucket: AwsWorld, tmp_path: Path) -> None:
+    """NoSuchKey means a lost race only on an If-Match write; on a first write (If-None-Match) it is S3's error."""
+    one = keyfile(tmp_path, "one.pub", k.K8S_RSA_PUBLIC_KEY)
+    bucket.proxy.fail_next("PutObject", 404, "NoSuchKey")
+    result = invoke("publish", "--bucket", BUCKET, "--public-key", str(one))
+    assert (result.exit_code, result.stderr.splitlines()[0].split(" failed ")[0]) == (
+        1, f"error: s3:PutObject on s3://{BUCKET}/openid/v1/jwks")
+    assert "NoSuchKey" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert bucket.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0

@@ -42,6 +42,7 @@ from oidc_publisher.core.distribution_plan import distribution_arn as distributi
 from oidc_publisher.core.distribution_plan import items as _items
 from oidc_publisher.core.distribution_plan import oac_made_for as oac_made_for
 from oidc_publisher.core.errors import AWSError
+from oidc_publisher.core.operations import Operation
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients
@@ -302,19 +303,33 @@ def _plan_error(exc: Exception, plan: DistributionPlan) -> AWSError:
 
 def invalidate(clients: AwsClients, distribution_id: str, paths: Sequence[str]) -> str:
     """One invalidation of exactly ``paths`` (each starting with '/'); returns its id."""
+    return create_invalidation(clients, invalidation_operation(distribution_id, paths))
+
+
+def invalidation_operation(distribution_id: str, paths: Sequence[str]) -> Operation:
+    """The CreateInvalidation of exactly ``paths`` (each starting with '/'), for a plan's step."""
     if not paths:
         raise ValueError("no paths to invalidate")
     if isinstance(paths, str) or any(not p.startswith("/") for p in paths):
         raise ValueError(f"invalidation paths must each start with '/': {paths!r}")
     items = list(dict.fromkeys(paths))  # the caller's order, each path once
-    # Unique per call, and the same for botocore's retries of this one request (it resends the body),
+    # Unique per invalidation, and the same for botocore's retries of this one request (it resends the body),
     # which CloudFront then answers with the invalidation it already made.
     reference = hashlib.sha256(("\n".join(items) + f"\n{time.time_ns()}").encode()).hexdigest()[:32]
+    return Operation("cloudfront", "create_invalidation", {
+        "DistributionId": distribution_id,
+        "InvalidationBatch": {"Paths": {"Quantity": len(items), "Items": items}, "CallerReference": reference},
+    })
+
+
+def create_invalidation(clients: AwsClients, operation: Operation) -> str:
+    """Execute a planned CreateInvalidation (through the executor); the invalidation's id. Errors are one line,
+    with CloudFront's own hints (a missing distribution, ...)."""
+    from oidc_publisher.aws.executor import call
+
+    distribution_id = str(operation.params["DistributionId"])
     with _translated("cloudfront:CreateInvalidation", distribution_id):
-        response = clients.cloudfront().create_invalidation(
-            DistributionId=distribution_id,
-            InvalidationBatch={"Paths": {"Quantity": len(items), "Items": items}, "CallerReference": reference},
-        )
+        response = call(clients, operation, distribution_id, expected=tuple(_HINTS))
     return str(response["Invalidation"]["Id"])
 
 

@@ -23,9 +23,12 @@ from oidc_publisher.core.bucket_plan import BucketSnapshot
 from oidc_publisher.core.bucket_plan import BucketSpec as BucketSpec
 from oidc_publisher.core.bucket_plan import normalise_policy as normalise_policy
 from oidc_publisher.core.errors import OPTION, AWSError, ConflictError
+from oidc_publisher.core.plan import Step, step
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from oidc_publisher.aws.clients import AwsClients
 
 
 
@@ -147,13 +150,56 @@ def put_object(
             **extra,
         )
     except ClientError as exc:
-        if _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict") or _status(exc) in (409, 412):
+        if lost_race(exc, if_match=replaces is not None):
             raise ConcurrentUpdate(key) from None
-        if replaces is not None and _code(exc) in ("NoSuchKey", "404"):
-            raise ConcurrentUpdate(key) from None  # If-Match on an object deleted since it was read
         raise aws_error(exc, "s3:PutObject", f"s3://{bucket}/{key}") from None
     except BotoCoreError as exc:
         raise aws_error(exc, "s3:PutObject", f"s3://{bucket}/{key}") from None
+    return str(response.get("ETag", ""))
+
+
+# The error codes of a conditional PutObject that lost a race: the condition failed (412), a concurrent
+# conditional write to the same key (409), or, on an If-Match write, the object was deleted since it was read.
+_RACE_CODES = ("PreconditionFailed", "ConditionalRequestConflict", "OperationAborted", "412", "409")
+_GONE_CODES = ("NoSuchKey", "404")
+
+
+def lost_race(exc: Exception, *, if_match: bool) -> bool:
+    """Whether a conditional PutObject's failure ``exc`` means another writer won (the one place it is decided)."""
+    if _code(exc) in _RACE_CODES or _status(exc) in (409, 412):
+        return True
+    return if_match and _code(exc) in _GONE_CODES  # If-Match on an object deleted since it was read
+
+
+def put_step(resource: str, reason: str, *, bucket: str, key: str, body: bytes, content_type: str,
+             cache_control: str, replaces: StoredObject | None, metadata: Mapping[str, str] | None = None,
+             region: str | None = None, phase: int = 0) -> Step:
+    """The planned conditional write of ``body`` at ``key`` (as :func:`put_object` makes it): If-Match the
+    ETag of ``replaces``, the object as read, or If-None-Match when there was none. Pure: a plan's step."""
+    condition: dict[str, str] = {"IfMatch": replaces.etag} if replaces else {"IfNoneMatch": "*"}
+    extra: dict[str, Any] = {"Metadata": dict(metadata)} if metadata else {}
+    return step(resource, "write", reason, "s3", "put_object", phase=phase, region=region, Bucket=bucket, Key=key,
+                Body=body, ContentType=content_type, CacheControl=cache_control, **condition, **extra)
+
+
+def write(clients: AwsClients, planned: Step) -> str:
+    """Execute one conditional write planned by :func:`put_step` (through the executor); the new ETag.
+
+    A lost race is :class:`ConcurrentUpdate` (the caller re-reads and tries again); every other failure
+    the executor's one-line AWSError."""
+    from botocore.exceptions import ClientError
+
+    from oidc_publisher.aws.executor import call
+
+    assert planned.operation is not None and planned.operation.method == "put_object"
+    params = planned.operation.params
+    try:
+        response = call(clients, planned.operation, planned.subject or planned.resource,
+                        expected=(*_RACE_CODES, *_GONE_CODES))
+    except ClientError as exc:
+        if lost_race(exc, if_match="IfMatch" in params):
+            raise ConcurrentUpdate(params["Key"]) from None
+        raise aws_error(exc, planned.operation.call.label, planned.subject or planned.resource) from None
     return str(response.get("ETag", ""))
 
 

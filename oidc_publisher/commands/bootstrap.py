@@ -209,8 +209,12 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients, waiter: Waiter |
     report.distribution_id = distribution.id if distribution else None
     if target is None:
         # Dry run of a CloudFront issuer whose distribution does not exist yet: its URL is not known.
-        plan.add(f"s3://{settings.bucket}", "update", "bucket set-up, then the documents, once the distribution exists")
-        plan.add("iam:oidc-provider", "create", "for https://<new distribution>.cloudfront.net")
+        # Not steps: their calls (the bucket policy names the distribution, the provider its URL) are not known.
+        report.notes.append(
+            f"once the distribution exists, the run also sets up s3://{settings.bucket} and its documents and "
+            "creates the IAM OIDC provider for https://<new distribution>.cloudfront.net (not planned here: "
+            "their calls name the distribution)"
+        )
         return report
     report.issuer = target.issuer.url
     report.region = target.region
@@ -254,8 +258,8 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients, waiter: Waiter |
     )
 
     def documents(missing: bool) -> None:
-        if not (settings.dry_run and missing):
-            report.publish = publish_documents(target, source, publish_settings, clients, new_bucket=missing)
+        # A bucket still to be made (a dry run) is read as empty: the plan shows the writes a real run makes.
+        report.publish = publish_documents(target, source, publish_settings, clients, new_bucket=missing)
 
     def publish_side() -> None:
         bucket_plan = plan_bucket(
@@ -270,9 +274,6 @@ def bootstrap(settings: BootstrapSettings, clients: AwsClients, waiter: Waiter |
         report.notes.extend(bucket_plan.notes)
         if report.publish is not None:
             plan.extend(report.publish.plan.changes)
-        elif settings.dry_run and bucket_missing:
-            for key in (*target.keys.published, target.keys.state):
-                plan.add(f"s3://{target.bucket}/{key}", "write", "does not exist yet (new bucket)")
 
     # The provider's reads (the host's certificate chain, the provider in IAM) go on while the bucket is
     # set up and the documents written; the provider itself is written only after the documents are.

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.aws.s3 import AwsTime, ConcurrentUpdate, StoredObject, get_object, put_object
+from oidc_publisher.aws.s3 import AwsTime, ConcurrentUpdate, StoredObject, get_object, put_step
 from oidc_publisher.commands.ownership import check_objects_belong_to, read_and_check_objects_belong_to
 from oidc_publisher.core.documents import CACHE_CONTROL, CONTENT_TYPE, Documents, build_documents
 from oidc_publisher.core.errors import OPTION, ConflictError, Error, InputError
@@ -30,7 +30,7 @@ from oidc_publisher.core.members import (
     jwks_metadata,
     member_settled,
 )
-from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan
+from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan, Step
 from oidc_publisher.core.rotation import (
     DEFAULT_RETAIN,
     Decision,
@@ -259,8 +259,8 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
     published: list[PublishReport] = []
 
     def documents(missing: bool) -> None:
-        if not (settings.dry_run and missing):
-            published.append(publish_documents(target, source, settings, clients, new_bucket=missing))
+        # A bucket still to be made (a dry run) is read as empty: the plan shows the writes a real run makes.
+        published.append(publish_documents(target, source, settings, clients, new_bucket=missing))
 
     bucket_plan = plan_bucket(
         target, clients, distribution_arn=distribution_arn, adopt=settings.adopt_bucket, front=settings.front
@@ -274,32 +274,10 @@ def publish(settings: PublishSettings, clients: AwsClients) -> PublishReport:
         from oidc_publisher.core.front import unmanaged_notes
 
         notes = [*notes, *unmanaged_notes(settings.front, host=target.issuer.host, bucket=target.bucket, region=target.region)]
-    if published:
-        result = published[0]
-        result.plan.changes[:0] = changes
-        result.extra[:0] = notes
-        return result
-    assert settings.dry_run and missing  # otherwise the documents were published (or raised)
-    plan = Plan(list(changes))
-    for key in (*target.keys.published, target.keys.state):
-        plan.add(f"s3://{target.bucket}/{key}", "write", "does not exist yet (new bucket)")
-    return PublishReport(
-        extra=notes,
-        issuer=target.issuer.url,
-        bucket=target.bucket,
-        objects={
-            "jwks": f"s3://{target.bucket}/{target.keys.jwks}",
-            "discovery": f"s3://{target.bucket}/{target.keys.discovery}",
-        },
-        kids=[key.kid for key in source.keys],
-        retained=[],
-        added=[key.kid for key in source.keys],
-        removed=[],
-        revoked=[],
-        plan=plan,
-        dry_run=True,
-        now=dt.datetime.now(dt.timezone.utc),
-    )
+    result = published[0]
+    result.plan.changes[:0] = changes
+    result.extra[:0] = notes
+    return result
 
 
 def plan_bucket(
@@ -360,7 +338,12 @@ def publish_documents(
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
-            return _converge(target, source, settings, clients, empty=new_bucket and attempt == 0, retry=attempt > 0)
+            result, writes = _converge(target, source, settings, clients, empty=new_bucket and attempt == 0,
+                                       retry=attempt > 0)
+            # The one place a publish decides whether to write: the plan is printed, or executed.
+            if writes is not None and not settings.dry_run:
+                _execute(writes, result, clients)
+            return result
         except ConcurrentUpdate:
             backoff(attempt)
             continue
@@ -410,10 +393,12 @@ def _live_document(key: str, live: StoredObject) -> LiveDocument:
 def _converge(
     target: Target, source: SourceKeys, settings: PublishSettings, clients: AwsClients, *, empty: bool = False,
     retry: bool = False,
-) -> PublishReport:
-    """One attempt. ``retry``: an earlier attempt lost a race, perhaps after writing the JWKS and before its
-    state write was refused; that JWKS (and the member record in its metadata) may then rest on a state that
-    never landed, so the cheap paths, which trust it, are skipped and the state decides."""
+) -> tuple[PublishReport, _Writes | None]:
+    """One attempt's reads and plan: the report, and the writes (None on the cheap paths: nothing to write).
+
+    ``retry``: an earlier attempt lost a race, perhaps after writing the JWKS and before its state write was
+    refused; that JWKS (and the member record in its metadata) may then rest on a state that never landed, so
+    the cheap paths, which trust it, are skipped and the state decides."""
     s3 = clients.s3(target.region)
     bucket, keys = target.bucket, target.keys
     aws_time = AwsTime()
@@ -466,7 +451,7 @@ def _converge(
     if cheap and (member == DEFAULT_MEMBER or plain) and settled(live_jwks, keys.jwks, source_docs.jwks):
         live_discovery = read(keys.discovery)
         if settled(live_discovery, keys.discovery, source_docs.discovery):
-            return report(source_docs, None)
+            return report(source_docs, None), None
     elif cheap and member != DEFAULT_MEMBER and live_jwks is not None:
         # A member of a shared issuer: the JWKS is the union, so it is compared with the member's own keys
         # through the fingerprint the last writer left in the JWKS object's metadata (members.jwks_metadata).
@@ -474,7 +459,7 @@ def _converge(
         if union is not None and member_settled(live_jwks.metadata, member, source.kids, aws_time.now):
             live_discovery = read(keys.discovery)
             if settled(live_discovery, keys.discovery, union.discovery):
-                return report(union, None)
+                return report(union, None), None
 
     # Something differs: decide with the full history. Before any write, the objects at these keys must
     # be this issuer's (the state object, or without one the discovery document, says whose they are).
@@ -511,26 +496,40 @@ def _converge(
     new_state = chosen.state
     jwks_meta = {**(metadata or {}), **jwks_metadata(new_state)}
 
-    writes: list[tuple[str, bytes, StoredObject | None, dict[str, str] | None]] = []
+    # The plan, in ordered phases: the JWKS (0), then the discovery document (1), then the invalidation (2), then
+    # the state (3): the order that keeps every moment consistent; the state records an invalidation only once
+    # it was made. The plan lists them in the order the report has always shown (JWKS, discovery, state,
+    # invalidation); the executor runs them by phase.
+    region = target.region
+    writes: list[Step] = []
+
+    def document(resource: str, key: str, why: str, body: bytes, live: StoredObject | None,
+                 meta: dict[str, str] | None, phase: int) -> None:
+        writes.append(put_step(resource, why, bucket=bucket, key=key, body=body, content_type=CONTENT_TYPE,
+                               cache_control=CACHE_CONTROL, replaces=live, metadata=meta, region=region, phase=phase))
+        plan.extend(writes[-1:])
+
     if live_jwks is None or live_jwks.body != docs.jwks or not _headers_ok(live_jwks, cache_control=CACHE_CONTROL):
         why = _why_jwks(live_jwks, decision, chosen.dropped)
-        plan.add(objects["jwks"], "write", why)
-        writes.append((keys.jwks, docs.jwks, live_jwks, jwks_meta or None))
+        document(objects["jwks"], keys.jwks, why, docs.jwks, live_jwks, jwks_meta or None, JWKS_PHASE)
     elif _members_meta(live_jwks.metadata) != _members_meta(jwks_meta):
-        plan.add(objects["jwks"], "write", "same keys; record which member holds which (metadata, for the steady state)")
-        writes.append((keys.jwks, docs.jwks, live_jwks, jwks_meta or None))
+        document(objects["jwks"], keys.jwks, "same keys; record which member holds which (metadata, for the steady state)",
+                 docs.jwks, live_jwks, jwks_meta or None, JWKS_PHASE)
     if (
         live_discovery is None
         or live_discovery.body != docs.discovery
         or not _headers_ok(live_discovery, cache_control=CACHE_CONTROL)
     ):
         why = "does not exist yet" if live_discovery is None else "content or headers differ from the desired document"
-        plan.add(objects["discovery"], "write", why)
-        writes.append((keys.discovery, docs.discovery, live_discovery, metadata))
+        document(objects["discovery"], keys.discovery, why, docs.discovery, live_discovery, metadata, DISCOVERY_PHASE)
     # A rewrite of the same bytes (only the members' metadata changed) keeps its ETag: no cache holds anything
     # older, so it is not invalidated.
-    written = [key for key, body, live, _ in writes if live is None or live.body != body or key == keys.discovery
-               or not _headers_ok(live, cache_control=CACHE_CONTROL)]
+    live_of = {keys.jwks: live_jwks, keys.discovery: live_discovery}
+    written = [
+        key for key, body in map(_key_and_body, writes)
+        if (live := live_of[key]) is None or live.body != body or key == keys.discovery
+        or not _headers_ok(live, cache_control=CACHE_CONTROL)
+    ]
     # A change whose invalidation failed in an earlier run (derived from what was read, on every run).
     unchanged = [
         _live_document(key, live)
@@ -539,18 +538,30 @@ def _converge(
     ]
     pending = list(pending_invalidations(unchanged, state.invalidated, aws_time.now)) if distribution_id else []
     to_invalidate = [*written, *pending] if distribution_id else []
-    state_key = f"s3://{bucket}/{keys.state}"
+    # The state's body as planned; its write is planned again once the invalidation ran (_execute), since
+    # the body then records what was invalidated, with the ETags just written.
+    state_write: Step | None = None
     if live_state is None or live_state.body != new_state.to_bytes():
-        plan.add(state_key, "write", "record when each key was published and left the source (private)")
+        state_write = _state_step(target, "record when each key was published and left the source (private)",
+                                  new_state.to_bytes(), live_state)
     elif to_invalidate:
-        plan.add(state_key, "write", "record which copies CloudFront was told to drop (private)")
+        state_write = _state_step(target, "record which copies CloudFront was told to drop (private)",
+                                  new_state.to_bytes(), live_state)
+    if state_write is not None:
+        plan.extend([state_write])
+    invalidation: Step | None = None
     if distribution_id and to_invalidate:
+        from oidc_publisher.aws.cloudfront import invalidation_operation
+
         reasons = []
         if written:
             reasons.append(f"paths {', '.join(f'/{key}' for key in written)} changed")
         if pending:
             reasons.append(f"paths {', '.join(f'/{key}' for key in pending)} changed in a run whose invalidation failed")
-        plan.add(f"cloudfront:{distribution_id}", "invalidate", "; ".join(reasons))
+        invalidation = Step(f"cloudfront:{distribution_id}", "invalidate", "; ".join(reasons),
+                            invalidation_operation(distribution_id, [f"/{key}" for key in to_invalidate]),
+                            INVALIDATION_PHASE)
+        plan.extend([invalidation])
 
     result = report(docs, decision, clock, chosen.dropped)  # the time the decision was made by
     if near_ceiling:
@@ -560,43 +571,75 @@ def _converge(
             f"this issuer is shared by members ({', '.join(sorted(new_state.members))}): this run published without "
             "--member, as the implicit member 'default'; give each cluster's job --member NAME (docs/shared-issuer.md)"
         )
-    if settings.dry_run:
-        return result
-    # JWKS first, then discovery, then the invalidation, then state: the order that keeps every moment
-    # consistent, and the state records an invalidation only once it was made.
-    etags = {key: live.etag for key, live in ((keys.jwks, live_jwks), (keys.discovery, live_discovery)) if live}
-    for key, body, replaces, meta in writes:
-        etags[key] = put_object(
-            s3, bucket, key, body, content_type=CONTENT_TYPE, cache_control=CACHE_CONTROL, replaces=replaces,
-            metadata=meta,
-        )
-    wrote = {key for key, *_ in writes}
+    return result, _Writes(target, writes, invalidation, live_jwks, live_discovery, live_state, new_state,
+                           to_invalidate)
+
+
+# The phases of publish's plan (see _converge).
+JWKS_PHASE, DISCOVERY_PHASE, INVALIDATION_PHASE, STATE_PHASE = 0, 1, 2, 3
+
+
+def _key_and_body(planned: Step) -> tuple[str, bytes]:
+    """The object key and body of a planned PutObject."""
+    assert planned.operation is not None
+    return str(planned.operation.params["Key"]), bytes(planned.operation.params["Body"])
+
+
+def _state_step(target: Target, reason: str, body: bytes, live: StoredObject | None) -> Step:
+    return put_step(f"s3://{target.bucket}/{target.keys.state}", reason, bucket=target.bucket, key=target.keys.state,
+                    body=body, content_type=CONTENT_TYPE, cache_control=STATE_CACHE_CONTROL, replaces=live,
+                    region=target.region, phase=STATE_PHASE)
+
+
+@dataclass(frozen=True)
+class _Writes:
+    """What one attempt planned to write, and what executing it needs: the objects as read (the conditions
+    of the writes, the JWKS re-check) and the state to record."""
+
+    target: Target
+    documents: list[Step]  # the JWKS (JWKS_PHASE), then the discovery document (DISCOVERY_PHASE)
+    invalidation: Step | None  # INVALIDATION_PHASE
+    live_jwks: StoredObject | None
+    live_discovery: StoredObject | None
+    live_state: StoredObject | None
+    new_state: State
+    to_invalidate: list[str]
+
+
+def _execute(writes: _Writes, result: PublishReport, clients: AwsClients) -> None:
+    """Execute an attempt's plan, phase by phase, each write through the executor (aws/s3.write turns a lost race
+    into ConcurrentUpdate). The state's write is a second small plan, made once the invalidation ran: its body
+    records the invalidation, with the ETags just written."""
+    from oidc_publisher.aws.s3 import write
+
+    target, keys = writes.target, writes.target.keys
+    live_jwks, live_state, new_state = writes.live_jwks, writes.live_state, writes.new_state
+    etags = {key: live.etag for key, live in ((keys.jwks, live_jwks), (keys.discovery, writes.live_discovery)) if live}
+    for planned in sorted(writes.documents, key=lambda s: s.phase):  # one step a phase: JWKS, then discovery
+        etags[_key_and_body(planned)[0]] = write(clients, planned)
+    wrote = {key for key, _ in map(_key_and_body, writes.documents)}
     if keys.discovery in wrote and keys.jwks not in wrote and live_jwks is not None:
         # The discovery document (its algorithms) was derived from the JWKS as read, which this run did not
         # rewrite, so no conditional write proved it still current: another member may have changed it
         # between the two reads. Checked once more; if it moved, the retry decides from what is there now.
-        now_jwks = get_object(s3, bucket, keys.jwks)
+        now_jwks = get_object(clients.s3(target.region), target.bucket, keys.jwks)
         if now_jwks is None or now_jwks.etag != live_jwks.etag:
             raise ConcurrentUpdate(keys.jwks)
     failure: Error | None = None
-    if distribution_id and to_invalidate:
-        from oidc_publisher.aws.cloudfront import invalidate
+    if writes.invalidation is not None and writes.invalidation.operation is not None:
+        from oidc_publisher.aws.cloudfront import create_invalidation
 
         try:
-            result.invalidation_id = invalidate(clients, distribution_id, [f"/{key}" for key in to_invalidate])
+            result.invalidation_id = create_invalidation(clients, writes.invalidation.operation)
         except Error as exc:
             failure = exc  # the state is still written: what was published is recorded; a later run retries
         else:
-            new_state.invalidated.update({key: etags[key] for key in to_invalidate})
+            new_state.invalidated.update({key: etags[key] for key in writes.to_invalidate})
     body = new_state.to_bytes()
     if live_state is None or live_state.body != body:
-        put_object(
-            s3, bucket, keys.state, body, content_type=CONTENT_TYPE, cache_control=STATE_CACHE_CONTROL,
-            replaces=live_state,
-        )
+        write(clients, _state_step(target, "record the run (private)", body, live_state))
     if failure is not None:
         raise failure
-    return result
 
 
 def _host() -> str:
