@@ -291,12 +291,14 @@ def test_without_any_region_the_bucket_says_where_it_is(aws: AwsWorld, tmp_path:
 
 
 @pytest.mark.parametrize(("status", "code"), [(412, "PreconditionFailed"), (409, "ConditionalRequestConflict"),
-                                              (409, "OperationAborted"), (404, "NoSuchKey")])
+                                              (409, "OperationAborted"), (404, "NoSuchKey"),
+                                              (412, "SomeNewPreconditionCode")])
 def test_a_conditional_write_that_lost_a_race_is_retried_from_a_fresh_read(
     bucket: AwsWorld, tmp_path: Path, status: int, code: str
 ) -> None:
     """Whatever way S3 says another writer won (a failed If-Match, a concurrent conditional write, the object
-    deleted since it was read), the run reads again and converges (aws/s3.lost_race, through the executor)."""
+    deleted since it was read, or just the status of one: 409/412), the run reads again and converges
+    (aws/s3.lost_race, through the executor)."""
     one = keyfile(tmp_path, "one.pub", k.K8S_RSA_PUBLIC_KEY)
     two = keyfile(tmp_path, "two.pub", k.public_pem(k.rsa_key()))
     assert invoke("publish", "--bucket", BUCKET, "--public-key", str(one)).exit_code == 0

@@ -32,8 +32,9 @@ class Done:
 
 
 def call(clients: AwsClients, operation: Operation, resource: str | None = None,
-         *, expected: Collection[str] = ()) -> dict[str, Any]:
-    """Make the one AWS call ``operation`` names; errors translated unless their code is ``expected``."""
+         *, expected: Collection[str] = (), expected_status: Collection[int] = ()) -> dict[str, Any]:
+    """Make the one AWS call ``operation`` names; errors translated unless their code is ``expected`` or their
+    HTTP status ``expected_status`` (S3 answers some conditional-write conflicts by status alone)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from oidc_publisher.aws.clients import aws_error
@@ -43,7 +44,8 @@ def call(clients: AwsClients, operation: Operation, resource: str | None = None,
     try:
         response = method(**operation.params)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in expected:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if exc.response.get("Error", {}).get("Code") in expected or status in expected_status:
             raise
         raise aws_error(exc, operation.call.label, resource) from None
     except BotoCoreError as exc:

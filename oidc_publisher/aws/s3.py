@@ -195,7 +195,7 @@ def write(clients: AwsClients, planned: Step) -> str:
     params = planned.operation.params
     try:
         response = call(clients, planned.operation, planned.subject or planned.resource,
-                        expected=(*_RACE_CODES, *_GONE_CODES))
+                        expected=(*_RACE_CODES, *_GONE_CODES), expected_status=(409, 412))
     except ClientError as exc:
         if lost_race(exc, if_match="IfMatch" in params):
             raise ConcurrentUpdate(params["Key"]) from None
