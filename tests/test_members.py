@@ -29,6 +29,7 @@ from oidc_publisher.core.rotation import State
 from oidc_publisher.sources import KeySource
 from tests.support import keys as k
 from tests.support.cli import invoke
+from tests.support.fronts import Front
 from tests.support.motoserver import AwsClock, AwsWorld, RecordedRequest
 from tests.test_rotation import OLD_STATE_REVOKED
 
@@ -598,3 +599,31 @@ def test_a_key_two_members_share_is_not_revoked_by_one_and_an_ended_key_put_back
     assert EC.kid not in {x.kid for x in later.keys} and EC.kid in later.state.removed
     restored = decide_member("green", [RSA], [*later.keys, EC], later.state, now=NOW + DAY, retain=DAY)
     assert EC.kid not in {x.kid for x in restored.keys} and EC.kid not in restored.state.unclaimed
+
+
+def test_members_remove_behind_cloudfront_invalidates_what_changed_and_records_it(
+    aws: AwsWorld, front: Front, pems: dict[str, Path]
+) -> None:
+    """members remove --revoke of a member of a private issuer behind CloudFront: the JWKS write, then the
+    invalidation of exactly /openid/v1/jwks, then the state, which records the invalidated ETag; the dry run
+    shows each of those calls."""
+    front("cf-shared", ("*.cloudfront.net",))
+    first = invoke("bootstrap", "--bucket", "cf-shared", "--cloudfront", "--member", "blue", "--public-key",
+                   str(pems["rsa"]), "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    issuer = ("--issuer-url", first.json()["issuer"])
+    joined = invoke("publish", "--bucket", "cf-shared", *issuer, "--member", "green", "--public-key", str(pems["ec"]))
+    assert joined.exit_code == 0, joined.stderr
+    planned = invoke("members", "remove", "green", "--bucket", "cf-shared", *issuer, "--revoke", "--dry-run", "-o", "json")
+    assert planned.exit_code == 3, planned.stderr
+    calls = [change["operation"]["call"] for change in planned.json()["changes"]]
+    assert calls == ["s3:PutObject", "s3:PutObject", "cloudfront:CreateInvalidation", "s3:PutObject"]
+    aws.recorder.reset()
+    removed = invoke("members", "remove", "green", "--bucket", "cf-shared", *issuer, "--revoke")
+    assert removed.exit_code == 0, removed.stderr
+    assert aws.recorder.operations("cloudfront") == ["CreateInvalidation"]
+    s3 = aws.client("s3")
+    jwks = s3.get_object(Bucket="cf-shared", Key=JWKS)
+    assert {key["kid"] for key in json.loads(jwks["Body"].read())["keys"]} == {k.K8S_RSA_KID}
+    state = json.loads(s3.get_object(Bucket="cf-shared", Key=STATE)["Body"].read())
+    assert state["invalidated"][JWKS] == jwks["ETag"]

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.aws.s3 import AwsTime, ConcurrentUpdate, StoredObject, get_object, put_object
+from oidc_publisher.aws.s3 import AwsTime, ConcurrentUpdate, StoredObject, get_object, put_step, write
 from oidc_publisher.commands.ownership import check_objects_belong_to
 from oidc_publisher.commands.publish import (
     CLOUDFRONT_MARK,
@@ -38,7 +38,7 @@ from oidc_publisher.core.members import (
     remove_member,
     union_keys,
 )
-from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan
+from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan, Step
 from oidc_publisher.core.rotation import DEFAULT_RETAIN, State, format_duration, run_clock
 
 if TYPE_CHECKING:
@@ -260,16 +260,33 @@ def _remove(target: Target, settings: RemoveSettings, clients: AwsClients) -> Re
     cloudfront = dict([CLOUDFRONT_MARK]) if new_state.distribution_id else {}
     jwks_meta = {**cloudfront, **jwks_metadata(new_state)}
     plan = Plan()
-    writes: list[tuple[str, bytes, StoredObject | None, dict[str, str], str]] = []
+    region = target.region
+    writes: list[tuple[Step, bool]] = []  # each planned write, and whether it changes the object's bytes
     body_changed = live_jwks is None or live_jwks.body != docs.jwks
     if body_changed or dict(live_jwks.metadata if live_jwks else {}) != jwks_meta:
         why = f"drop {', '.join(removal.revoked)} (revoked)" if removal.revoked else "record that the member left (metadata)"
-        writes.append((target.keys.jwks, docs.jwks, live_jwks, jwks_meta, CACHE_CONTROL))
-        plan.add(f"s3://{target.bucket}/{target.keys.jwks}", "write", why)
+        writes.append((put_step(f"s3://{target.bucket}/{target.keys.jwks}", why, bucket=target.bucket, key=target.keys.jwks,
+                                body=docs.jwks, content_type=CONTENT_TYPE, cache_control=CACHE_CONTROL, replaces=live_jwks,
+                                metadata=jwks_meta or None, region=region, phase=0), body_changed))
     if live_discovery is not None and live_discovery.body != docs.discovery:
-        writes.append((target.keys.discovery, docs.discovery, live_discovery, cloudfront, CACHE_CONTROL))
-        plan.add(f"s3://{target.bucket}/{target.keys.discovery}", "write", "the signing algorithms of the keys left")
-    plan.add(f"s3://{target.bucket}/{target.keys.state}", "write", f"member {settings.name} left (private)")
+        writes.append((put_step(f"s3://{target.bucket}/{target.keys.discovery}", "the signing algorithms of the keys left",
+                                bucket=target.bucket, key=target.keys.discovery, body=docs.discovery,
+                                content_type=CONTENT_TYPE, cache_control=CACHE_CONTROL, replaces=live_discovery,
+                                metadata=cloudfront or None, region=region, phase=1), True))
+    plan.extend(planned for planned, _ in writes)
+    changed = [str(planned.operation.params["Key"]) for planned, differs in writes if differs and planned.operation]
+    invalidation = None
+    if new_state.distribution_id and changed:
+        from oidc_publisher.aws.cloudfront import invalidation_operation
+
+        invalidation = plan.add(f"cloudfront:{new_state.distribution_id}", "invalidate",
+                                f"paths {', '.join(f'/{key}' for key in changed)} changed",
+                                invalidation_operation(new_state.distribution_id, [f"/{key}" for key in changed]), phase=2)
+    state_step = put_step(f"s3://{target.bucket}/{target.keys.state}", f"member {settings.name} left (private)",
+                          bucket=target.bucket, key=target.keys.state, body=new_state.to_bytes(),
+                          content_type=CONTENT_TYPE, cache_control=STATE_CACHE_CONTROL, replaces=live_state,
+                          region=region, phase=3)
+    plan.changes.append(state_step)
     report = RemoveReport(
         issuer=target.issuer.url, member=settings.name, retained=list(removal.retained), revoked=list(removal.revoked),
         kept=list(removal.kept), until=run.now + settings.retain if removal.retained and run.from_aws else None,
@@ -281,23 +298,22 @@ def _remove(target: Target, settings: RemoveSettings, clients: AwsClients) -> Re
         )
     if settings.dry_run:
         return report
-    changed: dict[str, str] = {}
-    for key, body, live, meta, cache in writes:
-        etag = put_object(s3, target.bucket, key, body, content_type=CONTENT_TYPE, cache_control=cache,
-                          replaces=live, metadata=meta or None)
-        if live is None or live.body != body:
-            changed[key] = etag
-    if new_state.distribution_id and changed:
-        from oidc_publisher.aws.cloudfront import invalidate
+    # JWKS, discovery, the invalidation, then the state: the state records the invalidation once it was made,
+    # so its write is planned again after it (the body changes, nothing else).
+    etags = {str(planned.operation.params["Key"]): write(clients, planned) for planned, _ in writes if planned.operation}
+    if invalidation is not None and invalidation.operation is not None:
+        from oidc_publisher.aws.cloudfront import create_invalidation
 
         try:
-            invalidate(clients, new_state.distribution_id, [f"/{key}" for key in changed])
+            create_invalidation(clients, invalidation.operation)
         except Error as exc:
             report.notes.append(f"the CloudFront invalidation failed ({exc.message}): the next publish run redoes it")
         else:
-            new_state.invalidated.update(changed)
-    put_object(s3, target.bucket, target.keys.state, new_state.to_bytes(), content_type=CONTENT_TYPE,
-               cache_control=STATE_CACHE_CONTROL, replaces=live_state)
+            new_state.invalidated.update({key: etags[key] for key in changed})
+            state_step = put_step(state_step.resource, state_step.reason, bucket=target.bucket, key=target.keys.state,
+                                  body=new_state.to_bytes(), content_type=CONTENT_TYPE,
+                                  cache_control=STATE_CACHE_CONTROL, replaces=live_state, region=region, phase=3)
+    write(clients, state_step)
     return report
 
 
