@@ -372,3 +372,22 @@ def bucket_region(s3: S3Client, bucket: str) -> str:
     if not region:
         raise AWSError(f"S3 did not say which region s3://{bucket} is in", f"give {OPTION}", option="--region")
     return str(region)
+
+
+def default_region(clients: AwsClients, bucket: str, issuer_url: str | None) -> str | None:
+    """The region when --region is not given: the session's (AWS_REGION, the profile); without one, and when
+    the issuer URL does not name it, the bucket's own, asked of S3 (one HeadBucket)."""
+    from oidc_publisher.core.errors import InputError
+    from oidc_publisher.core.issuer import parse_issuer, validate_bucket_name
+
+    region = clients.region_or_none()
+    if region is not None:
+        return region
+    if issuer_url is not None:
+        try:
+            if parse_issuer(issuer_url).s3_origin() is not None:
+                return None
+        except InputError:
+            return None  # resolve_target names what is wrong with it
+    validate_bucket_name(bucket, s3_direct=False)
+    return bucket_region(clients.s3("us-east-1"), bucket)

@@ -15,10 +15,8 @@ from oidc_publisher import __version__
 from oidc_publisher.commands.publish import (
     PublishReport,
     PublishSettings,
-    Target,
     plan_bucket,
     publish_documents,
-    resolve_target,
     set_up_bucket,
 )
 from oidc_publisher.concurrency import together
@@ -28,6 +26,7 @@ from oidc_publisher.core.issuer import ObjectKeys, normalise_prefix, object_keys
 from oidc_publisher.core.marks import MANAGED_BY
 from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan
 from oidc_publisher.core.rotation import DEFAULT_RETAIN
+from oidc_publisher.core.target import Target, resolve_target
 from oidc_publisher.core.waiting import Polled, Waiter, duration
 from oidc_publisher.sources import KeySource, check_cluster_issuer, load_keys
 

@@ -33,7 +33,8 @@ from oidc_publisher.sources import KeySource, read_file
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients
     from oidc_publisher.commands.accounts import AccountRole, AccountsReport
-    from oidc_publisher.commands.publish import PublishReport, PublishSettings, Target
+    from oidc_publisher.commands.publish import PublishReport, PublishSettings
+    from oidc_publisher.core.target import Target
 
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 32
@@ -271,10 +272,11 @@ def _accounts(value: Any, problems: list[InputError]) -> list[AccountRole]:
 def _cluster(
     index: int, entry: dict[str, Any], defaults: dict[str, Any], base: Path, *, default_region: str | None, dry_run: bool
 ) -> FleetCluster:
-    from oidc_publisher.commands.publish import PublishSettings, resolve_target
+    from oidc_publisher.commands.publish import PublishSettings
     from oidc_publisher.core.documents import validate_jwks_uri
     from oidc_publisher.core.keys import check_kid
     from oidc_publisher.core.rotation import DEFAULT_RETAIN, parse_duration
+    from oidc_publisher.core.target import resolve_target
 
     name = entry["name"]
     where = _label(index, name)

@@ -12,18 +12,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.aws.s3 import AwsTime, ConcurrentUpdate, StoredObject, get_object, put_step, write
+from oidc_publisher.aws.s3 import AwsTime, ConcurrentUpdate, StoredObject, default_region, get_object, put_step, write
 from oidc_publisher.commands.ownership import check_objects_belong_to
 from oidc_publisher.commands.publish import (
     CLOUDFRONT_MARK,
     MAX_ATTEMPTS,
     STATE_CACHE_CONTROL,
-    Target,
     _published_keys,
     backoff,
-    default_region,
     local_clock,
-    resolve_target,
 )
 from oidc_publisher.concurrency import together
 from oidc_publisher.core.documents import CACHE_CONTROL, CONTENT_TYPE, build_documents
@@ -40,6 +37,7 @@ from oidc_publisher.core.members import (
 )
 from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan, Step
 from oidc_publisher.core.rotation import DEFAULT_RETAIN, State, format_duration, run_clock
+from oidc_publisher.core.target import Target, resolve_target
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients

@@ -16,7 +16,7 @@ from oidc_publisher.core.errors import OPTION, ConflictError
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.s3 import StoredObject
-    from oidc_publisher.commands.publish import Target
+    from oidc_publisher.core.target import Target
 
 
 def recorded_issuers(

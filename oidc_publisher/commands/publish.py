@@ -14,11 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.aws.s3 import AwsTime, ConcurrentUpdate, StoredObject, get_object, put_step
+from oidc_publisher.aws.s3 import AwsTime, ConcurrentUpdate, StoredObject, default_region, get_object, put_step
 from oidc_publisher.commands.ownership import check_objects_belong_to, read_and_check_objects_belong_to
 from oidc_publisher.core.documents import CACHE_CONTROL, CONTENT_TYPE, Documents, build_documents
-from oidc_publisher.core.errors import OPTION, ConflictError, Error, InputError
-from oidc_publisher.core.issuer import Issuer, ObjectKeys, object_keys_for, parse_issuer, s3_direct_issuer_url
+from oidc_publisher.core.errors import ConflictError, Error, InputError
 from oidc_publisher.core.keys import SigningKey, check_kid, parse_jwks
 from oidc_publisher.core.members import (
     DEFAULT_MAX_KEYS,
@@ -43,6 +42,7 @@ from oidc_publisher.core.rotation import (
     pending_invalidations,
     run_clock,
 )
+from oidc_publisher.core.target import Target, resolve_target
 from oidc_publisher.sources import KeySource, SourceKeys, load_keys
 
 if TYPE_CHECKING:
@@ -62,66 +62,6 @@ CLOUDFRONT_MARK = ("served-by", "cloudfront")
 def local_clock() -> dt.datetime:
     """This machine's clock: used only where AWS gave no time (see rotation.run_clock)."""
     return dt.datetime.now(dt.timezone.utc)
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where an issuer lives: its URL, its bucket and region, and the object keys."""
-
-    issuer: Issuer
-    bucket: str
-    region: str
-    keys: ObjectKeys
-
-
-def default_region(clients: AwsClients, bucket: str, issuer_url: str | None) -> str | None:
-    """The region when --region is not given: the session's (AWS_REGION, the profile); without one, and when
-    the issuer URL does not name it, the bucket's own, asked of S3 (one HeadBucket)."""
-    from oidc_publisher.core.issuer import validate_bucket_name
-
-    region = clients.region_or_none()
-    if region is not None:
-        return region
-    if issuer_url is not None:
-        try:
-            if parse_issuer(issuer_url).s3_origin() is not None:
-                return None
-        except InputError:
-            return None  # resolve_target names what is wrong with it
-    validate_bucket_name(bucket, s3_direct=False)
-    from oidc_publisher.aws.s3 import bucket_region
-
-    return bucket_region(clients.s3("us-east-1"), bucket)
-
-
-def resolve_target(
-    *, bucket: str, issuer_url: str | None, prefix: str | None, region: str | None, default_region: str | None
-) -> Target:
-    """The issuer and object keys for a bucket (DESIGN: derived for S3-direct, explicit otherwise)."""
-    from oidc_publisher.core.issuer import validate_bucket_name
-
-    if issuer_url is None:
-        chosen = region or default_region
-        if not chosen:
-            raise InputError(
-                "no region for the S3-direct issuer URL",
-                f"give {OPTION} (or set AWS_REGION), or give --issuer-url", option="--region",
-            )
-        issuer = parse_issuer(s3_direct_issuer_url(bucket, chosen, prefix or ""))
-        return Target(issuer, bucket, chosen, object_keys_for(issuer, bucket, None))
-    issuer = parse_issuer(issuer_url)
-    origin = issuer.s3_origin()
-    if origin is not None:
-        if region is not None and region != origin[1]:
-            raise InputError(f"{OPTION} {region} disagrees with the issuer URL's region {origin[1]}", f"drop {OPTION}",
-                             option="--region")
-        validate_bucket_name(bucket, s3_direct=True)
-        return Target(issuer, bucket, origin[1], object_keys_for(issuer, bucket, prefix))
-    validate_bucket_name(bucket, s3_direct=False)
-    chosen = region or default_region
-    if not chosen:
-        raise InputError("no region for the bucket", f"give {OPTION}, or set AWS_REGION", option="--region")
-    return Target(issuer, bucket, chosen, object_keys_for(issuer, bucket, prefix))
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from oidc_publisher.aws.s3 import default_region
 from oidc_publisher.commands.ownership import read_and_check_objects_belong_to
-from oidc_publisher.commands.publish import Target, default_region, resolve_target
 from oidc_publisher.core.errors import UsageError
 from oidc_publisher.core.marks import MANAGED_BY
 from oidc_publisher.core.operations import Operation
 from oidc_publisher.core.plan import EXIT_CHANGES_PENDING, Plan, Step
+from oidc_publisher.core.target import Target, resolve_target
 from oidc_publisher.core.teardown_plan import (
     BucketState,
     CloudFrontOutcome,
