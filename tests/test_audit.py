@@ -10,8 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oidc_publisher.commands.audit import trusting
-from oidc_publisher.core.trust import Finding, audit_role, federated_statements, open_principal, subject_matches
+from oidc_publisher.core.trust import (
+    Finding,
+    audit_role,
+    federated_statements,
+    open_principal,
+    subject_matches,
+    trusting,
+)
 from tests.support.cli import invoke
 from tests.support.fronts import Front
 from tests.support.irsa import ACCOUNT, HOST, ISSUER, PROVIDER, READONLY, seed_issuer, trust

@@ -168,3 +168,15 @@ def list_roles(clients: AwsClients) -> list[dict[str, Any]]:
         for page in clients.iam().get_paginator("list_roles").paginate():
             roles.extend(page["Roles"])  # type: ignore[arg-type]
     return roles
+
+
+def provider_arn_for(clients: AwsClients, issuer: Issuer) -> str:
+    """The provider's ARN, from the session's partition and account (sts:GetCallerIdentity)."""
+    return provider_arn(clients.partition, clients.account_id, issuer)
+
+
+def trusting_roles(clients: AwsClients, provider_path: str) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    """role name -> (ARN, the statements that federate to this provider)."""
+    from oidc_publisher.core.trust import trusting
+
+    return {r.name: (r.arn, r.statements) for r in trusting(list_roles(clients), provider_path)}

@@ -14,16 +14,17 @@ from oidc_publisher.core.issuer import Issuer, parse_issuer
 from oidc_publisher.core.trust import (
     SEVERITIES,
     Finding,
+    TrustingRole,
     at_or_above,
     audit_role,
     federated_arns,
-    federated_statements,
     is_wildcard,
     shared_finding,
     subject,
     subject_matches,
     subject_patterns,
     subjects_of,
+    trusting,
 )
 from oidc_publisher.sources import KeySource
 
@@ -38,13 +39,6 @@ class AuditSettings:
     source: KeySource | None = None
     fail_on: str = "high"
     bucket: str | None = None  # the issuer's bucket: its state names the clusters sharing the issuer (members)
-
-
-@dataclass(frozen=True)
-class TrustingRole:
-    name: str
-    arn: str
-    statements: list[dict[str, Any]]
 
 
 @dataclass
@@ -117,26 +111,6 @@ def _longest_word(texts: list[str]) -> int:
     return max((len(word) for text in texts for word in text.split()), default=0)
 
 
-def trusting(roles: list[dict[str, Any]], provider_path: str) -> list[TrustingRole]:
-    """The roles whose trust policy lets web identities of this provider (any account's) assume them."""
-    from oidc_publisher.core.role_plan import policy_document
-
-    found = []
-    for role in roles:
-        document = policy_document(role.get("AssumeRolePolicyDocument") or {})
-        statements = federated_statements(document, f":oidc-provider/{provider_path}")
-        if statements:
-            found.append(TrustingRole(role["RoleName"], role["Arn"], statements))
-    return sorted(found, key=lambda r: r.name)
-
-
-def trusting_roles(clients: AwsClients, provider_path: str) -> dict[str, tuple[str, list[dict[str, Any]]]]:
-    """role name -> (ARN, the statements that federate to this provider)."""
-    from oidc_publisher.aws.iam import list_roles
-
-    return {r.name: (r.arn, r.statements) for r in trusting(list_roles(clients), provider_path)}
-
-
 def role_findings(role: TrustingRole, provider_path: str, provider_arn: str | None) -> list[Finding]:
     findings: list[Finding] = []
     subjects: list[str] = []
@@ -187,8 +161,7 @@ def cluster_findings(
 
 
 def audit(settings: AuditSettings, clients: AwsClients) -> AuditReport:
-    from oidc_publisher.aws.iam import get_provider, list_roles
-    from oidc_publisher.commands.role import provider_arn_for
+    from oidc_publisher.aws.iam import get_provider, list_roles, provider_arn_for
 
     if settings.fail_on not in (*SEVERITIES, "none"):
         raise UsageError(f"--fail-on {settings.fail_on!r} is not a severity", "use high, medium, low or none")

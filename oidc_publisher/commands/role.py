@@ -90,16 +90,9 @@ class RoleReport:
         }
 
 
-def provider_arn_for(clients: AwsClients, issuer: Issuer) -> str:
-    """The provider's ARN, from the session's partition and account (sts:GetCallerIdentity)."""
-    from oidc_publisher.aws.iam import provider_arn
-
-    return provider_arn(clients.partition, clients.account_id, issuer)
-
-
 def require_provider(clients: AwsClients, issuer: Issuer, account_role: str | None = None) -> str:
     """The registered provider's ARN; a clear refusal when the issuer is not registered in this account."""
-    from oidc_publisher.aws.iam import get_provider
+    from oidc_publisher.aws.iam import get_provider, provider_arn_for
 
     arn = provider_arn_for(clients, issuer)
     if get_provider(clients, arn) is None:
@@ -118,6 +111,7 @@ def require_provider(clients: AwsClients, issuer: Issuer, account_role: str | No
 
 def build_trust_policy(settings: RoleSettings, clients: AwsClients, *, require_registered: bool = False) -> dict[str, Any]:
     """The pinned trust policy; with ``require_registered``, only once the provider exists."""
+    from oidc_publisher.aws.iam import provider_arn_for
     from oidc_publisher.core.validation import check_audience
 
     check_audience(settings.audience, "--audience")

@@ -143,10 +143,8 @@ def read_snapshot(settings: TeardownSettings, clients: AwsClients, target: Targe
     issuer, the bucket (refused here, before anything else, when its objects are another issuer's), CloudFront.
     Reads only."""
     from oidc_publisher.aws import s3 as s3edge
-    from oidc_publisher.aws.iam import get_provider, list_provider_arns
+    from oidc_publisher.aws.iam import get_provider, list_provider_arns, provider_arn_for, trusting_roles
     from oidc_publisher.aws.teardown import read_cloudfront
-    from oidc_publisher.commands.audit import trusting_roles
-    from oidc_publisher.commands.role import provider_arn_for
 
     issuer, bucket = target.issuer, target.bucket
     provider = get_provider(clients, provider_arn_for(clients, issuer))

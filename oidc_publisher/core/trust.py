@@ -332,3 +332,23 @@ def at_or_above(findings: Iterable[Finding], threshold: str) -> list[Finding]:
         return []
     level = SEVERITIES.index(threshold)
     return [f for f in findings if SEVERITIES.index(f.severity) >= level]
+
+
+@dataclass(frozen=True)
+class TrustingRole:
+    name: str
+    arn: str
+    statements: list[dict[str, Any]]
+
+
+def trusting(roles: list[dict[str, Any]], provider_path: str) -> list[TrustingRole]:
+    """The roles whose trust policy lets web identities of this provider (any account's) assume them."""
+    from oidc_publisher.core.role_plan import policy_document
+
+    found = []
+    for role in roles:
+        document = policy_document(role.get("AssumeRolePolicyDocument") or {})
+        statements = federated_statements(document, f":oidc-provider/{provider_path}")
+        if statements:
+            found.append(TrustingRole(role["RoleName"], role["Arn"], statements))
+    return sorted(found, key=lambda r: r.name)
