@@ -243,17 +243,25 @@ def assert_provider(iam: Any, arn: str, issuer: str, thumbprint: str) -> None:
 # ---------------------------------------------------------------- tests
 
 
-def test_fmt_and_validate(tree: Path) -> None:
+CONFIGURATIONS = ["modules/irsa-role", "modules/oidc-issuer", "examples/cloudfront", "examples/irsa-role", "examples/s3-direct"]
+
+
+def test_fmt_and_the_configurations_shipped() -> None:
     fmt = tf(ROOT, "fmt", "-check", "-recursive", "-diff", check=False)
     assert fmt.returncode == 0, f"terraform fmt would change:\n{fmt.stdout}"
-    directories = [*sorted((tree / "modules").iterdir()), *sorted((tree / "examples").iterdir())]
-    assert [d.name for d in directories] == ["irsa-role", "oidc-issuer", "cloudfront", "irsa-role", "s3-direct"]
-    for directory in directories:
-        tf(directory, "init", f"-plugin-dir={MIRROR}", "-backend=false")
-        assert "The configuration is valid" in tf(directory, "validate").stdout
-    for example in (tree / "examples").iterdir():
-        shipped = sorted(p.name for p in example.iterdir() if not p.name.startswith("."))
+    found = sorted(f"{kind.name}/{d.name}" for kind in (ROOT / "modules", ROOT / "examples") for d in kind.iterdir() if d.is_dir())
+    assert found == sorted(CONFIGURATIONS)
+    for example in (ROOT / "examples").iterdir():
+        shipped = sorted(p.name for p in example.iterdir() if not p.name.startswith(".") and not p.name.endswith(".tfstate"))
         assert shipped == ["README.md", "main.tf", "outputs.tf", "variables.tf", "versions.tf"], example.name
+
+
+# One test per configuration, so that the suite's workers validate them side by side.
+@pytest.mark.parametrize("configuration", CONFIGURATIONS)
+def test_validate(tree: Path, configuration: str) -> None:
+    directory = tree / configuration
+    tf(directory, "init", f"-plugin-dir={MIRROR}", "-backend=false")
+    assert "The configuration is valid" in tf(directory, "validate").stdout
 
 
 def test_s3_direct_and_irsa_role_examples_against_moto(tree: Path, aws: AwsWorld, front: Front, tmp_path: Path) -> None:
