@@ -240,7 +240,7 @@ ASSUMED_SESSION_NAME = "oidc-publisher"
 def assume_role_error(exc: Exception, role_arn: str) -> AWSError:
     """sts:AssumeRole refused: one line naming the role and both halves of the fix (the caller's permission,
     the role's trust policy); other failures as any AWS call's."""
-    code = str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
+    code = error_code(exc)
     if code in ("AccessDenied", "AccessDeniedException"):
         message = str(exc.response.get("Error", {}).get("Message", "")).strip().rstrip(".")  # type: ignore[attr-defined]
         return AWSError(
@@ -304,6 +304,16 @@ _BPA_HINT = (
     "for the account (aws s3control put-public-access-block, or the S3 console's account settings), or keep the "
     "bucket private and serve the issuer through CloudFront (bootstrap --cloudfront)"
 )
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError (``NoSuchKey``, ``PreconditionFailed``), else ""."""
+    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
+
+
+def error_status(exc: BaseException) -> int:
+    """The HTTP status of the answer a botocore ClientError carries, else 0."""
+    return int((getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
 
 
 def aws_error(exc: Exception, action: str, resource: str | None = None) -> AWSError:

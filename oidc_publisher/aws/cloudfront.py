@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.aws.clients import aws_error
+from oidc_publisher.aws.clients import aws_error, error_code
 
 # The names and marks moved to the pure core with the planner ("x as x": still importable from here).
 from oidc_publisher.core.distribution_plan import (
@@ -84,7 +84,7 @@ def _translated(
         yield
     except ClientError as exc:
         error = aws_error(exc, action, resource)
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = error_code(exc)
         if code in _HINTS:
             hint = _HINTS[code].format(aliases=", ".join(aliases) or "the issuer host", subject=subject)
             error = AWSError(error.message, hint)
@@ -95,9 +95,6 @@ def _translated(
         raise aws_error(exc, action, resource) from None
 
 
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
 
 
 # ---------------------------------------------------------------- reading current state
@@ -289,7 +286,7 @@ def _plan_error(exc: Exception, plan: DistributionPlan) -> AWSError:
     elif "OriginAccessControlConfig" in params:
         subject, resource = "the origin access control", str(params["OriginAccessControlConfig"]["Name"])
     error = aws_error(exc, action, resource)
-    code = _code(exc)
+    code = error_code(exc)
     if code in _HINTS:
         hint = _HINTS[code].format(aliases=", ".join(plan.settings.aliases) or "the issuer host", subject=subject)
         return AWSError(error.message, hint)
@@ -359,7 +356,7 @@ def delete_distribution_if_disabled(clients: AwsClients, dist: Distribution) -> 
     try:
         current = client.get_distribution(Id=dist.id)
     except ClientError as exc:
-        if _code(exc) == "NoSuchDistribution":
+        if error_code(exc) == "NoSuchDistribution":
             return True
         raise aws_error(exc, "cloudfront:GetDistribution", dist.id) from None
     except BotoCoreError as exc:
@@ -370,9 +367,9 @@ def delete_distribution_if_disabled(clients: AwsClients, dist: Distribution) -> 
     try:
         client.delete_distribution(Id=dist.id, IfMatch=current["ETag"])
     except ClientError as exc:
-        if _code(exc) == "NoSuchDistribution":
+        if error_code(exc) == "NoSuchDistribution":
             return True
-        if _code(exc) in ("DistributionNotDisabled", "PreconditionFailed"):
+        if error_code(exc) in ("DistributionNotDisabled", "PreconditionFailed"):
             return False  # changed since it was read: the next attempt decides again
         raise aws_error(exc, "cloudfront:DeleteDistribution", dist.id) from None
     except BotoCoreError as exc:
@@ -389,7 +386,7 @@ def distribution_status(clients: AwsClients, distribution_id: str) -> tuple[str,
         try:
             found = clients.cloudfront().get_distribution(Id=distribution_id)["Distribution"]
         except ClientError as exc:
-            if _code(exc) == "NoSuchDistribution":
+            if error_code(exc) == "NoSuchDistribution":
                 return None
             raise
     return str(found.get("Status", "")), bool(found["DistributionConfig"].get("Enabled"))
@@ -422,9 +419,9 @@ def _delete_by_etag(kind: str, ident: str, get: Callable[..., Any], delete: Call
         action = f"cloudfront:Delete{kind}"
         delete(Id=ident, IfMatch=etag)
     except ClientError as exc:
-        if _code(exc) == f"NoSuch{kind}":
+        if error_code(exc) == f"NoSuch{kind}":
             return True
-        if _code(exc) == f"{kind}InUse":
+        if error_code(exc) == f"{kind}InUse":
             return False
         raise aws_error(exc, action, ident) from None
     except BotoCoreError as exc:

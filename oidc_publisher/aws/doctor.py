@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.aws.clients import aws_error, translated
+from oidc_publisher.aws.clients import aws_error, error_code, translated
 
 if TYPE_CHECKING:
     from oidc_publisher.aws.clients import AwsClients
@@ -19,7 +19,7 @@ def get_role(clients: AwsClients, role_name: str) -> dict[str, Any] | None:
     try:
         return dict(clients.iam().get_role(RoleName=role_name))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return None
         raise aws_error(exc, "iam:GetRole", role_name) from None
     except Exception as exc:  # noqa: BLE001 - BotoCoreError and friends, translated

@@ -37,15 +37,14 @@ def call(clients: AwsClients, operation: Operation, resource: str | None = None,
     HTTP status ``expected_status`` (S3 answers some conditional-write conflicts by status alone)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from oidc_publisher.aws.clients import aws_error
+    from oidc_publisher.aws.clients import aws_error, error_code, error_status
 
     client = clients.client(operation.service, operation.region)
     method = getattr(client, operation.method)
     try:
         response = method(**operation.params)
     except ClientError as exc:
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if exc.response.get("Error", {}).get("Code") in expected or status in expected_status:
+        if error_code(exc) in expected or error_status(exc) in expected_status:
             raise
         raise aws_error(exc, operation.call.label, resource) from None
     except BotoCoreError as exc:

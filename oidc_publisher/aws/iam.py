@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.aws.clients import aws_error
+from oidc_publisher.aws.clients import aws_error, error_code
 from oidc_publisher.aws.clients import translated as _translated
 from oidc_publisher.core.errors import AWSError, ConflictError
 from oidc_publisher.core.issuer import Issuer
@@ -33,8 +33,6 @@ def provider_arn(partition: str, account_id: str, issuer: Issuer) -> str:
     return f"arn:{partition}:iam::{account_id}:oidc-provider/{issuer.provider_path}"
 
 
-def _code(exc: Exception) -> str:
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
 
 
 def list_provider_arns(clients: AwsClients) -> list[str]:
@@ -49,7 +47,7 @@ def get_provider(clients: AwsClients, arn: str) -> Provider | None:
     try:
         response = clients.iam().get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
     except ClientError as exc:
-        if _code(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return None
         raise aws_error(exc, "iam:GetOpenIDConnectProvider", arn) from None
     except Exception as exc:  # noqa: BLE001 - BotoCoreError and friends, translated
@@ -101,7 +99,7 @@ def execute_provider_plan(plan: Sequence[Step], clients: AwsClients, issuer: Iss
     try:
         done = execute(plan, clients, expected=("EntityAlreadyExists", "LimitExceeded") if creates else ())
     except ClientError as exc:
-        if _code(exc) == "LimitExceeded":
+        if error_code(exc) == "LimitExceeded":
             raise _quota_error(issuer) from None
         raise ProviderExists(f"the IAM OIDC provider for {issuer.url} already exists", "re-run to converge it") from None
     for result in done:
@@ -125,7 +123,7 @@ def _read(call: Any, action: str, resource: str, **kwargs: Any) -> Any:
     try:
         return call(**kwargs)
     except ClientError as exc:
-        if _code(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return None
         raise aws_error(exc, action, resource) from None
     except Exception as exc:  # noqa: BLE001 - BotoCoreError and friends, translated

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from oidc_publisher.aws.clients import aws_error
+from oidc_publisher.aws.clients import aws_error, error_code, error_status
 from oidc_publisher.concurrency import together
 
 # Re-exported (``X as X``): callers of the edge name the bucket's types and the policy form here.
@@ -76,14 +76,8 @@ class AwsTime:
                 self._latest = when
 
 
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
 
 
-def _status(exc: Exception) -> int:
-    response = getattr(exc, "response", None) or {}
-    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
 
 
 def get_object(s3: S3Client, bucket: str, key: str, *, clock: AwsTime | None = None) -> StoredObject | None:
@@ -96,9 +90,9 @@ def get_object(s3: S3Client, bucket: str, key: str, *, clock: AwsTime | None = N
     except ClientError as exc:
         if clock is not None:
             clock.saw(getattr(exc, "response", None))
-        if _code(exc) in ("NoSuchKey", "404"):
+        if error_code(exc) in ("NoSuchKey", "404"):
             return None
-        if _code(exc) == "NoSuchBucket":
+        if error_code(exc) == "NoSuchBucket":
             raise AWSError(
                 f"bucket {bucket} does not exist",
                 f"create it with 'oidc-publisher bootstrap' or 'publish --create-bucket', or check {OPTION} and the region",
@@ -166,9 +160,9 @@ _GONE_CODES = ("NoSuchKey", "404")
 
 def lost_race(exc: Exception, *, if_match: bool) -> bool:
     """Whether a conditional PutObject's failure ``exc`` means another writer won (the one place it is decided)."""
-    if _code(exc) in _RACE_CODES or _status(exc) in (409, 412):
+    if error_code(exc) in _RACE_CODES or error_status(exc) in (409, 412):
         return True
-    return if_match and _code(exc) in _GONE_CODES  # If-Match on an object deleted since it was read
+    return if_match and error_code(exc) in _GONE_CODES  # If-Match on an object deleted since it was read
 
 
 def put_step(resource: str, reason: str, *, bucket: str, key: str, body: bytes, content_type: str,
@@ -221,7 +215,7 @@ def _get(call: Any, missing: tuple[str, ...], action: str, resource: str, **kwar
     try:
         return dict(call(**kwargs))
     except ClientError as exc:
-        if _code(exc) in missing:
+        if error_code(exc) in missing:
             return None
         raise aws_error(exc, action, resource) from None
     except BotoCoreError as exc:
@@ -360,7 +354,7 @@ def bucket_region(s3: S3Client, bucket: str) -> str:
     except ClientError as exc:
         headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         if not headers.get("x-amz-bucket-region"):
-            if _status(exc) == 404:
+            if error_status(exc) == 404:
                 raise AWSError(
                     f"s3:ListBucket on s3://{bucket} failed (NoSuchBucket): it does not exist, so its region is unknown",
                     f"check {OPTION}, or create it with 'oidc-publisher bootstrap' (give --region)", option="--bucket",

@@ -24,12 +24,13 @@ def attempt(clients: AwsClients, operation: Operation, resource: str | None,
     the ``expected`` error codes; every other failure is the call's one-line error."""
     from botocore.exceptions import ClientError
 
+    from oidc_publisher.aws.clients import error_code
     from oidc_publisher.aws.executor import call
 
     try:
         return call(clients, operation, resource, expected=expected), None
     except ClientError as exc:
-        return None, str(exc.response.get("Error", {}).get("Code", ""))
+        return None, error_code(exc)
 
 
 def _items(container: dict[str, Any] | None) -> list[Any]:
