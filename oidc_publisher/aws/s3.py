@@ -113,45 +113,6 @@ def get_object(s3: S3Client, bucket: str, key: str, *, clock: AwsTime | None = N
     )
 
 
-def put_object(
-    s3: S3Client,
-    bucket: str,
-    key: str,
-    body: bytes,
-    *,
-    content_type: str,
-    cache_control: str,
-    replaces: StoredObject | None,
-    metadata: Mapping[str, str] | None = None,
-) -> str:
-    """Write ``body`` only if the object is still what we read (``replaces``), or still absent.
-
-    S3's conditional writes (If-Match / If-None-Match) make two concurrent publishers safe: the
-    loser gets :class:`ConcurrentUpdate`, re-reads, merges, and tries again. Never an ACL.
-    """
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    condition: dict[str, str] = {"IfMatch": replaces.etag} if replaces else {"IfNoneMatch": "*"}
-    extra: dict[str, Any] = {"Metadata": dict(metadata)} if metadata else {}
-    try:
-        response = s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=body,
-            ContentType=content_type,
-            CacheControl=cache_control,
-            **condition,  # type: ignore[arg-type]
-            **extra,
-        )
-    except ClientError as exc:
-        if lost_race(exc, if_match=replaces is not None):
-            raise ConcurrentUpdate(key) from None
-        raise aws_error(exc, "s3:PutObject", f"s3://{bucket}/{key}") from None
-    except BotoCoreError as exc:
-        raise aws_error(exc, "s3:PutObject", f"s3://{bucket}/{key}") from None
-    return str(response.get("ETag", ""))
-
-
 # The error codes of a conditional PutObject that lost a race: the condition failed (412), a concurrent
 # conditional write to the same key (409), or, on an If-Match write, the object was deleted since it was read.
 _RACE_CODES = ("PreconditionFailed", "ConditionalRequestConflict", "OperationAborted", "412", "409")
@@ -168,8 +129,9 @@ def lost_race(exc: Exception, *, if_match: bool) -> bool:
 def put_step(resource: str, reason: str, *, bucket: str, key: str, body: bytes, content_type: str,
              cache_control: str, replaces: StoredObject | None, metadata: Mapping[str, str] | None = None,
              region: str | None = None, phase: int = 0) -> Step:
-    """The planned conditional write of ``body`` at ``key`` (as :func:`put_object` makes it): If-Match the
-    ETag of ``replaces``, the object as read, or If-None-Match when there was none. Pure: a plan's step."""
+    """The planned conditional write of ``body`` at ``key``: If-Match the ETag of ``replaces``, the object as
+    read, or If-None-Match when there was none, so that of two concurrent writers the loser gets
+    :class:`ConcurrentUpdate` (:func:`write`), re-reads, merges and tries again. Never an ACL. Pure: a plan's step."""
     condition: dict[str, str] = {"IfMatch": replaces.etag} if replaces else {"IfNoneMatch": "*"}
     extra: dict[str, Any] = {"Metadata": dict(metadata)} if metadata else {}
     return step(resource, "write", reason, "s3", "put_object", phase=phase, region=region, Bucket=bucket, Key=key,
@@ -195,15 +157,6 @@ def write(clients: AwsClients, planned: Step) -> str:
             raise ConcurrentUpdate(params["Key"]) from None
         raise aws_error(exc, planned.operation.call.label, planned.subject or planned.resource) from None
     return str(response.get("ETag", ""))
-
-
-def delete_object(s3: S3Client, bucket: str, key: str) -> None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        s3.delete_object(Bucket=bucket, Key=key)
-    except (ClientError, BotoCoreError) as exc:
-        raise aws_error(exc, "s3:DeleteObject", f"s3://{bucket}/{key}") from None
 
 
 # --- bucket set-up -------------------------------------------------------------------------------
