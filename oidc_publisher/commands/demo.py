@@ -22,17 +22,26 @@ def checkout_demo_dir() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "demo"
 
 
-def demo_module(name: str) -> ModuleType:
-    """``oidc_publisher_demo.<name>``, from the path or from the checkout this package was installed from."""
+def _import(name: str) -> ModuleType | None:
+    """``oidc_publisher_demo.<name>``, or None when the package itself is not on the path; its missing
+    dependency (moto: the demo extra) is one line that says what to install."""
     try:
         return importlib.import_module(f"{PACKAGE}.{name}")
     except ModuleNotFoundError as exc:
-        if exc.name not in (PACKAGE, f"{PACKAGE}.{name}"):
-            if exc.name and exc.name.split(".")[0] == "moto":
-                raise UsageError(
-                    "the demo needs moto's server, which is not installed", "pip install -e '.[demo]' in the clone"
-                ) from None
-            raise
+        if exc.name in (PACKAGE, f"{PACKAGE}.{name}"):
+            return None
+        if exc.name and exc.name.split(".")[0] == "moto":
+            raise UsageError(
+                "the demo needs moto's server, which is not installed", "pip install -e '.[demo]' in the clone"
+            ) from None
+        raise
+
+
+def demo_module(name: str) -> ModuleType:
+    """``oidc_publisher_demo.<name>``, from the path or from the checkout this package was installed from."""
+    found = _import(name)
+    if found is not None:
+        return found
     where = checkout_demo_dir()
     if not (where / PACKAGE / "__init__.py").is_file():
         raise UsageError(
@@ -40,11 +49,7 @@ def demo_module(name: str) -> ModuleType:
             "run it from a clone: git clone the project, then pip install -e '.[demo]' and oidc-publisher demo",
         )
     sys.path.insert(0, str(where))
-    try:
-        return importlib.import_module(f"{PACKAGE}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] == "moto":
-            raise UsageError(
-                "the demo needs moto's server, which is not installed", "pip install -e '.[demo]' in the clone"
-            ) from None
-        raise
+    found = _import(name)
+    if found is None:
+        raise UsageError(f"the checkout's demo/ has no {PACKAGE}.{name}", "update the clone (git pull)")
+    return found
